@@ -81,6 +81,7 @@ public struct Simulation {
     private var rng: SplitMix64
     private var checker = InvariantChecker()
     private var blocked: [String: Set<Pair>] = [:]
+    private var interceptors: [String: @Sendable (RaftMessage) -> RaftMessage?] = [:]
     /// What a node was asked to do in one step; formatted only when a report needs it, since
     /// formatting every step would cost more than the simulation itself.
     private enum Action {
@@ -159,7 +160,7 @@ public struct Simulation {
         self.bootstrap = ClusterConfiguration(voters: Set(voterIDs), learners: Set(learnerIDs))
         var settings = options.settings
         settings.defect = defect
-        if mix == .reconfiguration || mix == .everything {
+        if mix.tinyBatches {
             // Tiny batches make a leader send old-term entries on their own, which is where
             // commit-rule mistakes show (figure 8).
             settings.maxBytesPerAppend = 1
@@ -210,6 +211,75 @@ public struct Simulation {
     }
 
     private var nowDuration: Duration { .nanoseconds(Int64(now)) }
+
+    /// Runs a scripted scenario instead of seeded faults (see `ScenarioStep`).
+    public mutating func run(_ script: [ScenarioStep]) -> ScenarioOutcome {
+        for i in nodes.indices { start(i) }
+        var stuckAt: String?
+        script: for (number, step) in script.enumerated() {
+            switch step {
+            case .run(let duration):
+                let until = now + UInt64(duration.nanosecondsClamped)
+                runEvents { $0.now >= until }
+            case .runUntil(let what, let timeout, let condition):
+                let deadline = now + UInt64(timeout.nanosecondsClamped)
+                var met = condition(views())
+                if !met {
+                    runEvents { world in
+                        met = condition(world.views())
+                        return met || world.now >= deadline
+                    }
+                }
+                if !met && violation == nil {
+                    stuckAt = "step \(number + 1): \(what) did not happen within \(timeout)"
+                    break script
+                }
+            case .block(let label, let links):
+                record("BLOCK \(label)")
+                blocked[label] = Set(links.map { Pair(from: $0.from, to: $0.to) })
+            case .intercept(let label, let rewrite):
+                record("INTERCEPT \(label)")
+                interceptors[label] = rewrite
+            case .heal(let label):
+                record("HEAL \(label)")
+                blocked[label] = nil
+                interceptors[label] = nil
+            case .crash(let id):
+                handle(.crash(id))
+            case .restart(let id):
+                handle(.restart(id))
+            case .propose(let count):
+                for _ in 0..<count { proposeFromClient() }
+            }
+            if violation != nil { break }
+        }
+        return ScenarioOutcome(
+            violation: violation, stuckAt: stuckAt, steps: steps,
+            trace: violation == nil && stuckAt == nil ? [] : orderedTrace()
+        )
+    }
+
+    private func views() -> [NodeView] {
+        nodes.map { node in
+            NodeView(
+                id: node.id, isRunning: node.raft != nil, role: node.raft?.role, term: node.raft?.term ?? 0,
+                lastLog: node.raft?.lastLogPosition ?? LogPosition(term: 0, index: 0),
+                commitIndex: node.raft?.commitIndex ?? 0, holdsLease: node.raft?.holdsLease ?? false
+            )
+        }
+    }
+
+    /// Processes events until `done` says so (checked after each) or nothing is left to do.
+    private mutating func runEvents(until done: (Self) -> Bool) {
+        while violation == nil, let next = popEvent() {
+            now = next.time
+            time.now = now
+            steps += 1
+            handle(next.event)
+            if violation == nil { checkLeases() }
+            if done(self) { return }
+        }
+    }
 
     private mutating func fail(_ property: Violation.Property, _ detail: String) {
         guard violation == nil else { return }
@@ -348,6 +418,11 @@ public struct Simulation {
                 maybeCompact(i, appliedThrough: entries.last!.index)
             case .roleChanged(.leader, _):
                 elections += 1
+                if !healed, Double.random(in: 0..<1, using: &rng) < mix.newLeaderCrashRate {
+                    let id = nodes[i].id
+                    schedule(after: .microseconds(Int64.random(in: 200...15_000, using: &rng)), .crash(id))
+                    schedule(after: .milliseconds(Int64.random(in: 30...400, using: &rng)), .restart(id))
+                }
             case .roleChanged, .leaderChanged, .restoreSnapshot:
                 break
             }
@@ -395,9 +470,13 @@ public struct Simulation {
             step(i, .tick) { $0.tick() }
             scheduleTick(i)
 
-        case .deliver(let message):
+        case .deliver(var message):
             let i = index(of: message.to)
             guard nodes[i].raft != nil, !isBlocked(message.from, message.to) else { return }
+            for label in interceptors.keys.sorted() {
+                guard let rewritten = interceptors[label]!(message) else { return }
+                message = rewritten
+            }
             if nodes[i].paused {
                 nodes[i].inbox.append(.message(message))  // the kernel buffers it until SIGCONT
                 return

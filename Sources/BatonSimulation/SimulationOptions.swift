@@ -15,6 +15,9 @@ public enum FaultMix: String, CaseIterable, Sendable, CustomStringConvertible {
     case pausesAndDrift = "pauses-and-drift"
     /// Leadership transfers and one-at-a-time membership changes under load, with some loss.
     case reconfiguration
+    /// New leaders crash moments after they win, with entries sent one at a time: terms pile up
+    /// with logs that differ in their tails, which is where commit-rule mistakes show (figure 8).
+    case leaderChurn = "leader-churn"
     /// Everything at once.
     case everything
 
@@ -25,6 +28,7 @@ public enum FaultMix: String, CaseIterable, Sendable, CustomStringConvertible {
     var lossRate: Double {
         switch self {
         case .lossy: return 0.08
+        case .leaderChurn: return 0.1
         case .everything: return 0.05
         case .reconfiguration: return 0.01
         default: return 0
@@ -34,7 +38,11 @@ public enum FaultMix: String, CaseIterable, Sendable, CustomStringConvertible {
     /// Extra delay drawn for a share of messages, which reorders them.
     var jitter: Duration { self == .lossy || self == .everything ? .milliseconds(40) : .zero }
     var partitions: Bool { self == .partitions || self == .everything }
-    var crashes: Bool { self == .crashes || self == .everything }
+    var crashes: Bool { self == .crashes || self == .everything || self == .leaderChurn }
+    /// The chance that a node that just became leader is killed within a few milliseconds.
+    var newLeaderCrashRate: Double { self == .leaderChurn ? 0.6 : self == .everything ? 0.1 : 0 }
+    /// Entries sent one per message.
+    var tinyBatches: Bool { self == .reconfiguration || self == .everything || self == .leaderChurn }
     var slowDisks: Bool { self == .crashes || self == .everything || self == .pausesAndDrift }
     var pauses: Bool { self == .pausesAndDrift || self == .everything }
     var clockDrift: Bool { self == .pausesAndDrift || self == .everything }
