@@ -5,6 +5,10 @@
 /// in order. The node reads the time only through the injected clock and draws randomness only
 /// from the injected generator, so a simulator can replay any run from a seed.
 ///
+/// Feed events one at a time: carry out every directive of one call (hand writes to storage,
+/// messages to the transport, entries to the state machine) before making the next call, including
+/// `persisted`; otherwise `apply` batches can reach the state machine out of order.
+///
 /// The persistent-state contract: the node emits `persist` writes and holds back every message
 /// whose meaning depends on a write (a vote, an acknowledgement of entries) until the shell
 /// reports that write durable with `persisted(_:)`. See `doc/consensus.md`.
@@ -798,6 +802,9 @@ public struct RaftNode: Sendable {
         }
         if maybeCommit() {
             broadcastAppend(sendIfEmpty: true)
+        } else if wasPaused {
+            // A commit broadcast may have skipped this follower while it was paused.
+            sendAppend(to: m.from, sendIfEmpty: true)
         }
         // Fill the pipeline as far as flow control allows.
         while sendAppend(to: m.from, sendIfEmpty: false) {}
