@@ -31,6 +31,10 @@ public struct RaftNode: Sendable {
     /// Consistency failures this node noticed in its inputs (for example a leader asking it to
     /// overwrite a committed entry). Empty in a correct cluster; a shell halts when it is not.
     public private(set) var integrityFailures: [String] = []
+    /// Messages refused because they could not have come from a correct peer (for example an
+    /// append whose membership change does not fit this log). Counted, never applied.
+    public private(set) var refusedMessages: UInt64 = 0
+    public private(set) var lastRefusal: String?
 
     private var log: RaftLog
     private var snapshotData: [UInt8]
@@ -609,6 +613,10 @@ public struct RaftNode: Sendable {
             )
             return
         }
+        guard append.entries.enumerated().allSatisfy({ $1.index == append.previous.index + 1 + LogIndex($0) }) else {
+            refuse(m, "entries do not follow \(append.previous.index) one by one")
+            return
+        }
         for entry in append.entries {
             if let existing = log.term(at: entry.index) {
                 if existing == entry.term { continue }
@@ -617,6 +625,11 @@ public struct RaftNode: Sendable {
                     return
                 }
                 truncateLog(from: entry.index)
+            }
+            if case .membership(let change) = entry.payload, case .failure(let error) = log.configuration.applying(change) {
+                // A correct leader never sends this; appending it would corrupt our configuration.
+                refuse(m, "entry \(entry.position) holds membership change \(change) that does not fit \(log.configuration): \(error)")
+                return
             }
             log.append(entry)
             markDirty(from: entry.index)
@@ -884,6 +897,11 @@ public struct RaftNode: Sendable {
 
     private mutating func markDirty(from index: LogIndex) {
         dirtyFrom = min(dirtyFrom ?? index, index)
+    }
+
+    private mutating func refuse(_ message: RaftMessage, _ reason: String) {
+        refusedMessages += 1
+        lastRefusal = "from \(message.from) in term \(message.term): \(reason)"
     }
 
     private mutating func integrityFailure(_ message: String) {
