@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Strict concurrency is the language mode's default in Swift 6; the flags below keep
-// the upcoming features we rely on explicit so a toolchain bump cannot relax them.
+// Swift 6 language mode: strict concurrency checking is on for every target. The upcoming
+// features below are opted into explicitly so a toolchain bump cannot relax them.
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
@@ -15,9 +15,23 @@ let package = Package(
         .library(name: "RaftCore", targets: ["RaftCore"]),
         .library(name: "BatonSimulation", targets: ["BatonSimulation"]),
         .executable(name: "baton-sim", targets: ["baton-sim"]),
+        .executable(name: "batond", targets: ["batond"]),
+        .executable(name: "batonctl", targets: ["batonctl"]),
+        .executable(name: "baton-bench", targets: ["baton-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // The consensus core: a value type that does no I/O. No dependencies on purpose.
@@ -32,10 +46,128 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The peer wire format: frames, CRC32C, message codec. Pure Swift with no dependencies
+        // beyond RaftCore, so the fuzzer can build it with plain swiftc (see Fuzz/README.md).
+        .target(name: "BatonWire", dependencies: ["RaftCore"], swiftSettings: strictSettings),
+        // Peer connections over SwiftNIO: handshake, reconnect, bounded queues, optional mTLS.
+        .target(
+            name: "BatonTransport",
+            dependencies: [
+                "BatonWire", "RaftCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The durable journal on SQLite (GRDB): Raft log, hard state, snapshots, state machine.
+        .target(
+            name: "BatonJournal",
+            dependencies: [
+                "RaftCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // libsystemd's sd_notify, for Type=notify units and the watchdog.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // The daemon as a library, so tests build the same application.
+        .target(
+            name: "BatonDaemon",
+            dependencies: [
+                "RaftCore", "BatonJournal", "BatonTransport", "BatonWire", "CSystemd",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "batond",
+            dependencies: [
+                "BatonDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "batonctl",
+            dependencies: [
+                "BatonJournal", "RaftCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Benchmarks on demand (doc/benchmarks.md): commit throughput and latency, failover,
+        // planned transfer, the disk's fsync floor, and the same commit load against etcd.
+        .executableTarget(
+            name: "baton-bench",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Test support: appends to a journal until it is killed, so tests can kill -9 a real
+        // writer mid-transaction and prove that the journal recovers.
+        .executableTarget(
+            name: "baton-journal-writer",
+            dependencies: ["BatonJournal", "RaftCore"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "BatonSimulationTests",
             dependencies: ["BatonSimulation", "RaftCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "BatonWireTests", dependencies: ["BatonWire", "RaftCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BatonTransportTests",
+            dependencies: [
+                "BatonTransport", "BatonWire", "RaftCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BatonJournalTests",
+            dependencies: [
+                "BatonJournal", "RaftCore", "baton-journal-writer",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BatonDaemonTests",
+            dependencies: [
+                "BatonDaemon", "BatonJournal", "RaftCore", "batond", "batonctl",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

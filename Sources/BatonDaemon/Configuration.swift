@@ -1,0 +1,413 @@
+public import Logging
+public import RaftCore
+import Foundation
+import Yams
+
+/// Everything `batond` is configured with. Read from a YAML file, then overridden by environment
+/// variables named after each key: `raft.heartbeat_interval_ms` ← `BATON_RAFT_HEARTBEAT_INTERVAL_MS`.
+/// See `doc/configuration.md`.
+public struct BatondConfiguration: Sendable {
+    public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    public enum Durability: String, Sendable, CaseIterable {
+        /// Every commit is fsynced before it is acknowledged (SQLite `synchronous=FULL`).
+        case full
+        /// WAL with `synchronous=NORMAL`: survives a process crash, not a power loss.
+        case normal
+    }
+
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case json
+        case text
+    }
+
+    public struct TLS: Sendable, Hashable {
+        public var caCertificate: String
+        public var certificate: String
+        public var privateKey: String
+    }
+
+    public var clusterID: UInt64
+    public var nodeID: NodeID
+    public var dataDirectory: String
+    /// Every voter and learner of the cluster, this node included.
+    public var members: [NodeID: Endpoint]
+    public var peerListen: Endpoint
+    public var adminListen: Endpoint
+    public var bootstrap: ClusterConfiguration
+    public var raft: RaftSettings
+    public var durability: Durability
+    /// Bearer token required by every POST on the admin plane. Never logged.
+    public var adminToken: String?
+    public var tls: TLS?
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    /// How long a leader stopping on SIGTERM tries to hand leadership over before it exits anyway.
+    public var shutdownTransferTimeout: Duration
+    /// A follower is ready when it is at most this many entries behind what the leader committed.
+    public var readinessMaxLag: UInt64
+    /// Enables `/admin/debug/*` (stalling the consensus loop for watchdog tests). Off in production.
+    public var debugEndpoints: Bool
+
+    /// Where this configuration came from, for messages.
+    public var source: String
+}
+
+/// A configuration problem: which key, where, what was found and what is allowed.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var source: String
+    public var key: String
+    public var line: Int?
+    public var message: String
+
+    public var description: String {
+        let place = line.map { "\(source):\($0)" } ?? source
+        return "\(place): \(key): \(message)"
+    }
+}
+
+/// All problems found in one configuration, so a person can fix them in one go.
+public struct ConfigurationErrors: Error, Sendable, CustomStringConvertible {
+    public var errors: [ConfigurationError]
+    public var description: String {
+        "invalid configuration:\n" + errors.map { "  - \($0.description)" }.joined(separator: "\n")
+    }
+}
+
+extension BatondConfiguration {
+    /// Every key the file may hold, with its meaning; used for unknown-key errors and the docs.
+    public static let keys: [(key: String, meaning: String)] = [
+        ("cluster.id", "cluster id (a positive integer); peers from another cluster are refused"),
+        ("cluster.node_id", "this node's id (a positive integer listed under members)"),
+        ("cluster.members", "map of node id → peer address host:port, for every voter and learner"),
+        ("cluster.voters", "node ids that vote when the cluster is first created"),
+        ("cluster.learners", "node ids that start as learners when the cluster is first created"),
+        ("data_dir", "directory of this node's journal"),
+        ("listen.peer", "host:port for peer traffic (default: this node's members entry)"),
+        ("listen.admin", "host:port of the admin HTTP plane (default 127.0.0.1:7200 + node id)"),
+        ("raft.tick_interval_ms", "consensus tick (default 10)"),
+        ("raft.heartbeat_interval_ms", "leader heartbeat (default 50)"),
+        ("raft.election_timeout_min_ms", "lower bound of the election timeout (default 300)"),
+        ("raft.election_timeout_max_ms", "upper bound of the election timeout (default 600)"),
+        ("raft.max_clock_drift_ms", "subtracted from the leader lease (default 30)"),
+        ("raft.max_inflight_messages", "appends in flight per follower (default 64)"),
+        ("raft.max_inflight_bytes", "entry bytes in flight per follower (default 8 MiB)"),
+        ("raft.max_bytes_per_append", "entry bytes per append message (default 256 KiB)"),
+        ("journal.durability", "full (fsync every commit, default) or normal (WAL, survives process crashes only)"),
+        ("admin.token", "bearer token for POST requests (or admin.token_file)"),
+        ("admin.token_file", "file holding the bearer token"),
+        ("tls.ca", "cluster CA certificate (PEM); enables mutual TLS between peers"),
+        ("tls.cert", "this node's certificate (PEM)"),
+        ("tls.key", "this node's private key (PEM)"),
+        ("log.level", "trace, debug, info, notice, warning, error or critical (default info)"),
+        ("log.format", "json (default) or text"),
+        ("shutdown.transfer_timeout_ms", "how long a stopping leader tries to hand over (default 2000)"),
+        ("readiness.max_lag_entries", "a follower is ready within this many entries of the leader (default 1000)"),
+        ("debug.endpoints", "enable /admin/debug/* (default false; for tests only)"),
+    ]
+
+    /// The environment variable that overrides `key`.
+    public static func environmentName(for key: String) -> String {
+        "BATON_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    /// Parses a YAML document and applies environment overrides. Throws `ConfigurationErrors`
+    /// listing every problem.
+    public static func parse(yaml: String, source: String, environment: [String: String]) throws(ConfigurationErrors)
+        -> BatondConfiguration
+    {
+        var reader = ConfigReader(source: source)
+        reader.load(yaml: yaml)
+        reader.applyEnvironment(environment, keys: keys.map(\.key))
+        return try reader.build()
+    }
+}
+
+/// Flattens the YAML into dotted keys with their lines, then reads each known key once.
+private struct ConfigReader {
+    struct Value {
+        var text: String?
+        var list: [String]?
+        var map: [(String, String)]?
+        var line: Int?
+        var fromEnvironment: String?
+    }
+
+    let source: String
+    var values: [String: Value] = [:]
+    var errors: [ConfigurationError] = []
+    var consumed: Set<String> = []
+
+    init(source: String) { self.source = source }
+
+    mutating func fail(_ key: String, _ message: String) {
+        let value = values[key]
+        let place = value?.fromEnvironment.map { "environment \($0)" }
+        errors.append(
+            ConfigurationError(
+                source: place ?? source, key: key, line: place == nil ? value?.line : nil, message: message
+            )
+        )
+    }
+
+    mutating func load(yaml: String) {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            errors.append(ConfigurationError(source: source, key: "(file)", line: nil, message: "not valid YAML: \(error)"))
+            return
+        }
+        guard let root else { return }
+        flatten(root, prefix: "")
+    }
+
+    private mutating func flatten(_ node: Node, prefix: String) {
+        let line = node.mark.map { $0.line }
+        switch node {
+        case .mapping(let mapping):
+            // A map of scalars under a key that takes a map (cluster.members) stays a map.
+            if prefix == "cluster.members" {
+                var pairs: [(String, String)] = []
+                for (key, value) in mapping {
+                    guard let k = key.string, let v = value.string else {
+                        errors.append(
+                            ConfigurationError(
+                                source: source, key: prefix, line: key.mark?.line,
+                                message: "expected `node id: host:port` entries"
+                            )
+                        )
+                        continue
+                    }
+                    pairs.append((k, v))
+                }
+                values[prefix] = Value(map: pairs, line: line)
+                return
+            }
+            for (key, value) in mapping {
+                guard let name = key.string else { continue }
+                flatten(value, prefix: prefix.isEmpty ? name : "\(prefix).\(name)")
+            }
+        case .sequence(let sequence):
+            values[prefix] = Value(list: sequence.compactMap(\.string), line: line)
+        case .scalar(let scalar):
+            values[prefix] = Value(text: scalar.string, line: line)
+        }
+    }
+
+    mutating func applyEnvironment(_ environment: [String: String], keys: [String]) {
+        for key in keys {
+            let name = BatondConfiguration.environmentName(for: key)
+            guard let raw = environment[name] else { continue }
+            if key == "cluster.members" {
+                // BATON_CLUSTER_MEMBERS="1=127.0.0.1:7101,2=127.0.0.1:7102"
+                let pairs = raw.split(separator: ",").map { item -> (String, String) in
+                    let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                    return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
+                }
+                values[key] = Value(map: pairs, fromEnvironment: name)
+            } else if key == "cluster.voters" || key == "cluster.learners" {
+                values[key] = Value(list: raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, fromEnvironment: name)
+            } else {
+                values[key] = Value(text: raw, fromEnvironment: name)
+            }
+        }
+    }
+
+    mutating func text(_ key: String) -> String? {
+        consumed.insert(key)
+        guard let value = values[key] else { return nil }
+        guard let text = value.text else {
+            fail(key, "expected a single value")
+            return nil
+        }
+        return text
+    }
+
+    mutating func required(_ key: String) -> String? {
+        let value = text(key)
+        if value == nil && values[key] == nil { fail(key, "is required") }
+        return value
+    }
+
+    mutating func integer(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) -> Int {
+        guard let raw = text(key) else { return defaultValue }
+        guard let value = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+            fail(key, "'\(raw)' is not allowed: expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+            return defaultValue
+        }
+        return value
+    }
+
+    mutating func nodeIDs(_ key: String) -> [NodeID]? {
+        consumed.insert(key)
+        guard let value = values[key] else { return nil }
+        guard let list = value.list ?? value.text.map({ [$0] }) else { return nil }
+        var ids: [NodeID] = []
+        for item in list {
+            guard let raw = UInt64(item), raw > 0 else {
+                fail(key, "'\(item)' is not a node id: expected positive integers")
+                continue
+            }
+            ids.append(NodeID(raw))
+        }
+        return ids
+    }
+
+    mutating func endpoint(_ key: String, _ raw: String) -> BatondConfiguration.Endpoint? {
+        guard let colon = raw.lastIndex(of: ":"), let port = Int(raw[raw.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
+            fail(key, "'\(raw)' is not an address: expected host:port, for example 127.0.0.1:7101")
+            return nil
+        }
+        var host = String(raw[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else {
+            fail(key, "'\(raw)' has no host: expected host:port")
+            return nil
+        }
+        return BatondConfiguration.Endpoint(host: host, port: port)
+    }
+
+    mutating func build() throws(ConfigurationErrors) -> BatondConfiguration {
+        let clusterID = UInt64(integer("cluster.id", default: 0, in: 1...Int.max))
+        let nodeRaw = integer("cluster.node_id", default: 0, in: 1...Int(UInt32.max))
+        if values["cluster.id"] == nil { fail("cluster.id", "is required") }
+        if values["cluster.node_id"] == nil { fail("cluster.node_id", "is required") }
+        let nodeID = NodeID(UInt64(nodeRaw))
+
+        consumed.insert("cluster.members")
+        var members: [NodeID: BatondConfiguration.Endpoint] = [:]
+        if let map = values["cluster.members"]?.map {
+            for (idText, address) in map {
+                guard let raw = UInt64(idText), raw > 0 else {
+                    fail("cluster.members", "'\(idText)' is not a node id: expected a positive integer")
+                    continue
+                }
+                if let endpoint = endpoint("cluster.members.\(idText)", address) { members[NodeID(raw)] = endpoint }
+            }
+        } else {
+            fail("cluster.members", "is required: a map of node id → host:port for every member")
+        }
+        if nodeRaw > 0, !members.isEmpty, members[nodeID] == nil {
+            fail("cluster.node_id", "\(nodeRaw) is not listed under cluster.members (\(members.keys.sorted().map(\.description)))")
+        }
+
+        let voters = nodeIDs("cluster.voters") ?? members.keys.sorted()
+        let learners = nodeIDs("cluster.learners") ?? []
+        for id in voters + learners where members[id] == nil && !members.isEmpty {
+            fail(voters.contains(id) ? "cluster.voters" : "cluster.learners", "\(id) is not listed under cluster.members")
+        }
+        if voters.isEmpty { fail("cluster.voters", "needs at least one voter") }
+        if !Set(voters).isDisjoint(with: learners) { fail("cluster.learners", "a node cannot be both voter and learner") }
+
+        let dataDirectory = required("data_dir") ?? ""
+        let peerListen =
+            text("listen.peer").flatMap { endpoint("listen.peer", $0) } ?? members[nodeID]
+            ?? BatondConfiguration.Endpoint(host: "127.0.0.1", port: 7100 + nodeRaw)
+        let adminListen =
+            text("listen.admin").flatMap { endpoint("listen.admin", $0) }
+            ?? BatondConfiguration.Endpoint(host: "127.0.0.1", port: 7200 + nodeRaw)
+
+        var raft = RaftSettings()
+        raft.tickInterval = .milliseconds(integer("raft.tick_interval_ms", default: 10, in: 1...1000))
+        raft.heartbeatInterval = .milliseconds(integer("raft.heartbeat_interval_ms", default: 50, in: 1...60_000))
+        raft.electionTimeoutMin = .milliseconds(integer("raft.election_timeout_min_ms", default: 300, in: 1...600_000))
+        raft.electionTimeoutMax = .milliseconds(integer("raft.election_timeout_max_ms", default: 600, in: 1...600_000))
+        raft.maxClockDrift = .milliseconds(integer("raft.max_clock_drift_ms", default: 30, in: 0...600_000))
+        raft.maxInflightMessages = integer("raft.max_inflight_messages", default: 64, in: 1...65_536)
+        raft.maxInflightBytes = integer("raft.max_inflight_bytes", default: 8 << 20, in: 1...(1 << 30))
+        raft.maxBytesPerAppend = integer("raft.max_bytes_per_append", default: 256 << 10, in: 1...(64 << 20))
+        for problem in raft.problems() {
+            // RaftSettings names its keys without the unit the file uses.
+            let name = String(problem.key.split(separator: "/").first ?? "")
+            let durations: Set<String> = [
+                "tick_interval", "heartbeat_interval", "election_timeout_min", "election_timeout_max", "max_clock_drift",
+            ]
+            let key = "raft." + name + (durations.contains(name) ? "_ms" : "")
+            fail(key, "\(problem.value) is not allowed: must be \(problem.allowed)")
+        }
+
+        let durabilityText = text("journal.durability") ?? "full"
+        let durability = BatondConfiguration.Durability(rawValue: durabilityText) ?? .full
+        if BatondConfiguration.Durability(rawValue: durabilityText) == nil {
+            fail("journal.durability", "'\(durabilityText)' is not allowed: use full or normal")
+        }
+
+        var token = text("admin.token")
+        if let file = text("admin.token_file") {
+            do {
+                token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                fail("admin.token_file", "cannot read \(file): \(error)")
+            }
+        }
+        if let t = token, t.count < 16 {
+            fail(values["admin.token"] != nil ? "admin.token" : "admin.token_file", "is too short: use at least 16 characters")
+        }
+
+        var tls: BatondConfiguration.TLS?
+        let ca = text("tls.ca")
+        let cert = text("tls.cert")
+        let key = text("tls.key")
+        if ca != nil || cert != nil || key != nil {
+            if let ca, let cert, let key {
+                tls = .init(caCertificate: ca, certificate: cert, privateKey: key)
+            } else {
+                fail("tls", "tls.ca, tls.cert and tls.key go together: set all three or none")
+            }
+        }
+
+        let levelText = text("log.level") ?? "info"
+        let logLevel = Logger.Level(rawValue: levelText) ?? .info
+        if Logger.Level(rawValue: levelText) == nil {
+            fail("log.level", "'\(levelText)' is not allowed: use trace, debug, info, notice, warning, error or critical")
+        }
+        let formatText = text("log.format") ?? "json"
+        let logFormat = BatondConfiguration.LogFormat(rawValue: formatText) ?? .json
+        if BatondConfiguration.LogFormat(rawValue: formatText) == nil {
+            fail("log.format", "'\(formatText)' is not allowed: use json or text")
+        }
+        let transferTimeout = integer("shutdown.transfer_timeout_ms", default: 2000, in: 0...60_000)
+        let maxLag = integer("readiness.max_lag_entries", default: 1000, in: 0...Int(Int32.max))
+        let debugText = text("debug.endpoints") ?? "false"
+        if debugText != "true" && debugText != "false" { fail("debug.endpoints", "'\(debugText)' is not allowed: use true or false") }
+
+        let known = Set(BatondConfiguration.keys.map(\.key))
+        for key in values.keys.sorted() where !consumed.contains(key) && !known.contains(key) {
+            if key.hasPrefix("cluster.members.") { continue }
+            let suggestion = known.filter { $0.hasPrefix(key.split(separator: ".").first.map(String.init) ?? "") }.sorted()
+            fail(key, "is not a known key" + (suggestion.isEmpty ? "" : "; keys in this section: \(suggestion.joined(separator: ", "))"))
+        }
+
+        guard errors.isEmpty else { throw ConfigurationErrors(errors: errors) }
+        return BatondConfiguration(
+            clusterID: clusterID,
+            nodeID: nodeID,
+            dataDirectory: dataDirectory,
+            members: members,
+            peerListen: peerListen,
+            adminListen: adminListen,
+            bootstrap: ClusterConfiguration(voters: Set(voters), learners: Set(learners)),
+            raft: raft,
+            durability: durability,
+            adminToken: token,
+            tls: tls,
+            logLevel: logLevel,
+            logFormat: logFormat,
+            shutdownTransferTimeout: .milliseconds(transferTimeout),
+            readinessMaxLag: UInt64(maxLag),
+            debugEndpoints: debugText == "true",
+            source: source
+        )
+    }
+}

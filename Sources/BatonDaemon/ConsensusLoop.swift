@@ -1,0 +1,477 @@
+import Foundation
+public import Logging
+public import RaftCore
+public import ServiceLifecycle
+
+/// Durable storage as the consensus loop needs it. `JournalStorage` is the SQLite implementation.
+public protocol RaftStorage: Sendable {
+    /// Hands a write to storage; its id comes back on `durableWrites` once it is durable.
+    func submit(_ write: StorageWrite)
+    /// Ids of durable writes, in order. Finishes (with an error) if storage fails.
+    var durableWrites: AsyncThrowingStream<StorageWriteID, any Error> { get }
+    /// Applies committed entries to the state machine tables.
+    func applyCommitted(_ entries: [LogEntry]) throws
+    func restoreSnapshot(_ snapshot: Snapshot) throws
+}
+
+/// The peer network as the consensus loop needs it. `TCPPeerNetwork` is the SwiftNIO implementation.
+public protocol RaftNetwork: Sendable {
+    func send(_ message: RaftMessage)
+    var inbound: AsyncStream<RaftMessage> { get }
+    func linkStatus() async -> [PeerLinkStatus]
+}
+
+public struct PeerLinkStatus: Sendable, Codable {
+    public var id: UInt64
+    public var address: String
+    public var connected: Bool
+    public var queued: Int
+    public var dropped: UInt64
+    public var reconnects: UInt64
+    public var lastError: String?
+
+    public init(
+        id: UInt64, address: String, connected: Bool, queued: Int, dropped: UInt64, reconnects: UInt64,
+        lastError: String?
+    ) {
+        self.id = id
+        self.address = address
+        self.connected = connected
+        self.queued = queued
+        self.dropped = dropped
+        self.reconnects = reconnects
+        self.lastError = lastError
+    }
+}
+
+public enum ConsensusError: Error, Sendable, CustomStringConvertible {
+    case rejected(ProposalRejection)
+    case transferRejected(TransferRejection)
+    /// The entry was appended but replaced by another leader's entry: it will never commit.
+    case superseded(LogPosition)
+    case timedOut(String)
+    case stopped
+    case storageFailed(String)
+
+    public var description: String {
+        switch self {
+        case .rejected(let r): return "proposal rejected: \(r)"
+        case .transferRejected(let r): return "transfer rejected: \(r)"
+        case .superseded(let p): return "entry \(p) was replaced by a newer leader's entry and will not commit"
+        case .timedOut(let what): return "timed out: \(what)"
+        case .stopped: return "the consensus loop has stopped"
+        case .storageFailed(let why): return "storage failed: \(why)"
+        }
+    }
+}
+
+/// The shell around `RaftNode`: it owns the node, feeds it ticks, peer messages and storage
+/// acknowledgements one at a time, and carries out every directive before taking the next event.
+public actor ConsensusLoop {
+    private var node: RaftNode
+    private let storage: any RaftStorage
+    private let network: any RaftNetwork
+    private let logger: Logger
+    private let metrics: DaemonMetrics
+    private let dynamicMetadata: JSONLogHandler.DynamicMetadata?
+    private let readinessMaxLag: UInt64
+
+    private var lastTick = ContinuousClock.now
+    private var started = false
+    private var startWaiters: [CheckedContinuation<Void, Never>] = []
+    private var commitWaiters: [LogIndex: [(term: Term, continuation: CheckedContinuation<Void, any Error>)]] = [:]
+    private var applyQueue: AsyncStream<[LogEntry]>.Continuation?
+    private var stopped = false
+    private var latestLeaderCommit: LogIndex = 0
+    private var refusedMessagesSeen: UInt64 = 0
+
+    public init(
+        node: RaftNode,
+        storage: any RaftStorage,
+        network: any RaftNetwork,
+        logger: Logger,
+        metrics: DaemonMetrics,
+        dynamicMetadata: JSONLogHandler.DynamicMetadata? = nil,
+        readinessMaxLag: UInt64 = 1000
+    ) {
+        self.node = node
+        self.storage = storage
+        self.network = network
+        self.logger = logger
+        self.metrics = metrics
+        self.dynamicMetadata = dynamicMetadata
+        self.readinessMaxLag = readinessMaxLag
+    }
+
+    // MARK: - Running
+
+    /// Runs until cancelled or until storage fails: ticks on the node's interval, takes peer
+    /// messages and storage acknowledgements, and applies committed entries off the hot path.
+    public func run() async throws {
+        let (applyStream, applyContinuation) = AsyncStream.makeStream(of: [LogEntry].self)
+        applyQueue = applyContinuation
+        lastTick = .now
+        started = true
+        for waiter in startWaiters { waiter.resume() }
+        startWaiters = []
+        publishState()
+        let tickInterval = node.settings.tickInterval
+        do {
+            try await runLoops(tickInterval: tickInterval, applyStream: applyStream)
+        } catch {
+            stop()
+            throw error
+        }
+        stop()
+    }
+
+    private func runLoops(tickInterval: Duration, applyStream: AsyncStream<[LogEntry]>) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Ticks keep a steady cadence; a late tick is not made up for (the node only
+                // needs to know time passes, the lease reads the clock itself).
+                let clock = ContinuousClock()
+                var next = clock.now
+                while !Task.isCancelled {
+                    next = next.advanced(by: tickInterval)
+                    if next < clock.now { next = clock.now }
+                    try await clock.sleep(until: next)
+                    await self.tick()
+                }
+            }
+            group.addTask {
+                for await message in self.network.inbound { await self.receive(message) }
+            }
+            group.addTask {
+                for try await write in self.storage.durableWrites { await self.persisted(write) }
+                throw ConsensusError.storageFailed("the journal writer stopped")
+            }
+            group.addTask {
+                for await entries in applyStream {
+                    do {
+                        try self.storage.applyCommitted(entries)
+                    } catch {
+                        throw ConsensusError.storageFailed("applying \(entries.first?.index ?? 0)…: \(error)")
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func stop() {
+        stopped = true
+        applyQueue?.finish()
+        for (_, waiters) in commitWaiters { for w in waiters { w.continuation.resume(throwing: ConsensusError.stopped) } }
+        commitWaiters = [:]
+    }
+
+    public func waitUntilStarted() async {
+        if started { return }
+        await withCheckedContinuation { startWaiters.append($0) }
+    }
+
+    // MARK: - Events
+
+    func tick() {
+        lastTick = .now
+        execute(node.tick())
+    }
+
+    func receive(_ message: RaftMessage) {
+        switch message.body {
+        case .appendEntries(let append): latestLeaderCommit = max(latestLeaderCommit, append.leaderCommit)
+        case .heartbeat(let heartbeat): latestLeaderCommit = max(latestLeaderCommit, heartbeat.leaderCommit)
+        default: break
+        }
+        execute(node.receive(message))
+    }
+
+    func persisted(_ write: StorageWriteID) {
+        execute(node.persisted(write))
+    }
+
+    /// Proposes commands; with `waitForCommit`, returns once all of them are committed.
+    public func propose(_ commands: [[UInt8]], waitForCommit: Bool) async throws -> [LogPosition] {
+        guard !stopped else { throw ConsensusError.stopped }
+        let proposal: Proposal
+        do {
+            proposal = try node.propose(commands)
+        } catch {
+            throw ConsensusError.rejected(error)
+        }
+        execute(proposal.directives)
+        if waitForCommit, let last = proposal.positions.last {
+            try await awaitCommit(last)
+        }
+        return proposal.positions
+    }
+
+    public func proposeMembershipChange(_ change: MembershipChange) async throws -> LogPosition {
+        let proposal: Proposal
+        do {
+            proposal = try node.proposeMembershipChange(change)
+        } catch {
+            throw ConsensusError.rejected(error)
+        }
+        execute(proposal.directives)
+        let position = proposal.positions[0]
+        try await awaitCommit(position)
+        return position
+    }
+
+    private func awaitCommit(_ position: LogPosition) async throws {
+        if node.appliedIndex >= position.index {
+            guard node.term(at: position.index) == position.term || position.index <= node.snapshotIndex else {
+                throw ConsensusError.superseded(position)
+            }
+            return
+        }
+        try await withCheckedThrowingContinuation { continuation in
+            commitWaiters[position.index, default: []].append((position.term, continuation))
+        }
+    }
+
+    /// Starts a leadership transfer and waits until this node is no longer leader, or `timeout`.
+    public func transferLeadership(to target: NodeID?, timeout: Duration) async throws -> NodeID? {
+        do {
+            execute(try node.transferLeadership(to: target))
+        } catch {
+            throw ConsensusError.transferRejected(error)
+        }
+        let deadline = ContinuousClock.now + timeout
+        while node.role == .leader && ContinuousClock.now < deadline {
+            try await Task.sleep(for: node.settings.tickInterval)
+        }
+        if node.role == .leader { throw ConsensusError.timedOut("leadership transfer did not finish within \(timeout)") }
+        // Wait briefly for the new leader to announce itself.
+        while node.leader == nil && ContinuousClock.now < deadline + .seconds(1) {
+            try await Task.sleep(for: node.settings.tickInterval)
+        }
+        return node.leader
+    }
+
+    /// Blocks the loop's thread for `duration` (debug only): the watchdog must notice.
+    public func debugStall(for duration: Duration, entered: @Sendable () -> Void = {}) {
+        logger.warning("consensus loop deliberately stalled", metadata: ["stall.ms": "\(duration.milliseconds)"])
+        entered()
+        Thread.sleep(forTimeInterval: Double(duration.nanosecondsClamped) / 1e9)
+    }
+
+    // MARK: - Directives
+
+    private func execute(_ directives: [RaftDirective]) {
+        for directive in directives {
+            switch directive {
+            case .persist(let write):
+                storage.submit(write)
+            case .send(let message):
+                network.send(message)
+            case .restoreSnapshot(let snapshot):
+                do {
+                    try storage.restoreSnapshot(snapshot)
+                } catch {
+                    // Continuing would apply entries on top of the wrong state: stop instead.
+                    logger.critical("cannot restore snapshot; stopping", metadata: ["error": "\(error)"])
+                    fatalError("batond: cannot restore snapshot \(snapshot.metadata.last): \(error)")
+                }
+            case .apply(let entries):
+                applyQueue?.yield(entries)
+                resolveWaiters(through: entries.last!.index)
+            case .roleChanged(let role, let term):
+                if role == .candidate { metrics.elections.increment() }
+                logger.info(
+                    "role changed",
+                    metadata: ["raft.role": "\(role.rawValue)", "raft.term": "\(term)"]
+                )
+            case .leaderChanged(let leader, let term):
+                metrics.leaderChanges.increment()
+                logger.notice(
+                    leader == nil ? "leader lost" : "leader elected",
+                    metadata: ["raft.leader": "\(leader.map(\.description) ?? "none")", "raft.term": "\(term)"]
+                )
+            }
+        }
+        if node.refusedMessages > refusedMessagesSeen {
+            refusedMessagesSeen = node.refusedMessages
+            logger.error(
+                "refused a peer message that no correct peer sends",
+                metadata: ["raft.refused_total": "\(node.refusedMessages)", "raft.refusal": "\(node.lastRefusal ?? "")"]
+            )
+        }
+        if !node.integrityFailures.isEmpty {
+            logger.critical("consensus integrity failure; stopping", metadata: ["error": "\(node.integrityFailures)"])
+            fatalError("batond: integrity failure: \(node.integrityFailures)")
+        }
+        publishState()
+    }
+
+    private func resolveWaiters(through index: LogIndex) {
+        guard !commitWaiters.isEmpty else { return }
+        for waitIndex in commitWaiters.keys where waitIndex <= index {
+            let committedTerm = node.term(at: waitIndex)
+            for waiter in commitWaiters.removeValue(forKey: waitIndex) ?? [] {
+                if committedTerm == nil || committedTerm == waiter.term {
+                    waiter.continuation.resume()
+                } else {
+                    waiter.continuation.resume(throwing: ConsensusError.superseded(LogPosition(term: waiter.term, index: waitIndex)))
+                }
+            }
+        }
+    }
+
+    private func publishState() {
+        metrics.update(
+            term: node.term, role: node.role, commitIndex: node.commitIndex, appliedIndex: node.appliedIndex,
+            lastIndex: node.lastIndex, leaseRemaining: node.leaseRemaining
+        )
+        if let dynamicMetadata {
+            dynamicMetadata.set("raft.term", "\(node.term)")
+            dynamicMetadata.set("raft.role", "\(node.role.rawValue)")
+        }
+    }
+
+    // MARK: - Views
+
+    public struct Health: Sendable {
+        public var loopIsTicking: Bool
+        public var sinceLastTick: Duration
+        public var role: RaftRole
+        public var term: Term
+        public var leader: NodeID?
+        public var commitIndex: LogIndex
+        public var appliedIndex: LogIndex
+        public var lag: UInt64
+        public var ready: Bool
+        public var readinessReason: String
+
+        public var statusLine: String {
+            "role=\(role.rawValue) term=\(term) leader=\(leader.map(\.description) ?? "none") "
+                + "commit=\(commitIndex) lag=\(lag)"
+        }
+    }
+
+    public func health() -> Health {
+        let since = ContinuousClock.now - lastTick
+        // Ten ticks of silence (100 ms by default) means the loop is wedged, not just busy.
+        let ticking = started && !stopped && since < max(node.settings.tickInterval * 10, .milliseconds(100))
+        let leaderCommit = node.role == .leader ? node.commitIndex : max(latestLeaderCommit, node.commitIndex)
+        let lag = leaderCommit > node.appliedIndex ? leaderCommit - node.appliedIndex : 0
+        var ready = true
+        var reason = "ready"
+        if !ticking {
+            ready = false
+            reason = "consensus loop is not ticking"
+        } else if node.leader == nil {
+            ready = false
+            reason = "no known leader"
+        } else if lag > readinessMaxLag {
+            ready = false
+            reason = "\(lag) entries behind the leader (allowed \(readinessMaxLag))"
+        }
+        return Health(
+            loopIsTicking: ticking, sinceLastTick: since, role: node.role, term: node.term, leader: node.leader,
+            commitIndex: node.commitIndex, appliedIndex: node.appliedIndex, lag: lag, ready: ready,
+            readinessReason: reason
+        )
+    }
+
+    public struct ClusterView: Sendable, Codable {
+        public struct Member: Sendable, Codable {
+            public var id: UInt64
+            public var voter: Bool
+            public var match: UInt64?
+            public var next: UInt64?
+            public var state: String?
+            public var lag: UInt64?
+            public var recentlyActive: Bool?
+        }
+        public var node: UInt64
+        public var role: String
+        public var term: UInt64
+        public var leader: UInt64?
+        public var commitIndex: UInt64
+        public var appliedIndex: UInt64
+        public var lastIndex: UInt64
+        public var snapshotIndex: UInt64
+        public var leaseRemainingMs: Double?
+        public var transferTarget: UInt64?
+        public var voters: [UInt64]
+        public var learners: [UInt64]
+        public var members: [Member]
+        public var peers: [PeerLinkStatus]
+    }
+
+    public func clusterView() async -> ClusterView {
+        let config = node.configuration
+        var members: [ClusterView.Member] = []
+        let progress = Dictionary(uniqueKeysWithValues: node.memberProgress.map { ($0.id, $0) })
+        for id in config.members.sorted() {
+            let p = progress[id]
+            members.append(
+                .init(
+                    id: id.rawValue, voter: config.voters.contains(id), match: p?.match, next: p?.next, state: p?.state,
+                    lag: p.map { node.lastIndex > $0.match ? node.lastIndex - $0.match : 0 },
+                    recentlyActive: p?.recentlyActive
+                )
+            )
+        }
+        let snapshot = ClusterView(
+            node: node.id.rawValue, role: node.role.rawValue, term: node.term, leader: node.leader?.rawValue,
+            commitIndex: node.commitIndex, appliedIndex: node.appliedIndex, lastIndex: node.lastIndex,
+            snapshotIndex: node.snapshotIndex, leaseRemainingMs: node.leaseRemaining?.milliseconds,
+            transferTarget: node.transferTarget?.rawValue, voters: config.voters.sorted().map(\.rawValue),
+            learners: config.learners.sorted().map(\.rawValue), members: members, peers: []
+        )
+        var result = snapshot
+        result.peers = await network.linkStatus()
+        metrics.updatePeers(result.peers)
+        return result
+    }
+
+    public var role: RaftRole { node.role }
+    public var leader: NodeID? { node.leader }
+    public var nodeID: NodeID { node.id }
+}
+
+/// `ConsensusLoop` as a lifecycle service. On graceful shutdown a leader first hands leadership
+/// to the most caught-up follower (bounded by `transferTimeout`), so a planned stop costs the
+/// cluster a transfer instead of an election.
+public struct ConsensusService: Service {
+    public let loop: ConsensusLoop
+    let transferTimeout: Duration
+    let logger: Logger
+    let onShutdown: @Sendable () -> Void
+
+    public init(
+        loop: ConsensusLoop, transferTimeout: Duration, logger: Logger, onShutdown: @escaping @Sendable () -> Void = {}
+    ) {
+        self.loop = loop
+        self.transferTimeout = transferTimeout
+        self.logger = logger
+        self.onShutdown = onShutdown
+    }
+
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await loop.run() }
+            group.addTask {
+                // Wait for SIGTERM/SIGINT, then hand over while the loop still runs.
+                do { try await gracefulShutdown() } catch { return }
+                onShutdown()
+                guard await loop.role == .leader, transferTimeout > .zero else { return }
+                logger.notice("stopping: handing leadership over")
+                do {
+                    let next = try await loop.transferLeadership(to: nil, timeout: transferTimeout)
+                    logger.notice("leadership handed over", metadata: ["raft.leader": "\(next.map(\.description) ?? "unknown")"])
+                } catch {
+                    logger.warning("leadership hand-over failed; stopping anyway", metadata: ["error": "\(error)"])
+                }
+            }
+            // Whichever ends first ends both: a storage failure, or the hand-over being done.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,87 @@
+public import Prometheus
+public import RaftCore
+
+/// The daemon's Prometheus metrics. Names follow Prometheus conventions (`_total` counters,
+/// `_seconds` histograms); `/metrics` renders `registry`.
+public final class DaemonMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let term: Gauge
+    let roleGauges: [RaftRole: Gauge]
+    let commitIndex: Gauge
+    let appliedIndex: Gauge
+    let lastIndex: Gauge
+    let elections: Counter
+    let leaderChanges: Counter
+    let leaseRemaining: Gauge
+    /// One storage transaction (group commit): the write path's latency.
+    public let journalAppend: DurationHistogram
+    /// Entries per storage transaction: how well group commit batches.
+    public let journalBatchEntries: ValueHistogram
+    let peerConnected: PrometheusCollectorRegistry
+    let nodeLabel: String
+
+    public init(node: NodeID, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        self.peerConnected = registry
+        nodeLabel = "\(node.rawValue)"
+        let labels = [("node", nodeLabel)]
+        term = registry.makeGauge(name: "baton_raft_term", labels: labels, help: "Current Raft term")
+        var roles: [RaftRole: Gauge] = [:]
+        for role in [RaftRole.follower, .preCandidate, .candidate, .leader] {
+            roles[role] = registry.makeGauge(
+                name: "baton_raft_role", labels: labels + [("role", role.rawValue)],
+                help: "1 for the role this node is in, 0 for the others"
+            )
+        }
+        roleGauges = roles
+        commitIndex = registry.makeGauge(name: "baton_raft_commit_index", labels: labels, help: "Highest committed log index")
+        appliedIndex = registry.makeGauge(name: "baton_raft_applied_index", labels: labels, help: "Highest applied log index")
+        lastIndex = registry.makeGauge(name: "baton_raft_last_index", labels: labels, help: "Last index in the local log")
+        elections = registry.makeCounter(
+            name: "baton_raft_elections_total", labels: labels, help: "Elections this process started (campaigns)"
+        )
+        leaderChanges = registry.makeCounter(
+            name: "baton_raft_leader_changes_total", labels: labels, help: "Leader changes this process observed"
+        )
+        leaseRemaining = registry.makeGauge(
+            name: "baton_raft_lease_remaining_seconds", labels: labels, help: "Time left on the leader lease (0 if none)"
+        )
+        let latencyBuckets: [Duration] = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .seconds(1),
+        ]
+        journalAppend = registry.makeDurationHistogram(
+            name: "baton_journal_append_seconds", labels: labels, buckets: latencyBuckets,
+            help: "Duration of one journal transaction including its fsync (group commit)"
+        )
+        journalBatchEntries = registry.makeValueHistogram(
+            name: "baton_journal_batch_entries", labels: labels, buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024],
+            help: "Log entries written per journal transaction"
+        )
+    }
+
+    func update(
+        term: Term, role: RaftRole, commitIndex: LogIndex, appliedIndex: LogIndex, lastIndex: LogIndex,
+        leaseRemaining: Duration?
+    ) {
+        self.term.set(Double(term))
+        for (r, gauge) in roleGauges { gauge.set(r == role ? 1.0 : 0.0) }
+        self.commitIndex.set(Double(commitIndex))
+        self.appliedIndex.set(Double(appliedIndex))
+        self.lastIndex.set(Double(lastIndex))
+        self.leaseRemaining.set(leaseRemaining.map { $0.milliseconds / 1000 } ?? 0)
+    }
+
+    func updatePeers(_ peers: [PeerLinkStatus]) {
+        for peer in peers {
+            let labels = [("node", nodeLabel), ("peer", "\(peer.id)")]
+            registry.makeGauge(name: "baton_peer_connected", labels: labels, help: "1 while the connection to the peer is up")
+                .set(peer.connected ? 1.0 : 0.0)
+            registry.makeGauge(name: "baton_peer_queue_depth", labels: labels, help: "Messages queued for the peer")
+                .set(Double(peer.queued))
+            registry.makeGauge(name: "baton_peer_dropped_messages", labels: labels, help: "Messages dropped because the peer's queue was full")
+                .set(Double(peer.dropped))
+        }
+    }
+}

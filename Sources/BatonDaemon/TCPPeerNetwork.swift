@@ -1,0 +1,57 @@
+import BatonTransport
+import BatonWire
+public import Logging
+public import RaftCore
+public import ServiceLifecycle
+
+/// `RaftNetwork` on the SwiftNIO peer transport, as a lifecycle service: bound before the
+/// service group starts (so `READY=1` means the port is bound), closed after the consensus
+/// loop has stopped (so a stopping leader can still send TimeoutNow).
+public final class TCPPeerNetwork: RaftNetwork, Service {
+    let transport: PeerTransport
+    let logger: Logger
+
+    private init(transport: PeerTransport, logger: Logger) {
+        self.transport = transport
+        self.logger = logger
+    }
+
+    /// Binds the peer port and starts dialling the other members.
+    public static func start(configuration: BatondConfiguration, logger: Logger) async throws -> TCPPeerNetwork {
+        var peers: [NodeID: PeerAddress] = [:]
+        for (id, endpoint) in configuration.members { peers[id] = PeerAddress(host: endpoint.host, port: endpoint.port) }
+        let options = PeerTransportOptions(
+            clusterID: ClusterID(configuration.clusterID),
+            nodeID: configuration.nodeID,
+            listenHost: configuration.peerListen.host,
+            listenPort: configuration.peerListen.port,
+            peers: peers,
+            tls: configuration.tls.map {
+                MutualTLSOptions(caCertificatePath: $0.caCertificate, certificatePath: $0.certificate, privateKeyPath: $0.privateKey)
+            }
+        )
+        let transport = PeerTransport(options: options, logger: logger)
+        try await transport.start()
+        logger.info("peer port bound", metadata: ["peer.listen": "\(configuration.peerListen)"])
+        return TCPPeerNetwork(transport: transport, logger: logger)
+    }
+
+    public func send(_ message: RaftMessage) { transport.send(message) }
+
+    public var inbound: AsyncStream<RaftMessage> { transport.inbound }
+
+    public func linkStatus() async -> [PeerLinkStatus] {
+        transport.peerStatus().map {
+            PeerLinkStatus(
+                id: $0.id.rawValue, address: $0.address.description, connected: $0.connected, queued: $0.queued,
+                dropped: $0.dropped, reconnects: $0.reconnects, lastError: $0.lastError
+            )
+        }
+    }
+
+    public func run() async throws {
+        // Nothing to do while running (NIO runs the connections); close on shutdown.
+        try? await gracefulShutdown()
+        await transport.shutdown()
+    }
+}

@@ -1,0 +1,561 @@
+import BatonWire
+public import Logging
+public import NIOCore
+import NIOPosix
+import NIOSSL
+public import RaftCore
+import Synchronization
+
+/// Carries Raft messages between replicas over TCP (optionally mutual TLS).
+///
+/// Each replica dials every peer and uses that outbound connection only to send to it; it accepts
+/// connections from peers and only receives on them. So each direction has one owner, and a
+/// replica never has to decide which of two simultaneous connections to keep.
+///
+/// The dialler speaks first with a `hello`; the acceptor checks the cluster id, the protocol
+/// version and that the node id is one of its peers, and answers `helloAccepted` or
+/// `helloRejected(reason)` and closes. Only then do raft frames flow. A connection that sends
+/// anything malformed is closed alone; the listener and other peers carry on.
+///
+/// A final class rather than an actor so that `send` can be called synchronously from the
+/// consensus loop without a hop: every piece of mutable state is behind a `Mutex` (or inside a
+/// `PeerOutbox`, which has its own), and everything else is immutable and `Sendable`.
+public final class PeerTransport: Sendable {
+    public let options: PeerTransportOptions
+    /// Messages received from accepted peers, each checked to come from the node that shook hands.
+    /// Consume it from one task. Finishes on `shutdown()`.
+    public let inbound: AsyncStream<RaftMessage>
+
+    private let inboundContinuation: AsyncStream<RaftMessage>.Continuation
+    private let logger: Logger
+    private let eventLoopGroup: any EventLoopGroup
+    private let peers: [NodeID: PeerAddress]
+    private let outboxes: [NodeID: PeerOutbox]
+    private let state: Mutex<State>
+
+    private enum Phase { case idle, starting, running, shutDown }
+
+    private struct PeerCounters {
+        var connected = false
+        var reconnects: UInt64 = 0
+        var lastError: String?
+    }
+
+    private struct State {
+        var phase = Phase.idle
+        var boundPort: Int?
+        var runTask: Task<Void, Never>?
+        /// The accept loop runs apart from `runTask` and is never cancelled: it ends when the
+        /// closed listener's stream of connections ends, after handing every connection already
+        /// accepted to `serveInbound` (NIO requires each accepted `NIOAsyncChannel` to be closed
+        /// through `executeThenClose`; a cancelled loop would drop the buffered ones).
+        var acceptTask: Task<Void, Never>?
+        var serverChannel: (any Channel)?
+        var liveChannels: [ObjectIdentifier: any Channel] = [:]
+        var peers: [NodeID: PeerCounters] = [:]
+        var inboundDropped: UInt64 = 0
+        var foreignFrames: UInt64 = 0
+    }
+
+    /// - Parameters:
+    ///   - eventLoopGroup: where connections run; nil for NIO's process-wide singleton.
+    public init(
+        options: PeerTransportOptions,
+        logger: Logger = Logger(label: "baton.transport"),
+        eventLoopGroup: (any EventLoopGroup)? = nil
+    ) {
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "transport.node"] = "\(options.nodeID)"
+        self.logger = logger
+        self.eventLoopGroup = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
+        let peers = options.peers.filter { $0.key != options.nodeID }
+        self.peers = peers
+        self.outboxes = peers.mapValues { _ in PeerOutbox(capacity: options.sendQueueCapacity) }
+        (inbound, inboundContinuation) = AsyncStream.makeStream(
+            of: RaftMessage.self,
+            bufferingPolicy: .bufferingOldest(max(1, options.inboundBufferCapacity))
+        )
+        state = Mutex(State(peers: peers.mapValues { _ in PeerCounters() }))
+    }
+
+    /// The port the listener is bound to, once `start()` returned.
+    public var boundPort: Int? { state.withLock { $0.boundPort } }
+
+    /// Received messages dropped because the consumer of `inbound` fell `inboundBufferCapacity` behind.
+    public var inboundDroppedCount: UInt64 { state.withLock { $0.inboundDropped } }
+
+    /// Raft frames dropped because their `from` or `to` did not match the handshake.
+    public var mismatchedSenderCount: UInt64 { state.withLock { $0.foreignFrames } }
+
+    /// Binds the listener and starts dialling every peer. Returns once the port is bound; throws
+    /// if the options are invalid, TLS material cannot be loaded, or the address cannot be bound.
+    public func start() async throws {
+        let problems = options.problems()
+        guard problems.isEmpty else { throw TransportError.invalidOptions(problems) }
+        try state.withLock { state in
+            guard state.phase == .idle else { throw TransportError.alreadyStarted }
+            state.phase = .starting
+        }
+        let tls: TLSContexts?
+        let server: NIOAsyncChannel<NIOAsyncChannel<Frame, Frame>, Never>
+        do {
+            tls = try options.tls.map { try TLSContexts($0) }
+            server = try await bind(tls: tls)
+        } catch {
+            state.withLock { $0.phase = .idle }
+            throw error
+        }
+        let port = server.channel.localAddress?.port
+        // One unstructured task owns the listener and the diallers, because the API is start/shutdown
+        // rather than a `run()` scope; `shutdown()` cancels it and waits for it, so nothing outlives
+        // the transport.
+        let task = Task { await self.run(tls: tls) }
+        let acceptTask = Task { await self.acceptLoop(server) }
+        let stillWanted = state.withLock { state -> Bool in
+            guard state.phase == .starting else { return false }
+            state.phase = .running
+            state.boundPort = port
+            state.runTask = task
+            state.acceptTask = acceptTask
+            state.serverChannel = server.channel
+            return true
+        }
+        if !stillWanted {
+            // `shutdown()` ran while we were binding.
+            task.cancel()
+            server.channel.close(promise: nil)
+            await task.value
+            await acceptTask.value
+            return
+        }
+        logger.info(
+            "listening for peers",
+            metadata: [
+                "transport.address": "\(options.listenHost):\(port.map(String.init) ?? "?")",
+                "transport.tls": "\(tls != nil)",
+                "transport.peers": "\(peers.keys.sorted().map(\.description).joined(separator: ","))",
+            ]
+        )
+    }
+
+    /// Queues `message` for `message.to` and returns at once. When that peer's queue is full, or
+    /// the peer is unknown, the message is dropped (and counted): Raft tolerates lost messages.
+    public func send(_ message: RaftMessage) {
+        guard let outbox = outboxes[message.to] else {
+            logger.debug("dropped a message for an unknown peer", metadata: ["peer.id": "\(message.to)"])
+            return
+        }
+        if !outbox.offer(message) {
+            logger.trace("send queue full, dropped a message", metadata: ["peer.id": "\(message.to)"])
+        }
+    }
+
+    /// Every peer's connection state and counters, in node id order.
+    public func peerStatus() -> [PeerStatus] {
+        let counters = state.withLock { $0.peers }
+        return peers.keys.sorted().map { id in
+            let peer = counters[id] ?? PeerCounters()
+            let outbox = outboxes[id]
+            return PeerStatus(
+                id: id,
+                address: peers[id] ?? PeerAddress(host: "?", port: 0),
+                connected: peer.connected,
+                queued: outbox?.queuedCount ?? 0,
+                dropped: outbox?.droppedCount ?? 0,
+                reconnects: peer.reconnects,
+                lastError: peer.lastError
+            )
+        }
+    }
+
+    /// Closes the listener and every connection, stops dialling and finishes `inbound`. Queued
+    /// messages are dropped. Safe to call more than once, and before `start()`.
+    public func shutdown() async {
+        let (task, acceptTask, server, channels) = state.withLock { state in
+            state.phase = .shutDown
+            defer {
+                state.liveChannels.removeAll()
+                state.serverChannel = nil
+                state.runTask = nil
+                state.acceptTask = nil
+            }
+            return (state.runTask, state.acceptTask, state.serverChannel, Array(state.liveChannels.values))
+        }
+        for outbox in outboxes.values { outbox.close() }
+        server?.close(promise: nil)
+        for channel in channels { channel.close(promise: nil) }
+        task?.cancel()
+        await task?.value
+        await acceptTask?.value
+        inboundContinuation.finish()
+        if task != nil { logger.info("peer transport shut down") }
+    }
+
+    // MARK: - Listener
+
+    private func bind(tls: TLSContexts?) async throws -> NIOAsyncChannel<NIOAsyncChannel<Frame, Frame>, Never> {
+        let configuration = FrameDecoder.Configuration(maximumFrameLength: options.maximumFrameLength)
+        let maximumFrameLength = options.maximumFrameLength
+        do {
+            return try await ServerBootstrap(group: eventLoopGroup)
+                // A restarted replica must get its port back while old connections sit in TIME_WAIT.
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .bind(host: options.listenHost, port: options.listenPort) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server))
+                        }
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(WireFrameDecoder(configuration: configuration))
+                        )
+                        try channel.pipeline.syncOperations.addHandler(
+                            MessageToByteHandler(WireFrameEncoder(maximumFrameLength: maximumFrameLength))
+                        )
+                        return try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw TransportError.bindFailed(address: "\(options.listenHost):\(options.listenPort)", reason: "\(error)")
+        }
+    }
+
+    private func run(tls: TLSContexts?) async {
+        await withDiscardingTaskGroup { group in
+            for (id, address) in peers {
+                group.addTask { await self.dialLoop(peer: id, address: address, tls: tls) }
+            }
+        }
+    }
+
+    private func acceptLoop(_ server: NIOAsyncChannel<NIOAsyncChannel<Frame, Frame>, Never>) async {
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        // Each connection catches its own errors: one bad peer cannot stop the listener.
+                        group.addTask { await self.serveInbound(connection) }
+                    }
+                }
+            }
+        } catch {
+            if !isShuttingDown {
+                logger.error("peer listener failed; no peer can reach this node", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// One accepted connection: handshake, then receive raft frames until it closes.
+    private func serveInbound(_ connection: NIOAsyncChannel<Frame, Frame>) async {
+        let channel = connection.channel
+        var logger = self.logger
+        logger[metadataKey: "peer.address"] = "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")"
+        guard register(channel) else {
+            // Shutting down. Close through the async wrapper: dropping a NIOAsyncChannel without
+            // executeThenClose leaves its writer unfinished, which NIO treats as a fatal error.
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
+        defer { unregister(channel) }
+        let timeout = options.handshakeTimeout
+        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { channel.close(promise: nil) }
+        do {
+            try await connection.executeThenClose { frames, outbound in
+                var iterator = frames.makeAsyncIterator()
+                guard let first = try await iterator.next() else {
+                    deadline.cancel()
+                    logger.debug("inbound connection closed before its hello")
+                    return
+                }
+                deadline.cancel()
+                let peerID: NodeID
+                switch admit(first) {
+                case .failure(let rejection):
+                    logger.warning(
+                        "refused a peer",
+                        metadata: [
+                            "peer.id": "\(rejection.nodeID.map { "\($0)" } ?? "?")",
+                            "handshake.reason": "\(rejection.reason)",
+                        ]
+                    )
+                    try await outbound.write(
+                        Frame(clusterID: options.clusterID, body: .helloRejected(reason: rejection.reason)))
+                    return
+                case .success(let hello):
+                    peerID = hello.nodeID
+                    logger[metadataKey: "peer.id"] = "\(peerID)"
+                    try await outbound.write(Frame(clusterID: options.clusterID, body: .helloAccepted(ownHello)))
+                    logger.info("accepted a peer", metadata: ["peer.name": "\(hello.advertisedName)"])
+                }
+                while let frame = try await iterator.next() {
+                    guard frame.clusterID == options.clusterID, case .raft(let message) = frame.body else {
+                        logger.warning(
+                            "closing inbound connection: unexpected frame after the handshake",
+                            metadata: ["frame": "\(frame)"]
+                        )
+                        return
+                    }
+                    guard message.from == peerID, message.to == options.nodeID else {
+                        state.withLock { $0.foreignFrames += 1 }
+                        logger.warning(
+                            "dropped a raft message whose sender or recipient does not match the handshake",
+                            metadata: ["raft.from": "\(message.from)", "raft.to": "\(message.to)"]
+                        )
+                        continue
+                    }
+                    if case .dropped = inboundContinuation.yield(message) {
+                        state.withLock { $0.inboundDropped += 1 }
+                    }
+                }
+                logger.debug("inbound connection closed by the peer")
+            }
+        } catch {
+            deadline.cancel()
+            if isShuttingDown {
+                logger.debug("inbound connection ended by shutdown", metadata: ["error": "\(error)"])
+            } else {
+                logger.warning("closed an inbound connection", metadata: ["error": "\(Self.describe(error))"])
+            }
+        }
+    }
+
+    private struct Rejection: Error {
+        var nodeID: NodeID?
+        var reason: String
+    }
+
+    /// Whether the first frame of an inbound connection lets the peer in, and if not, why (the
+    /// reason goes back to the dialler, so it says what to change).
+    private func admit(_ frame: Frame) -> Result<Hello, Rejection> {
+        guard case .hello(let hello) = frame.body else {
+            return .failure(Rejection(nodeID: nil, reason: "expected a hello as the first frame, got \(frame.type)"))
+        }
+        guard frame.clusterID == options.clusterID else {
+            return .failure(
+                Rejection(
+                    nodeID: hello.nodeID,
+                    reason:
+                        "cluster id \(frame.clusterID) does not match cluster id \(options.clusterID) of \(options.nodeID); "
+                        + "the dialling replica is configured for another cluster"
+                )
+            )
+        }
+        guard hello.protocolVersion == WireFormat.protocolVersion else {
+            return .failure(
+                Rejection(
+                    nodeID: hello.nodeID,
+                    reason:
+                        "protocol version \(hello.protocolVersion) is not supported by \(options.nodeID), which speaks "
+                        + "\(WireFormat.protocolVersion); run the same Baton version on both"
+                )
+            )
+        }
+        guard hello.nodeID != options.nodeID else {
+            return .failure(
+                Rejection(
+                    nodeID: hello.nodeID,
+                    reason:
+                        "node id \(hello.nodeID) is the accepting node's own id; two replicas are configured with the same node id"
+                )
+            )
+        }
+        guard peers[hello.nodeID] != nil else {
+            let known = peers.keys.sorted().map(\.description).joined(separator: ", ")
+            return .failure(
+                Rejection(
+                    nodeID: hello.nodeID,
+                    reason: "node id \(hello.nodeID) is not in the peer list of \(options.nodeID) (\(known)); "
+                        + "add it there, or correct the dialler's node id"
+                )
+            )
+        }
+        return .success(hello)
+    }
+
+    private var ownHello: Hello {
+        Hello(nodeID: options.nodeID, clusterID: options.clusterID, advertisedName: options.advertisedName)
+    }
+
+    // MARK: - Dialler
+
+    /// Keeps one outbound connection to `peer` up for as long as the transport runs.
+    private func dialLoop(peer: NodeID, address: PeerAddress, tls: TLSContexts?) async {
+        guard let outbox = outboxes[peer] else { return }
+        var logger = self.logger
+        logger[metadataKey: "peer.id"] = "\(peer)"
+        logger[metadataKey: "peer.address"] = "\(address)"
+        var backoff = options.reconnectBackoff
+        var random = SystemRandomNumberGenerator()
+        var firstAttempt = true
+        while !Task.isCancelled {
+            if !firstAttempt { updatePeer(peer) { $0.reconnects += 1 } }
+            firstAttempt = false
+            do {
+                try await connectAndSend(peer: peer, address: address, tls: tls, outbox: outbox, logger: logger) {
+                    backoff.reset()
+                }
+                updatePeer(peer) {
+                    $0.connected = false; $0.lastError = "connection closed"
+                }
+                if !Task.isCancelled { logger.info("connection to peer closed; redialling") }
+            } catch {
+                let description = Self.describe(error)
+                updatePeer(peer) {
+                    $0.connected = false; $0.lastError = description
+                }
+                if Task.isCancelled { break }
+                let level: Logger.Level = backoff.failures == 0 ? .warning : .debug
+                logger.log(level: level, "cannot connect to peer", metadata: ["error": "\(description)"])
+            }
+            let delay = backoff.nextDelay(using: &random)
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                break
+            }
+        }
+        updatePeer(peer) { $0.connected = false }
+    }
+
+    private func connectAndSend(
+        peer: NodeID,
+        address: PeerAddress,
+        tls: TLSContexts?,
+        outbox: PeerOutbox,
+        logger: Logger,
+        onAccepted: () -> Void
+    ) async throws {
+        let configuration = FrameDecoder.Configuration(maximumFrameLength: options.maximumFrameLength)
+        let connection = try await ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(TimeAmount(options.connectTimeout))
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connect(host: address.host, port: address.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // No host name: peers are verified against the cluster CA, not a DNS name.
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls.client, serverHostname: nil)
+                        )
+                    }
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(WireFrameDecoder(configuration: configuration))
+                    )
+                    // Outbound frames are encoded by the writer below, one message at a time, so the
+                    // pipeline carries bytes (see `WireFrameEncoder`).
+                    return try NIOAsyncChannel<Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let channel = connection.channel
+        guard register(channel) else {
+            try? await connection.executeThenClose { _, _ in }  // see serveInbound
+            throw CancellationError()
+        }
+        defer { unregister(channel) }
+        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(options.handshakeTimeout)) {
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        let maximumFrameLength = options.maximumFrameLength
+        let clusterID = options.clusterID
+        try await connection.executeThenClose { frames, outbound in
+            try await outbound.write(
+                ByteBuffer(bytes: try Frame(clusterID: clusterID, body: .hello(ownHello)).encoded()))
+            var iterator = frames.makeAsyncIterator()
+            guard let reply = try await iterator.next() else {
+                throw TransportError.handshakeFailed(
+                    peer: peer, reason: "the connection closed before the peer answered our hello")
+            }
+            deadline.cancel()
+            switch reply.body {
+            case .helloAccepted(let hello) where hello.nodeID == peer && reply.clusterID == clusterID:
+                break
+            case .helloAccepted(let hello):
+                throw TransportError.handshakeFailed(
+                    peer: peer,
+                    reason: "the replica at \(address) is \(hello.nodeID) of cluster \(reply.clusterID), "
+                        + "not \(peer) of cluster \(clusterID); check the peer addresses"
+                )
+            case .helloRejected(let reason):
+                throw TransportError.rejected(peer: peer, reason: reason)
+            default:
+                throw TransportError.handshakeFailed(peer: peer, reason: "expected a hello answer, got \(reply.type)")
+            }
+            onAccepted()
+            updatePeer(peer) { $0.connected = true }
+            logger.info("connected to peer")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while let batch = await outbox.take() {
+                        for message in batch {
+                            let bytes: [UInt8]
+                            do {
+                                bytes = try Frame(clusterID: clusterID, body: .raft(message))
+                                    .encoded(maximumFrameLength: maximumFrameLength)
+                            } catch {
+                                outbox.countDropped()
+                                logger.error(
+                                    "dropped a raft message that cannot be encoded",
+                                    metadata: ["raft.message": "\(message)", "error": "\(error)"]
+                                )
+                                continue
+                            }
+                            do {
+                                try await outbound.write(ByteBuffer(bytes: bytes))
+                            } catch {
+                                // Closing ends the read loop below, which ends this connection.
+                                channel.close(promise: nil)
+                                throw error
+                            }
+                        }
+                    }
+                }
+                // The acceptor sends nothing after accepting; reading tells us when it goes away.
+                do {
+                    while let frame = try await iterator.next() {
+                        logger.warning(
+                            "ignoring an unexpected frame from the accepting peer", metadata: ["frame": "\(frame)"])
+                    }
+                } catch {
+                    group.cancelAll()
+                    throw error
+                }
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// An error as a person should read it: TLS failures say what to check.
+    private static func describe(_ error: any Error) -> String {
+        if error is NIOSSLError || error is BoringSSLError {
+            return "TLS handshake failed (\(error)); both replicas must use TLS, with certificates signed by the "
+                + "cluster CA named in tls.caCertificatePath"
+        }
+        return "\(error)"
+    }
+
+    // MARK: - State
+
+    private var isShuttingDown: Bool { state.withLock { $0.phase == .shutDown } }
+
+    private func updatePeer(_ id: NodeID, _ update: (inout PeerCounters) -> Void) {
+        state.withLock { state in
+            var counters = state.peers[id] ?? PeerCounters()
+            update(&counters)
+            state.peers[id] = counters
+        }
+    }
+
+    /// Tracks a live connection so that `shutdown()` can close it; false once shut down.
+    private func register(_ channel: any Channel) -> Bool {
+        state.withLock { state in
+            guard state.phase != .shutDown else { return false }
+            state.liveChannels[ObjectIdentifier(channel)] = channel
+            return true
+        }
+    }
+
+    private func unregister(_ channel: any Channel) {
+        _ = state.withLock { $0.liveChannels.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// `batonctl` against real replicas, as the on-call engineer runs it.
+@Suite("batonctl", .serialized)
+struct BatonctlTests {
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try LocalCluster.executable("batonctl"))
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["BATON_ADMIN_TOKEN"] = LocalCluster.token
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func statusProposeTransferAndVerify() async throws {
+        let cluster = try LocalCluster(size: 3)
+        try cluster.startAll()
+        do {
+            let leader = try await cluster.waitForLeader()
+            let admin = cluster.replicas.keys.sorted().map { cluster.replicas[$0]!.adminURL }.joined(separator: ",")
+
+            let status = try Self.run(["status", "--admin", admin])
+            #expect(status.status == 0, "\(status.output)")
+            #expect(status.output.contains("ROLE"))
+            #expect(status.output.split(separator: "\n").filter { $0.contains(" leader ") }.count == 1, "\(status.output)")
+            #expect(status.output.contains("n\(leader)"))
+
+            let propose = try Self.run(["propose", "--admin", admin, "--count", "25", "--size", "100"])
+            #expect(propose.status == 0, "\(propose.output)")
+            #expect(propose.output.contains("\"count\":25"))
+
+            let target = cluster.replicas.keys.sorted().first { $0 != leader }!
+            let transfer = try Self.run(["transfer-leadership", "--admin", admin, "--to", "\(target)"])
+            #expect(transfer.status == 0, "\(transfer.output)")
+            #expect(try await cluster.waitForLeader() == target)
+
+            // Without the token, actions are refused with a message that says why.
+            let refused = try Self.run(["propose", "--admin", admin, "--token", "wrong-token-xxxxxxxx"])
+            #expect(refused.status != 0)
+            #expect(refused.output.contains("bearer token"), "\(refused.output)")
+
+            for id in cluster.replicas.keys.sorted() { _ = try await cluster.stop(id) }
+            for id in cluster.replicas.keys.sorted() {
+                let verify = try Self.run(["journal", "verify", "--data-dir", cluster.replicas[id]!.dataDirectory])
+                #expect(verify.status == 0, "\(verify.output)")
+                #expect(verify.output.hasPrefix("OK"), "\(verify.output)")
+            }
+            let missing = try Self.run(["journal", "verify", "--data-dir", cluster.directory + "/nowhere"])
+            #expect(missing.status != 0)
+        } catch {
+            Issue.record("\(error)\n\(cluster.logs())")
+        }
+        await cluster.shutdown()
+    }
+
+    @Test func statusShowsUnreachableReplicas() throws {
+        let result = try Self.run(["status", "--admin", "http://127.0.0.1:1", "--timeout", "1"])
+        #expect(result.output.contains("unreachable"))
+        #expect(result.output.contains("no leader right now"))
+    }
+}

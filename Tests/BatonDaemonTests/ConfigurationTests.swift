@@ -1,0 +1,111 @@
+@testable import BatonDaemon
+import RaftCore
+import Testing
+
+@Suite("batond configuration")
+struct ConfigurationTests {
+    static let valid = """
+        cluster:
+          id: 7
+          node_id: 2
+          members:
+            1: 127.0.0.1:7101
+            2: 127.0.0.1:7102
+            3: 127.0.0.1:7103
+        data_dir: /tmp/baton-n2
+        admin:
+          token: a-token-of-sixteen-chars
+        """
+
+    @Test func validFileWithDefaults() throws {
+        let config = try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: [:])
+        #expect(config.clusterID == 7)
+        #expect(config.nodeID == 2)
+        #expect(config.members.count == 3)
+        #expect(config.peerListen == .init(host: "127.0.0.1", port: 7102))
+        #expect(config.adminListen == .init(host: "127.0.0.1", port: 7202))
+        #expect(config.bootstrap.voters == [1, 2, 3])
+        #expect(config.raft.heartbeatInterval == .milliseconds(50))
+        #expect(config.durability == .full)
+        #expect(config.logFormat == .json)
+    }
+
+    @Test func environmentOverridesKeys() throws {
+        let config = try BatondConfiguration.parse(
+            yaml: Self.valid, source: "n2.yaml",
+            environment: [
+                "BATON_RAFT_HEARTBEAT_INTERVAL_MS": "40",
+                "BATON_ADMIN_TOKEN": "another-token-1234567",
+                "BATON_CLUSTER_VOTERS": "1,2",
+                "BATON_CLUSTER_LEARNERS": "3",
+            ]
+        )
+        #expect(config.raft.heartbeatInterval == .milliseconds(40))
+        #expect(config.adminToken == "another-token-1234567")
+        #expect(config.bootstrap.voters == [1, 2])
+        #expect(config.bootstrap.learners == [3])
+    }
+
+    /// Each bad input names its key, where it is, and what is allowed.
+    @Test(arguments: [
+        ("raft:\n  heartbeat_interval_ms: 100\n", "raft.heartbeat_interval_ms", "election_timeout_min / 5"),
+        ("raft:\n  election_timeout_max_ms: 200\n", "raft.election_timeout_max_ms", "more than election_timeout_min"),
+        ("raft:\n  tick_interval_ms: fast\n", "raft.tick_interval_ms", "whole number"),
+        ("journal:\n  durablity: full\n", "journal.durablity", "not a known key"),
+        ("journal:\n  durability: sometimes\n", "journal.durability", "use full or normal"),
+        ("log:\n  level: loud\n", "log.level", "trace, debug"),
+        ("tls:\n  ca: /etc/ca.pem\n", "tls", "all three or none"),
+        ("listen:\n  admin: localhost\n", "listen.admin", "host:port"),
+    ])
+    func invalidValuesAreNamed(extra: String, key: String, allowed: String) throws {
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: Self.valid + "\n" + extra, source: "n2.yaml", environment: [:])
+        }
+        let match = error.errors.first { $0.key == key }
+        #expect(match != nil, "expected an error for \(key), got \(error)")
+        #expect(match?.description.contains(allowed) == true, "\(match?.description ?? "")")
+        #expect(match?.description.hasPrefix("n2.yaml:") == true, "the error says where: \(match?.description ?? "")")
+    }
+
+    @Test func missingKeysAreAllReportedAtOnce() throws {
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: "log:\n  level: info\n", source: "empty.yaml", environment: [:])
+        }
+        let keys = Set(error.errors.map(\.key))
+        #expect(keys.isSuperset(of: ["cluster.id", "cluster.node_id", "cluster.members", "data_dir"]))
+    }
+
+    @Test func environmentErrorsNameTheVariable() throws {
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(
+                yaml: Self.valid, source: "n2.yaml", environment: ["BATON_RAFT_MAX_INFLIGHT_MESSAGES": "-3"]
+            )
+        }
+        #expect(error.description.contains("BATON_RAFT_MAX_INFLIGHT_MESSAGES"))
+    }
+
+    @Test func nodeMustBeAMember() throws {
+        let yaml = Self.valid.replacingOccurrences(of: "node_id: 2", with: "node_id: 9")
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n9.yaml", environment: [:])
+        }
+        #expect(error.errors.contains { $0.key == "cluster.node_id" && $0.message.contains("not listed") })
+    }
+
+    @Test func shortTokenIsRefused() throws {
+        let yaml = Self.valid.replacingOccurrences(of: "a-token-of-sixteen-chars", with: "tiny-tok")
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
+        }
+        #expect(error.errors.contains { $0.key == "admin.token" })
+        #expect(!error.description.contains("tiny-tok"), "the token itself is never echoed")
+    }
+
+    @Test func localClusterConfigsAreValid() throws {
+        for n in 1...3 {
+            let path = "cluster/local/n\(n).yaml"
+            let config = try Daemon.loadConfiguration(path: path, environment: [:])
+            #expect(config.nodeID == NodeID(UInt64(n)))
+        }
+    }
+}

@@ -1,0 +1,300 @@
+import AsyncHTTPClient
+import BatonJournal
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RaftCore
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real `batond` processes on loopback, in a temporary directory, for process-level tests.
+/// Every replica is a separate process started from the built `batond` executable; the test
+/// talks to them only through their admin HTTP API and signals, as an operator would.
+final class LocalCluster: Sendable {
+    struct Replica: Sendable {
+        var id: UInt64
+        var peerPort: Int
+        var adminPort: Int
+        var dataDirectory: String
+        var configPath: String
+        var logPath: String
+        var adminURL: String { "http://127.0.0.1:\(adminPort)" }
+    }
+
+    static let token = "process-test-token-0123456789"
+    let directory: String
+    /// The layout never changes after init; only the running processes do.
+    let replicas: [UInt64: Replica]
+    /// Running processes by node id. A load task reads this while the test kills and restarts.
+    private let processes = Mutex<[UInt64: Process]>([:])
+    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+
+    init(size: Int, extraConfig: String = "", environment: [String: String] = [:]) throws {
+        directory = NSTemporaryDirectory() + "baton-cluster-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let ids = (1...UInt64(size)).map { $0 }
+        var ports: [UInt64: (Int, Int)] = [:]
+        for id in ids { ports[id] = (try Self.freePort(), try Self.freePort()) }
+        var replicas: [UInt64: Replica] = [:]
+        let members = ids.map { "    \($0): 127.0.0.1:\(ports[$0]!.0)" }.joined(separator: "\n")
+        for id in ids {
+            let data = "\(directory)/n\(id)"
+            let config = """
+                cluster:
+                  id: 4242
+                  node_id: \(id)
+                  members:
+                \(members)
+                data_dir: \(data)
+                listen:
+                  admin: 127.0.0.1:\(ports[id]!.1)
+                admin:
+                  token: \(Self.token)
+                log:
+                  level: info
+                  format: json
+                \(extraConfig)
+                """
+            let path = "\(directory)/n\(id).yaml"
+            try config.write(toFile: path, atomically: true, encoding: .utf8)
+            replicas[id] = Replica(
+                id: id, peerPort: ports[id]!.0, adminPort: ports[id]!.1, dataDirectory: data, configPath: path,
+                logPath: "\(directory)/n\(id).log"
+            )
+        }
+        self.replicas = replicas
+        self.environment = environment
+    }
+
+    let environment: [String: String]
+
+    /// Stops every process and the HTTP client. Call at the end of every test.
+    func shutdown() async {
+        for id in replicas.keys { kill9(id) }
+        try? await client.shutdown()
+    }
+
+    // MARK: - Processes
+
+    static func executable(_ name: String) throws -> String {
+        var candidates: [URL] = []
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name))
+        candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/\(name)"))
+        for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+        throw ClusterError("cannot find the \(name) executable next to the tests (looked in \(candidates.map(\.path)))")
+    }
+
+    func start(_ id: UInt64, extraEnvironment: [String: String] = [:]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.executable("batond"))
+        process.arguments = ["--config", replicas[id]!.configPath]
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BATON_") && $0.key != "NOTIFY_SOCKET" }
+        for (k, v) in environment { env[k] = v }
+        for (k, v) in extraEnvironment { env[k] = v }
+        process.environment = env
+        FileManager.default.createFile(atPath: replicas[id]!.logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: replicas[id]!.logPath))
+        log.seekToEndOfFile()
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        processes.withLock { $0[id] = process }
+    }
+
+    func startAll() throws { for id in replicas.keys.sorted() { try start(id) } }
+
+    func signal(_ id: UInt64, _ signal: Int32) {
+        processes.withLock { processes in
+            guard let process = processes[id], process.isRunning else { return }
+            kill(process.processIdentifier, signal)
+        }
+    }
+
+    func kill9(_ id: UInt64) {
+        processes.withLock { processes in
+            guard let process = processes.removeValue(forKey: id) else { return }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+
+    private func pid(_ id: UInt64) -> Int32? {
+        processes.withLock { $0[id]?.isRunning == true ? $0[id]!.processIdentifier : nil }
+    }
+
+    private func exitStatus(_ id: UInt64) -> Int32? {
+        processes.withLock { processes in
+            guard let process = processes[id], !process.isRunning else { return nil }
+            processes[id] = nil
+            return process.terminationStatus
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit (the exit status is returned).
+    func stop(_ id: UInt64, timeout: Duration = .seconds(10)) async throws -> Int32 {
+        guard processes.withLock({ $0[id] != nil }) else { return 0 }
+        signal(id, SIGTERM)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let status = exitStatus(id) { return status }
+            if ContinuousClock.now > deadline {
+                kill9(id)
+                throw ClusterError("n\(id) did not exit within \(timeout) of SIGTERM\n\(tail(id))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    func isRunning(_ id: UInt64) -> Bool { pid(id) != nil }
+
+    func tail(_ id: UInt64, lines: Int = 30) -> String {
+        let text = (try? String(contentsOfFile: replicas[id]!.logPath, encoding: .utf8)) ?? ""
+        return "--- n\(id) log (last \(lines) lines) ---\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    func logs() -> String { replicas.keys.sorted().map { tail($0) }.joined(separator: "\n") }
+
+    // MARK: - Admin API
+
+    struct View: Decodable {
+        var node: UInt64
+        var role: String
+        var term: UInt64
+        var leader: UInt64?
+        var commitIndex: UInt64
+        var appliedIndex: UInt64
+        var lastIndex: UInt64
+        var leaseRemainingMs: Double?
+    }
+
+    struct ProposeReply: Decodable {
+        var first: String
+        var last: String
+        var count: Int
+        var tookMs: Double
+    }
+
+    func request(_ id: UInt64, _ path: String, method: HTTPMethod = .GET, body: String? = nil, timeout: Int64 = 2)
+        async throws -> (status: UInt, body: Data)
+    {
+        var request = HTTPClientRequest(url: replicas[id]!.adminURL + path)
+        request.method = method
+        if method == .POST { request.headers.add(name: "Authorization", value: "Bearer \(Self.token)") }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: .seconds(timeout))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return (response.status.code, Data(bytes.readableBytesView))
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+
+    func view(_ id: UInt64) async -> View? {
+        guard let (status, body) = try? await request(id, "/cluster", timeout: 1), status == 200 else { return nil }
+        return try? Self.decoder.decode(View.self, from: body)
+    }
+
+    /// Waits until one running replica leads and a majority of the running ones agree on it.
+    func waitForLeader(excluding excluded: Set<UInt64> = [], timeout: Duration = .seconds(10)) async throws -> UInt64 {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var views: [View] = []
+            for id in replicas.keys.sorted() where isRunning(id) {
+                if let v = await view(id) { views.append(v) }
+            }
+            let leaders = views.filter { $0.role == "leader" && !excluded.contains($0.node) }
+            if let leader = leaders.max(by: { $0.term < $1.term }),
+                views.filter({ $0.leader == leader.node && $0.term == leader.term }).count > replicas.count / 2
+            {
+                return leader.node
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ClusterError("no leader within \(timeout)\n\(logs())")
+    }
+
+    /// Proposes through whichever replica leads; nil when there is no leader right now.
+    func propose(count: Int, size: Int = 64) async -> ProposeReply? {
+        for id in replicas.keys.sorted() where isRunning(id) {
+            guard let (status, body) = try? await request(id, "/admin/propose", method: .POST, body: "{\"count\":\(count),\"size\":\(size)}", timeout: 3)
+            else { continue }
+            if status == 200 { return try? Self.decoder.decode(ProposeReply.self, from: body) }
+        }
+        return nil
+    }
+
+    /// Waits until every running replica has applied the same index, and it is at least `index`.
+    func waitForConvergence(atLeast index: UInt64 = 0, timeout: Duration = .seconds(15)) async throws -> UInt64 {
+        let deadline = ContinuousClock.now + timeout
+        var last: [UInt64: UInt64] = [:]
+        while ContinuousClock.now < deadline {
+            last = [:]
+            for id in replicas.keys.sorted() where isRunning(id) {
+                if let v = await view(id) { last[id] = v.appliedIndex }
+            }
+            let running = replicas.keys.filter { isRunning($0) }.count
+            if last.count == running, let first = last.values.first, first >= index, last.values.allSatisfy({ $0 == first }) {
+                return first
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClusterError("replicas did not converge within \(timeout): applied \(last)\n\(logs())")
+    }
+
+    // MARK: - Journals (read after the processes stop)
+
+    func verifyJournal(_ id: UInt64) throws -> JournalVerification {
+        try RaftJournal.verify(directory: replicas[id]!.dataDirectory)
+    }
+
+    func committedLog(_ id: UInt64) throws -> [LogIndex: LogEntry] {
+        let journal = try RaftJournal(directory: replicas[id]!.dataDirectory)
+        let recovered = try journal.load()
+        var entries: [LogIndex: LogEntry] = [:]
+        for entry in recovered.state.entries where entry.index <= recovered.state.hardState.commit {
+            entries[entry.index] = entry
+        }
+        return entries
+    }
+
+    // MARK: - Ports
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ClusterError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw ClusterError("bind() failed") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct ClusterError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Parses "term/index".
+func position(_ text: String) -> LogPosition? {
+    let parts = text.split(separator: "/")
+    guard parts.count == 2, let term = UInt64(parts[0]), let index = UInt64(parts[1]) else { return nil }
+    return LogPosition(term: term, index: index)
+}

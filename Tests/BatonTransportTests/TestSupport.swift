@@ -1,0 +1,177 @@
+import BatonTransport
+import BatonWire
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import RaftCore
+import Synchronization
+
+/// Collects what a transport receives, so tests can wait for a condition instead of racing the
+/// single-consumer `inbound` stream.
+final class Inbox: Sendable {
+    private final class Received: Sendable {
+        let messages = Mutex<[RaftMessage]>([])
+    }
+
+    private let received = Received()
+
+    init(_ transport: PeerTransport) {
+        let received = self.received
+        // Ends when the transport shuts down and finishes `inbound`.
+        Task {
+            for await message in transport.inbound {
+                received.messages.withLock { $0.append(message) }
+            }
+        }
+    }
+
+    var messages: [RaftMessage] { received.messages.withLock { $0 } }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: timeout)
+    while clock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
+/// Ports that were free a moment ago on 127.0.0.1. Transports need each other's ports before they
+/// start, so the tests reserve them first (the listener sets SO_REUSEADDR).
+func freePorts(_ count: Int) async throws -> [Int] {
+    var channels: [any Channel] = []
+    for _ in 0..<count {
+        channels.append(
+            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: "127.0.0.1", port: 0)
+                .get()
+        )
+    }
+    let ports = channels.compactMap { $0.localAddress?.port }
+    for channel in channels { try await channel.close() }
+    return ports
+}
+
+func heartbeat(from: NodeID, to: NodeID, round: UInt64 = 1) -> RaftMessage {
+    RaftMessage(from: from, to: to, term: 1, body: .heartbeat(Heartbeat(leaderCommit: 0, round: round)))
+}
+
+func round(of message: RaftMessage) -> UInt64 {
+    if case .heartbeat(let h) = message.body { return h.round }
+    return 0
+}
+
+func testLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = ProcessInfo.processInfo.environment["BATON_TEST_LOG"] == nil ? .critical : .debug
+    return logger
+}
+
+func makeTransport(
+    _ id: NodeID,
+    cluster: ClusterID = 1,
+    port: Int,
+    peers: [NodeID: Int],
+    tls: MutualTLSOptions? = nil,
+    queue: Int = 4096
+) -> PeerTransport {
+    PeerTransport(
+        options: PeerTransportOptions(
+            clusterID: cluster,
+            nodeID: id,
+            advertisedName: "test-\(id)",
+            listenHost: "127.0.0.1",
+            listenPort: port,
+            peers: peers.mapValues { PeerAddress(host: "127.0.0.1", port: $0) },
+            tls: tls,
+            reconnectBackoff: ReconnectBackoff(minimum: .milliseconds(20), maximum: .milliseconds(200)),
+            sendQueueCapacity: queue,
+            handshakeTimeout: .seconds(3),
+            connectTimeout: .seconds(1)
+        ),
+        logger: testLogger("test.\(id)")
+    )
+}
+
+/// Runs `body`, then shuts every transport down, whether `body` threw or not.
+func withTransports(_ transports: [PeerTransport], _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        for transport in transports { await transport.shutdown() }
+        throw error
+    }
+    for transport in transports { await transport.shutdown() }
+}
+
+func status(_ transport: PeerTransport, _ peer: NodeID) -> PeerStatus? {
+    transport.peerStatus().first { $0.id == peer }
+}
+
+/// A throwaway CA and node certificates made with the openssl CLI in a temporary directory.
+struct TestPKI {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("baton-pki-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try """
+        basicConstraints=critical,CA:FALSE
+        keyUsage=critical,digitalSignature
+        extendedKeyUsage=serverAuth,clientAuth
+        subjectAltName=IP:127.0.0.1
+        """.write(to: directory.appendingPathComponent("node.ext"), atomically: true, encoding: .utf8)
+    }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    func makeCA(_ name: String) throws {
+        try openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", path("\(name).key"), "-out", path("\(name).pem"), "-days", "2", "-subj", "/CN=\(name)",
+        ])
+    }
+
+    /// Makes `<node>.pem` / `<node>.key`, signed by `ca`; returns the TLS options for it.
+    func makeNode(_ node: String, ca: String) throws -> MutualTLSOptions {
+        try openssl([
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", path("\(node).key"), "-out", path("\(node).csr"), "-subj", "/CN=\(node)",
+        ])
+        try openssl([
+            "x509", "-req", "-in", path("\(node).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
+            "-CAcreateserial", "-out", path("\(node).pem"), "-days", "2", "-extfile", path("node.ext"),
+        ])
+        return MutualTLSOptions(
+            caCertificatePath: path("\(ca).pem"), certificatePath: path("\(node).pem"),
+            privateKeyPath: path("\(node).key"))
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: directory) }
+
+    private func openssl(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw OpenSSLFailed(arguments: arguments, output: String(decoding: message, as: UTF8.self))
+        }
+    }
+
+    struct OpenSSLFailed: Error, CustomStringConvertible {
+        var arguments: [String]
+        var output: String
+        var description: String { "openssl \(arguments.joined(separator: " ")) failed: \(output)" }
+    }
+}

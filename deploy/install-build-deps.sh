@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Baton needs to build and test, if they are missing. Idempotent;
+# used by the README's commands and by .ci/run. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(pkg-config libsqlite3-dev libsystemd-dev libssl-dev)
+if [ "${BATON_TEST_DEPS:-0}" = "1" ]; then
+    # Test-only tools: systemd-analyze verifies the unit file.
+    packages+=(systemd)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    if [ -x /opt/swift/usr/bin/swift ]; then
+        echo "note: add /opt/swift/usr/bin to PATH" >&2
+    else
+        echo "error: no Swift 6 toolchain found (expected on PATH or in /opt/swift)" >&2
+        exit 1
+    fi
+fi
