@@ -34,6 +34,7 @@ final class LocalCluster: Sendable {
     let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
     init(size: Int, extraConfig: String = "", environment: [String: String] = [:]) throws {
+        Self.killOrphans()
         directory = NSTemporaryDirectory() + "baton-cluster-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let ids = (1...UInt64(size)).map { $0 }
@@ -263,6 +264,24 @@ final class LocalCluster: Sendable {
             entries[entry.index] = entry
         }
         return entries
+    }
+
+    /// Replicas left behind by an earlier test process that died before its cleanup (their parent
+    /// is gone, so init adopted them): kill them so they cannot hold ports or CPU.
+    static func killOrphans() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for entry in entries {
+            guard let pid = Int32(entry), pid != getpid(),
+                let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            else { continue }
+            let arguments = String(decoding: cmdline, as: UTF8.self)
+            guard arguments.contains("batond"), arguments.contains("/baton-cluster-") else { continue }
+            // Field 4 of /proc/<pid>/stat is the parent pid (after the parenthesised name).
+            let afterName = stat.split(separator: ")").last ?? ""
+            let fields = afterName.split(separator: " ")
+            if fields.count > 1, fields[1] == "1" { kill(pid, SIGKILL) }
+        }
     }
 
     // MARK: - Ports

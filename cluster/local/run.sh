@@ -6,10 +6,10 @@ cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 
 deploy/install-build-deps.sh
-echo "building (release)…"
-swift build -c release --product batond >/dev/null
-swift build -c release --product batonctl >/dev/null
-bin="$(swift build -c release --show-bin-path)"
+echo "building…"
+swift build --product batond >/dev/null
+swift build --product batonctl >/dev/null
+bin="$(swift build --show-bin-path)"
 
 mkdir -p cluster/local/data
 export BATON_ADMIN_TOKEN="${BATON_ADMIN_TOKEN:-local-demo-token-change-me}"
@@ -31,7 +31,7 @@ done
 
 echo "waiting for a leader…"
 for _ in $(seq 1 100); do
-    if "$bin/batonctl" status 2>/dev/null | grep -q " leader "; then break; fi
+    if "$bin/batonctl" status 2>/dev/null | grep -qE "^n[0-9]+ +leader "; then break; fi
     sleep 0.1
 done
 "$bin/batonctl" status || true
