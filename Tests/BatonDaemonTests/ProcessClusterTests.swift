@@ -61,10 +61,20 @@ struct ProcessClusterTests {
         }
     }
 
-    @Test func killLeaderWhileProposing() async throws {
-        let cluster = try LocalCluster(size: 3)
+    /// Runs `body` against a started cluster; on any error, records it with every replica's log.
+    static func withCluster(size: Int = 3, _ body: (LocalCluster) async throws -> Void) async throws {
+        let cluster = try LocalCluster(size: size)
         try cluster.startAll()
         do {
+            try await body(cluster)
+        } catch {
+            Issue.record("\(error)\n\(cluster.logs())")
+        }
+        await cluster.shutdown()
+    }
+
+    @Test func killLeaderWhileProposing() async throws {
+        try await Self.withCluster { cluster in
             let first = try await cluster.waitForLeader()
             let acknowledged = Acknowledged()
             let stop = Mutex(false)
@@ -84,16 +94,11 @@ struct ProcessClusterTests {
             #expect(acknowledged.all.count > 50, "the load must have made progress on both sides of the kill")
             _ = try await cluster.waitForConvergence(atLeast: acknowledged.all.map(\.index).max() ?? 0)
             try await Self.checkJournals(cluster, acknowledged: acknowledged.all)
-        } catch {
-            Issue.record("\(error)\n\(cluster.logs())")
         }
-        await cluster.shutdown()
     }
 
     @Test func stoppedLeaderStepsDownWithoutALease() async throws {
-        let cluster = try LocalCluster(size: 3)
-        try cluster.startAll()
-        do {
+        try await Self.withCluster { cluster in
             let first = try await cluster.waitForLeader()
             let before = try #require(await cluster.view(first))
             #expect(before.leaseRemainingMs != nil, "a settled leader holds its lease")
@@ -122,16 +127,11 @@ struct ProcessClusterTests {
             for _ in 0..<5 { if let r = await cluster.propose(count: 10) { acknowledged.add(r) } }
             _ = try await cluster.waitForConvergence(atLeast: acknowledged.all.map(\.index).max() ?? 0)
             try await Self.checkJournals(cluster, acknowledged: acknowledged.all)
-        } catch {
-            Issue.record("\(error)\n\(cluster.logs())")
         }
-        await cluster.shutdown()
     }
 
     @Test func transferLeadershipUnderLoad() async throws {
-        let cluster = try LocalCluster(size: 3)
-        try cluster.startAll()
-        do {
+        try await Self.withCluster { cluster in
             let first = try await cluster.waitForLeader()
             let acknowledged = Acknowledged()
             let stop = Mutex(false)
@@ -149,16 +149,11 @@ struct ProcessClusterTests {
             await loader
             _ = try await cluster.waitForConvergence(atLeast: acknowledged.all.map(\.index).max() ?? 0)
             try await Self.checkJournals(cluster, acknowledged: acknowledged.all)
-        } catch {
-            Issue.record("\(error)\n\(cluster.logs())")
         }
-        await cluster.shutdown()
     }
 
     @Test func restartEveryReplicaAtOnce() async throws {
-        let cluster = try LocalCluster(size: 3)
-        try cluster.startAll()
-        do {
+        try await Self.withCluster { cluster in
             _ = try await cluster.waitForLeader()
             let acknowledged = Acknowledged()
             for _ in 0..<10 { if let r = await cluster.propose(count: 20) { acknowledged.add(r) } }
@@ -169,16 +164,11 @@ struct ProcessClusterTests {
             _ = try await cluster.waitForConvergence(atLeast: acknowledged.all.map(\.index).max() ?? 0)
             #expect(acknowledged.all.count >= 200)
             try await Self.checkJournals(cluster, acknowledged: acknowledged.all)
-        } catch {
-            Issue.record("\(error)\n\(cluster.logs())")
         }
-        await cluster.shutdown()
     }
 
     @Test func sigtermOnTheLeaderHandsOver() async throws {
-        let cluster = try LocalCluster(size: 3)
-        try cluster.startAll()
-        do {
+        try await Self.withCluster { cluster in
             let first = try await cluster.waitForLeader()
             let started = ContinuousClock.now
             let status = try await cluster.stop(first)
@@ -188,9 +178,6 @@ struct ProcessClusterTests {
             #expect(second != first)
             let log = cluster.tail(first, lines: 200)
             #expect(log.contains("leadership handed over"), "the leader transferred before exiting\n\(log)")
-        } catch {
-            Issue.record("\(error)\n\(cluster.logs())")
         }
-        await cluster.shutdown()
     }
 }
