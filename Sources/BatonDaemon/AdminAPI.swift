@@ -40,7 +40,8 @@ public struct AdminAPI: Sendable {
         router.get("/leader") { _, _ in await self.leader() }
         router.get("/cluster") { _, _ in await self.cluster() }
         router.get("/metrics") { _, _ in
-            Response(
+            await self.consensus.refreshPeerMetrics()
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.registry.emitToBuffer()))
             )

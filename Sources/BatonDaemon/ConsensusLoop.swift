@@ -9,8 +9,8 @@ public protocol RaftStorage: Sendable {
     func submit(_ write: StorageWrite)
     /// Ids of durable writes, in order. Finishes (with an error) if storage fails.
     var durableWrites: AsyncThrowingStream<StorageWriteID, any Error> { get }
-    /// Applies committed entries to the state machine tables.
-    func applyCommitted(_ entries: [LogEntry]) throws
+    /// Applies committed entries to the state machine tables (off the caller's thread: it fsyncs).
+    func applyCommitted(_ entries: [LogEntry]) async throws
     func restoreSnapshot(_ snapshot: Snapshot) throws
 }
 
@@ -149,7 +149,7 @@ public actor ConsensusLoop {
             group.addTask {
                 for await entries in applyStream {
                     do {
-                        try self.storage.applyCommitted(entries)
+                        try await self.storage.applyCommitted(entries)
                     } catch {
                         throw ConsensusError.storageFailed("applying \(entries.first?.index ?? 0)…: \(error)")
                     }
@@ -401,6 +401,11 @@ public actor ConsensusLoop {
         public var learners: [UInt64]
         public var members: [Member]
         public var peers: [PeerLinkStatus]
+    }
+
+    /// Refreshes the per-peer gauges (connection state, queue depth, drops) for `/metrics`.
+    public func refreshPeerMetrics() async {
+        metrics.updatePeers(await network.linkStatus())
     }
 
     public func clusterView() async -> ClusterView {

@@ -1,4 +1,5 @@
 import BatonJournal
+import Dispatch
 public import Logging
 public import RaftCore
 
@@ -8,6 +9,7 @@ public final class JournalStorage: RaftStorage {
     let journal: RaftJournal
     let writer: GroupCommitWriter
     let logger: Logger
+    private let applyQueue = DispatchQueue(label: "baton.journal.apply")
 
     public init(directory: String, durability: BatondConfiguration.Durability, metrics: DaemonMetrics, logger: Logger) throws {
         let options = JournalOptions(durability: durability == .full ? .full : .normal, logger: logger)
@@ -38,7 +40,21 @@ public final class JournalStorage: RaftStorage {
 
     public var durableWrites: AsyncThrowingStream<StorageWriteID, any Error> { writer.acknowledgements }
 
-    public func applyCommitted(_ entries: [LogEntry]) throws { try journal.applyCommitted(entries) }
+    /// Runs on a serial queue of its own: the transaction blocks on fsync, which must not hold one
+    /// of Swift concurrency's few cooperative threads (two on this machine kind).
+    public func applyCommitted(_ entries: [LogEntry]) async throws {
+        let journal = self.journal
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            applyQueue.async {
+                do {
+                    try journal.applyCommitted(entries)
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
 
     public func restoreSnapshot(_ snapshot: Snapshot) throws { try journal.restoreSnapshot(snapshot) }
 }

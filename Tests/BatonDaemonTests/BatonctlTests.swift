@@ -47,6 +47,24 @@ struct BatonctlTests {
             #expect(refused.status != 0)
             #expect(refused.output.contains("bearer token"), "\(refused.output)")
 
+            // The probes and metrics an SRE scrapes answer on every replica.
+            let (metricsStatus, metricsBody) = try await cluster.request(target, "/metrics")
+            let metrics = String(decoding: metricsBody, as: UTF8.self)
+            #expect(metricsStatus == 200)
+            for name in [
+                "baton_raft_term", "baton_raft_role{", "baton_raft_commit_index", "baton_raft_elections_total",
+                "baton_raft_leader_changes_total", "baton_journal_append_seconds_bucket", "baton_peer_connected{",
+            ] {
+                #expect(metrics.contains(name), "/metrics lacks \(name)")
+            }
+            #expect(metrics.contains("baton_raft_role{node=\"\(target)\",role=\"leader\"} 1"), "\(metrics.prefix(2000))")
+            let (healthStatus, _) = try await cluster.request(target, "/healthz")
+            #expect(healthStatus == 200)
+            let (readyStatus, _) = try await cluster.request(leader, "/readyz")
+            #expect(readyStatus == 200)
+            let (leaderStatus, _) = try await cluster.request(leader, "/leader")
+            #expect(leaderStatus == 503, "the old leader no longer answers /leader with 200")
+
             for id in cluster.replicas.keys.sorted() { _ = try await cluster.stop(id) }
             for id in cluster.replicas.keys.sorted() {
                 let verify = try Self.run(["journal", "verify", "--data-dir", cluster.replicas[id]!.dataDirectory])
