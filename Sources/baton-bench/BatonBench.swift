@@ -3,7 +3,7 @@ import AsyncHTTPClient
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// On-demand benchmarks of a replicated Baton journal (doc/benchmarks.md). Everything runs on
@@ -122,7 +122,10 @@ struct FsyncFloor: AsyncParsableCommand {
             let samples = try measure(mode, path: "\(scratch)/floor.dat")
             let s = LatencySummary(samples)
             results.append(Result(mode: mode, count: samples.count, latencyMicroseconds: s))
-            say("| \(mode.rawValue) | \(s.count) | \(format(s.p50, 0)) | \(format(s.p99, 0)) | \(format(s.p999, 0)) | \(format(s.max, 0)) |")
+            say(
+                "| \(mode.rawValue) | \(s.count) | \(format(s.p50, 0)) | \(format(s.p99, 0)) | "
+                    + "\(format(s.p999, 0)) | \(format(s.max, 0)) |"
+            )
         }
         try writeJSON(results, to: json)
     }
@@ -148,7 +151,9 @@ struct FsyncFloor: AsyncParsableCommand {
         for i in 0..<count where clock.now < deadline {
             block[0] = UInt8(truncatingIfNeeded: i)
             let began = clock.now
-            guard write(fd, block, block.count) == block.count else { throw BenchError("write to \(path) failed: errno \(errno)") }
+            guard write(fd, block, block.count) == block.count else {
+                throw BenchError("write to \(path) failed: errno \(errno)")
+            }
             let synced = mode == .appendFsync ? fsync(fd) : fdatasync(fd)
             guard synced == 0 else { throw BenchError("sync of \(path) failed: errno \(errno)") }
             samples.append((clock.now - began).microseconds)

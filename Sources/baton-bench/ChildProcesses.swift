@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Every process the bench starts (batond, etcd) and the scratch directory they live in.
@@ -68,6 +68,26 @@ final class ChildProcesses: Sendable {
 
     func isRunning(_ name: String) -> Bool { pid(name) != nil }
 
+    /// Throws if a child the bench started (and did not kill itself) has stopped, saying how it
+    /// ended. A replica that dies mid-benchmark would otherwise just make the cluster smaller
+    /// (and faster), and the numbers would describe something else.
+    func requireRunning(_ names: [String]) throws {
+        for name in names {
+            let ended = running.withLock { running -> String? in
+                guard let process = running[name] else { return "was not started or was already stopped" }
+                if process.isRunning { return nil }
+                let how = process.terminationReason == .uncaughtSignal ? "killed by signal" : "exited with status"
+                return "\(how) \(process.terminationStatus) (pid \(process.processIdentifier))"
+            }
+            if let ended {
+                throw BenchError(
+                    "\(name) is no longer running: it \(ended); see its log. "
+                        + "The results would not describe a full cluster, so the run stops here."
+                )
+            }
+        }
+    }
+
     /// Registers a directory to delete when the bench ends.
     func registerScratch(_ path: String) {
         scratchDirectories.withLock { $0.append(path) }
@@ -104,7 +124,8 @@ final class ChildProcesses: Sendable {
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
                 source.setEventHandler {
-                    FileHandle.standardError.write(Data("baton-bench: signal \(number): killing child processes\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("baton-bench: signal \(number): killing child processes\n".utf8))
                     ChildProcesses.shared.terminateAll()
                     exit(code)
                 }

@@ -63,7 +63,9 @@ struct Commit: AsyncParsableCommand {
         }
         guard (1...120).contains(seconds) else { throw ValidationError("--seconds must be from 1 to 120") }
         let r: [Double] = try list(rates)
-        guard r.allSatisfy({ (1...20_000).contains($0) }) else { throw ValidationError("--rates must be from 1 to 20000") }
+        guard r.allSatisfy({ (1...20_000).contains($0) }) else {
+            throw ValidationError("--rates must be from 1 to 20000")
+        }
         let c: [Int] = try list(clients)
         guard c.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("--clients must be from 1 to 256") }
     }
@@ -86,7 +88,8 @@ struct Commit: AsyncParsableCommand {
                     ChildProcesses.shared.removeScratch(scratch)
                     results.append(result)
                 }
-                return Report(machine: machineDescription(), entryBytes: size, secondsPerLevel: seconds, systems: results)
+                return Report(
+                    machine: machineDescription(), entryBytes: size, secondsPerLevel: seconds, systems: results)
             }
         }
         printComparison(report)
@@ -100,7 +103,11 @@ struct Commit: AsyncParsableCommand {
         try cluster.startAll()
         defer { cluster.stopAll() }
         _ = try await cluster.waitForCommittingLeader()
-        let (warmupWrites, levels) = try await runLevels(rates: rates, clients: clients, client: client) {
+        let processes = cluster.replicas.map(\.processName)
+        let (warmupWrites, levels) = try await runLevels(
+            rates: rates, clients: clients, client: client,
+            checkAlive: { try ChildProcesses.shared.requireRunning(processes) }
+        ) {
             cluster.proposeRequest(to: try await cluster.waitForLeader(), size: size)
         }
         var rss: [String: Int] = [:]
@@ -120,7 +127,11 @@ struct Commit: AsyncParsableCommand {
         try cluster.startAll()
         defer { cluster.stopAll() }
         _ = try await cluster.waitForLeader()
-        let (warmupWrites, levels) = try await runLevels(rates: rates, clients: clients, client: client) {
+        let processes = cluster.members.map(\.processName)
+        let (warmupWrites, levels) = try await runLevels(
+            rates: rates, clients: clients, client: client,
+            checkAlive: { try ChildProcesses.shared.requireRunning(processes) }
+        ) {
             cluster.putRequest(to: try await cluster.waitForLeader(), valueSize: size)
         }
         var rss: [String: Int] = [:]
@@ -136,7 +147,8 @@ struct Commit: AsyncParsableCommand {
     /// Warm-up, then every open-loop rate, then every closed-loop client count. The write request is
     /// rebuilt before each level so that it goes to the current leader.
     private func runLevels(
-        rates: [Double], clients: [Int], client: HTTPClient, leaderWrite: () async throws -> WriteRequest
+        rates: [Double], clients: [Int], client: HTTPClient, checkAlive: () throws -> Void,
+        leaderWrite: () async throws -> WriteRequest
     ) async throws -> (warmupWrites: Int, levels: [LoadResult]) {
         let duration = Duration.seconds(seconds)
         var warmupWrites = 0
@@ -151,6 +163,7 @@ struct Commit: AsyncParsableCommand {
             let generator = LoadGenerator(client: client, write: try await leaderWrite())
             let r = await generator.openLoop(rate: rate, duration: duration)
             say(row(r))
+            try checkAlive()
             levels.append(r)
             try await Task.sleep(for: .seconds(1))
         }
@@ -158,13 +171,16 @@ struct Commit: AsyncParsableCommand {
             let generator = LoadGenerator(client: client, write: try await leaderWrite())
             let r = await generator.closedLoop(clients: c, duration: duration)
             say(row(r))
+            try checkAlive()
             levels.append(r)
             try await Task.sleep(for: .seconds(1))
         }
         return (warmupWrites, levels)
     }
 
-    private func summarize(system: String, levels: [LoadResult], rss: [String: Int], cpu: [String: Double], warmupWrites: Int)
+    private func summarize(
+        system: String, levels: [LoadResult], rss: [String: Int], cpu: [String: Double], warmupWrites: Int
+    )
         -> SystemResult
     {
         let writes = warmupWrites + levels.map(\.completed).reduce(0, +)
@@ -174,10 +190,12 @@ struct Commit: AsyncParsableCommand {
                 + rss.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value / 1024) MiB" }.joined(separator: ", ")
         )
         say(
-            "CPU over the run: " + cpu.sorted { $0.key < $1.key }.map { "\($0.key) \(format($0.value, 1)) s" }.joined(separator: ", ")
+            "CPU over the run: "
+                + cpu.sorted { $0.key < $1.key }.map { "\($0.key) \(format($0.value, 1)) s" }.joined(separator: ", ")
                 + "; \(format(perWrite, 0)) µs of replica CPU per committed write (\(writes) writes)"
         )
-        return SystemResult(system: system, levels: levels, residentKiB: rss, cpuSeconds: cpu, cpuMicrosecondsPerWrite: perWrite)
+        return SystemResult(
+            system: system, levels: levels, residentKiB: rss, cpuSeconds: cpu, cpuMicrosecondsPerWrite: perWrite)
     }
 
     private func keepLogs(of scratch: String, system: String) throws {
@@ -193,7 +211,11 @@ struct Commit: AsyncParsableCommand {
     private func row(_ r: LoadResult) -> String {
         let load = r.mode == "open" ? "open \(Int(r.offeredPerSecond ?? 0))/s" : "closed C=\(r.clients ?? 0)"
         let l = r.latencyMs
-        let errors = r.errors == 0 ? "0" : "\(r.errors) (" + r.errorKinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
+        let errors =
+            r.errors == 0
+            ? "0"
+            : "\(r.errors) ("
+                + r.errorKinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
         return "| \(load) | \(r.completed) | \(errors) | \(r.notSent) | \(format(r.throughputPerSecond, 0)) | "
             + "\(format(l.p50)) | \(format(l.p99)) | \(format(l.p999)) | \(format(l.max)) |"
     }
@@ -217,8 +239,12 @@ struct Commit: AsyncParsableCommand {
         let bestEtcd = etcd.levels.map(\.throughputPerSecond).max() ?? 0
         say(
             "replica CPU per committed write: Baton \(format(baton.cpuMicrosecondsPerWrite, 0)) µs, "
-                + "etcd \(format(etcd.cpuMicrosecondsPerWrite, 0)) µs, ratio \(format(baton.cpuMicrosecondsPerWrite / etcd.cpuMicrosecondsPerWrite))"
+                + "etcd \(format(etcd.cpuMicrosecondsPerWrite, 0)) µs, "
+                + "ratio \(format(baton.cpuMicrosecondsPerWrite / etcd.cpuMicrosecondsPerWrite))"
         )
-        say("peak throughput: Baton \(format(bestBaton, 0))/s, etcd \(format(bestEtcd, 0))/s, ratio \(format(bestBaton / bestEtcd))")
+        say(
+            "peak throughput: Baton \(format(bestBaton, 0))/s, etcd \(format(bestEtcd, 0))/s, "
+                + "ratio \(format(bestBaton / bestEtcd))"
+        )
     }
 }

@@ -73,7 +73,10 @@ func withSteadyLoad(
 func printRounds(_ title: String, _ report: RoundsReport) {
     say("\n== \(title): \(report.rounds.count) rounds")
     func line(_ name: String, _ s: LatencySummary) {
-        say("| \(name) | \(s.count) | \(format(s.p50, 1)) | \(format(s.p90, 1)) | \(format(s.p99, 1)) | \(format(s.max, 1)) |")
+        say(
+            "| \(name) | \(s.count) | \(format(s.p50, 1)) | \(format(s.p90, 1)) | \(format(s.p99, 1)) | "
+                + "\(format(s.max, 1)) |"
+        )
     }
     say("| measure | rounds | p50 ms | p90 ms | p99 ms | max ms |")
     say("|---|---|---|---|---|---|")
@@ -113,19 +116,28 @@ struct Failover: AsyncParsableCommand {
         ) { cluster, proposer in
             var rounds: [Round] = []
             for round in 1...kills {
+                try ChildProcesses.shared.requireRunning(cluster.replicas.map(\.processName))
                 let leader = try await cluster.waitForLeader()
                 // The load must be committing on this leader before it is killed.
                 guard
                     await proposer.firstCompletion(after: .now, timeout: .seconds(10), matching: { $0.node == leader })
                         != nil
-                else { throw BenchError("round \(round): no commit on leader n\(leader) within 10 s\n\(cluster.logTails())") }
+                else {
+                    throw BenchError(
+                        "round \(round): no commit on leader n\(leader) within 10 s\n\(cluster.logTails())")
+                }
                 let killedAt = ContinuousClock.now
                 cluster.kill9(leader)
                 guard
                     let first = await proposer.firstCompletion(
                         after: killedAt, timeout: .seconds(15), matching: { $0.node != leader }
                     )
-                else { throw BenchError("round \(round): no new leader committed within 15 s of killing n\(leader)\n\(cluster.logTails())") }
+                else {
+                    throw BenchError(
+                        "round \(round): no new leader committed within 15 s of killing n\(leader)\n"
+                            + cluster.logTails()
+                    )
+                }
                 let took = (first.at - killedAt).milliseconds
                 rounds.append(Round(round: round, from: leader, to: first.node, toFirstCommitMs: took))
                 say("round \(round): killed n\(leader), n\(first.node) committed after \(format(took, 1)) ms")
@@ -180,11 +192,15 @@ struct Transfer: AsyncParsableCommand {
         ) { cluster, proposer in
             var rounds: [Round] = []
             for round in 1...count {
+                try ChildProcesses.shared.requireRunning(cluster.replicas.map(\.processName))
                 let leader = try await cluster.waitForLeader()
                 guard
                     await proposer.firstCompletion(after: .now, timeout: .seconds(10), matching: { $0.node == leader })
                         != nil
-                else { throw BenchError("round \(round): no commit on leader n\(leader) within 10 s\n\(cluster.logTails())") }
+                else {
+                    throw BenchError(
+                        "round \(round): no commit on leader n\(leader) within 10 s\n\(cluster.logTails())")
+                }
                 let requested = ContinuousClock.now
                 let reply = try? await cluster.request(
                     leader, "/admin/transfer-leadership", method: .POST, body: "{}", timeout: .seconds(5)
@@ -198,7 +214,10 @@ struct Transfer: AsyncParsableCommand {
                     let first = await proposer.firstCompletion(
                         after: requested, timeout: .seconds(10), matching: { $0.node != leader }
                     )
-                else { throw BenchError("round \(round): no commit on a new leader within 10 s of the transfer\n\(cluster.logTails())") }
+                else {
+                    throw BenchError(
+                        "round \(round): no commit on a new leader within 10 s of the transfer\n\(cluster.logTails())")
+                }
                 let before = proposer.lastCompletion(before: requested)?.at ?? requested
                 let gap = Self.longestGap(proposer.completions(from: before, to: first.at).map(\.at))
                 let steady = Self.longestGap(
@@ -211,7 +230,8 @@ struct Transfer: AsyncParsableCommand {
                 rounds.append(r)
                 say(
                     "round \(round): n\(leader) → n\(first.node): first commit after \(format(r.toFirstCommitMs, 1)) ms, "
-                        + "longest gap \(format(gap, 1)) ms (steady \(format(steady, 1)) ms), request \(format(r.requestMs ?? 0, 1)) ms"
+                        + "longest gap \(format(gap, 1)) ms (steady \(format(steady, 1)) ms), "
+                        + "request \(format(r.requestMs ?? 0, 1)) ms"
                 )
                 try await Task.sleep(for: settle)
             }
@@ -220,7 +240,8 @@ struct Transfer: AsyncParsableCommand {
         let report = RoundsReport(
             machine: machineDescription(), benchmark: "transfer", proposeIntervalMs: Double(intervalMs),
             workers: workers, rounds: rounds, toFirstCommitMs: LatencySummary(rounds.map(\.toFirstCommitMs)),
-            gapMs: LatencySummary(rounds.compactMap(\.gapMs)), steadyGapMs: LatencySummary(rounds.compactMap(\.steadyGapMs)),
+            gapMs: LatencySummary(rounds.compactMap(\.gapMs)),
+            steadyGapMs: LatencySummary(rounds.compactMap(\.steadyGapMs)),
             proposeFailures: failures, proposeCompletions: completions
         )
         printRounds("planned leadership transfer", report)

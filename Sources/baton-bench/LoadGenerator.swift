@@ -60,7 +60,8 @@ struct LoadGenerator: Sendable {
     /// Requests still unsent `grace` after the last due time are counted as `notSent`.
     func openLoop(rate: Double, duration: Duration, grace: Duration = .seconds(10)) async -> LoadResult {
         let clock = ContinuousClock()
-        let total = Int(rate * Double(duration.components.seconds) + rate * Double(duration.components.attoseconds) / 1e18)
+        let total = Int(
+            rate * Double(duration.components.seconds) + rate * Double(duration.components.attoseconds) / 1e18)
         let interval = Duration.nanoseconds(Int64(1e9 / rate))
         let start = clock.now + .milliseconds(20)
         let cutoff = start + duration + grace
@@ -107,7 +108,8 @@ struct LoadGenerator: Sendable {
         let seconds = (lastCompletion - start).milliseconds / 1e3
         return LoadResult(
             mode: "open", offeredPerSecond: rate, clients: nil, completed: latencies.count, errors: errors,
-            errorKinds: errorKinds, notSent: notSent, seconds: seconds, throughputPerSecond: Double(latencies.count) / max(seconds, 1e-9),
+            errorKinds: errorKinds, notSent: notSent, seconds: seconds,
+            throughputPerSecond: Double(latencies.count) / max(seconds, 1e-9),
             latencyMs: LatencySummary(latencies)
         )
     }

@@ -58,9 +58,12 @@ for _ in $(seq 300); do
     sleep 2
 done
 {
-    echo "# baton-bench $(date -u +%Y-%m-%dT%H:%M:%SZ) at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources || echo '+changes')"
-    echo "# $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release && echo "$PRETTY_NAME"), $(swift --version 2>/dev/null | head -1)"
-    echo "# $(etcd --version | head -1), kernel $(uname -r), $(df -T "$work" | awk 'NR==2 {print $2 " on " $1}') for $work"
+    changes="$(git diff --quiet HEAD -- Sources || echo '+changes')"
+    echo "# baton-bench $(date -u +%Y-%m-%dT%H:%M:%SZ) at $(git rev-parse --short HEAD)$changes"
+    echo "# $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release && echo "$PRETTY_NAME")," \
+        "$(swift --version 2>/dev/null | head -1)"
+    echo "# $(etcd --version | head -1), kernel $(uname -r)," \
+        "$(df -T "$work" | awk 'NR==2 {print $2 " on " $1}') for $work"
 } | tee "$results/summary.txt"
 
 # What else used the CPU during the measurement (the machine is shared; a test run that does not
