@@ -84,6 +84,9 @@ public actor ConsensusLoop {
     private var stopped = false
     private var latestLeaderCommit: LogIndex = 0
     private var refusedMessagesSeen: UInt64 = 0
+    private var lastPublished = ContinuousClock.now - .seconds(1)
+    private var publishedTerm: Term?
+    private var publishedRole: RaftRole?
 
     public init(
         node: RaftNode,
@@ -321,12 +324,20 @@ public actor ConsensusLoop {
         }
     }
 
+    /// Gauges are cheap but not free, and this runs after every event: refresh them at most once
+    /// per tick, and the log metadata only when term or role change.
     private func publishState() {
-        metrics.update(
-            term: node.term, role: node.role, commitIndex: node.commitIndex, appliedIndex: node.appliedIndex,
-            lastIndex: node.lastIndex, leaseRemaining: node.leaseRemaining
-        )
-        if let dynamicMetadata {
+        let now = ContinuousClock.now
+        if now - lastPublished >= node.settings.tickInterval {
+            lastPublished = now
+            metrics.update(
+                term: node.term, role: node.role, commitIndex: node.commitIndex, appliedIndex: node.appliedIndex,
+                lastIndex: node.lastIndex, leaseRemaining: node.leaseRemaining
+            )
+        }
+        if let dynamicMetadata, node.term != publishedTerm || node.role != publishedRole {
+            publishedTerm = node.term
+            publishedRole = node.role
             dynamicMetadata.set("raft.term", "\(node.term)")
             dynamicMetadata.set("raft.role", "\(node.role.rawValue)")
         }

@@ -781,8 +781,9 @@ public struct RaftNode: Sendable {
         guard quorumRound > 0, let start = roundStarts[quorumRound] else { return }
         let end = start.advanced(by: settings.leaseDuration)
         if leaseEnd.map({ end > $0 }) ?? true { leaseEnd = end }
-        // Rounds older than the one the quorum acknowledged cannot extend the lease any more.
-        roundStarts = roundStarts.filter { $0.key >= quorumRound }
+        // Rounds older than the one the quorum acknowledged cannot extend the lease any more; prune
+        // them now and then rather than on every acknowledgement (this runs on the commit path).
+        if roundStarts.count > 32 { roundStarts = roundStarts.filter { $0.key >= quorumRound } }
     }
 
     private mutating func handleAppendResponse(_ m: RaftMessage, _ response: AppendEntriesResponse) {
