@@ -29,7 +29,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var object: [String: Any] = [
-            "ts": ISO8601DateFormatter.shared.string(from: Date()),
+            "ts": Date().formatted(Self.timestampStyle),
             "level": event.level.rawValue,
             "msg": event.message.description,
             "logger": label,
@@ -38,10 +38,13 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in metadata { object[key] = Self.json(value) }
         for (key, value) in event.metadata ?? [:] { object[key] = Self.json(value) }
         if event.level >= .error { object["source"] = "\(event.file):\(event.line)" }
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         data.append(0x0A)
         FileHandle.standardError.write(data)
     }
+
+    /// A value type, so every thread formats with its own copy (no shared formatter to guard).
+    private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     private static func json(_ value: Logger.Metadata.Value) -> Any {
         switch value {
@@ -64,13 +67,4 @@ public struct JSONLogHandler: LogHandler {
         public var current: Logger.Metadata { values.withLock { $0 } }
         public func set(_ key: String, _ value: Logger.Metadata.Value) { values.withLock { $0[key] = value } }
     }
-}
-
-extension ISO8601DateFormatter {
-    /// Formatting is thread-safe once configured; the formatter is never mutated after this.
-    nonisolated(unsafe) static let shared: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
 }
