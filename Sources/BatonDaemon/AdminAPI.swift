@@ -143,7 +143,8 @@ public struct AdminAPI: Sendable {
                 var newLeader: UInt64?
                 var tookMs: Double
             }
-            return Self.json(Done(newLeader: newLeader?.rawValue, tookMs: (ContinuousClock.now - started).milliseconds), status: .ok)
+            return Self.json(
+                Done(newLeader: newLeader?.rawValue, tookMs: (ContinuousClock.now - started).milliseconds), status: .ok)
         } catch let error as ConsensusError {
             return Self.error(error)
         }
@@ -153,8 +154,12 @@ public struct AdminAPI: Sendable {
         let request = try Self.decode(ProposeRequest.self, from: body)
         let count = request?.count ?? 1
         let size = request?.size ?? 256
-        guard (1...100_000).contains(count) else { return Self.json(["error": "count must be from 1 to 100000"], status: .badRequest) }
-        guard (0...(1 << 20)).contains(size) else { return Self.json(["error": "size must be from 0 to 1048576 bytes"], status: .badRequest) }
+        guard (1...100_000).contains(count) else {
+            return Self.json(["error": "count must be from 1 to 100000"], status: .badRequest)
+        }
+        guard (0...(1 << 20)).contains(size) else {
+            return Self.json(["error": "size must be from 0 to 1048576 bytes"], status: .badRequest)
+        }
         let started = ContinuousClock.now
         var commands: [[UInt8]] = []
         commands.reserveCapacity(count)
@@ -191,7 +196,8 @@ public struct AdminAPI: Sendable {
         _ request: Request, _ body: (ByteBuffer) async throws -> Response
     ) async throws -> Response {
         guard let token = token.current else {
-            return Self.json(["error": "admin actions are disabled: set admin.token or admin.token_file"], status: .forbidden)
+            return Self.json(
+                ["error": "admin actions are disabled: set admin.token or admin.token_file"], status: .forbidden)
         }
         let presented = request.headers[.authorization] ?? ""
         guard Self.constantTimeEquals(presented, "Bearer \(token)") else {

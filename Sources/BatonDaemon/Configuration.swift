@@ -1,6 +1,6 @@
+import Foundation
 public import Logging
 public import RaftCore
-import Foundation
 import Yams
 
 /// Everything `batond` is configured with. Read from a YAML file, then overridden by environment
@@ -163,7 +163,8 @@ private struct ConfigReader {
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
-            errors.append(ConfigurationError(source: source, key: "(file)", line: nil, message: "not valid YAML: \(error)"))
+            errors.append(
+                ConfigurationError(source: source, key: "(file)", line: nil, message: "not valid YAML: \(error)"))
             return
         }
         guard let root else { return }
@@ -215,7 +216,9 @@ private struct ConfigReader {
                 }
                 values[key] = Value(map: pairs, fromEnvironment: name)
             } else if key == "cluster.voters" || key == "cluster.learners" {
-                values[key] = Value(list: raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, fromEnvironment: name)
+                values[key] = Value(
+                    list: raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+                    fromEnvironment: name)
             } else {
                 values[key] = Value(text: raw, fromEnvironment: name)
             }
@@ -241,7 +244,8 @@ private struct ConfigReader {
     mutating func integer(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) -> Int {
         guard let raw = text(key) else { return defaultValue }
         guard let value = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
-            fail(key, "'\(raw)' is not allowed: expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+            fail(
+                key, "'\(raw)' is not allowed: expected a whole number from \(range.lowerBound) to \(range.upperBound)")
             return defaultValue
         }
         return value
@@ -299,16 +303,22 @@ private struct ConfigReader {
             fail("cluster.members", "is required: a map of node id → host:port for every member")
         }
         if nodeRaw > 0, !members.isEmpty, members[nodeID] == nil {
-            fail("cluster.node_id", "\(nodeRaw) is not listed under cluster.members (\(members.keys.sorted().map(\.description)))")
+            fail(
+                "cluster.node_id",
+                "\(nodeRaw) is not listed under cluster.members (\(members.keys.sorted().map(\.description)))")
         }
 
         let voters = nodeIDs("cluster.voters") ?? members.keys.sorted()
         let learners = nodeIDs("cluster.learners") ?? []
         for id in voters + learners where members[id] == nil && !members.isEmpty {
-            fail(voters.contains(id) ? "cluster.voters" : "cluster.learners", "\(id) is not listed under cluster.members")
+            fail(
+                voters.contains(id) ? "cluster.voters" : "cluster.learners", "\(id) is not listed under cluster.members"
+            )
         }
         if voters.isEmpty { fail("cluster.voters", "needs at least one voter") }
-        if !Set(voters).isDisjoint(with: learners) { fail("cluster.learners", "a node cannot be both voter and learner") }
+        if !Set(voters).isDisjoint(with: learners) {
+            fail("cluster.learners", "a node cannot be both voter and learner")
+        }
 
         let dataDirectory = required("data_dir") ?? ""
         let peerListen =
@@ -331,7 +341,8 @@ private struct ConfigReader {
             // RaftSettings names its keys without the unit the file uses.
             let name = String(problem.key.split(separator: "/").first ?? "")
             let durations: Set<String> = [
-                "tick_interval", "heartbeat_interval", "election_timeout_min", "election_timeout_max", "max_clock_drift",
+                "tick_interval", "heartbeat_interval", "election_timeout_min", "election_timeout_max",
+                "max_clock_drift",
             ]
             let key = "raft." + name + (durations.contains(name) ? "_ms" : "")
             fail(key, "\(problem.value) is not allowed: must be \(problem.allowed)")
@@ -346,13 +357,16 @@ private struct ConfigReader {
         var token = text("admin.token")
         if let file = text("admin.token_file") {
             do {
-                token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
             } catch {
                 fail("admin.token_file", "cannot read \(file): \(error)")
             }
         }
         if let t = token, t.count < 16 {
-            fail(values["admin.token"] != nil ? "admin.token" : "admin.token_file", "is too short: use at least 16 characters")
+            fail(
+                values["admin.token"] != nil ? "admin.token" : "admin.token_file",
+                "is too short: use at least 16 characters")
         }
 
         var tls: BatondConfiguration.TLS?
@@ -370,7 +384,9 @@ private struct ConfigReader {
         let levelText = text("log.level") ?? "info"
         let logLevel = Logger.Level(rawValue: levelText) ?? .info
         if Logger.Level(rawValue: levelText) == nil {
-            fail("log.level", "'\(levelText)' is not allowed: use trace, debug, info, notice, warning, error or critical")
+            fail(
+                "log.level", "'\(levelText)' is not allowed: use trace, debug, info, notice, warning, error or critical"
+            )
         }
         let formatText = text("log.format") ?? "json"
         let logFormat = BatondConfiguration.LogFormat(rawValue: formatText) ?? .json
@@ -380,13 +396,19 @@ private struct ConfigReader {
         let transferTimeout = integer("shutdown.transfer_timeout_ms", default: 2000, in: 0...60_000)
         let maxLag = integer("readiness.max_lag_entries", default: 1000, in: 0...Int(Int32.max))
         let debugText = text("debug.endpoints") ?? "false"
-        if debugText != "true" && debugText != "false" { fail("debug.endpoints", "'\(debugText)' is not allowed: use true or false") }
+        if debugText != "true" && debugText != "false" {
+            fail("debug.endpoints", "'\(debugText)' is not allowed: use true or false")
+        }
 
         let known = Set(BatondConfiguration.keys.map(\.key))
         for key in values.keys.sorted() where !consumed.contains(key) && !known.contains(key) {
             if key.hasPrefix("cluster.members.") { continue }
-            let suggestion = known.filter { $0.hasPrefix(key.split(separator: ".").first.map(String.init) ?? "") }.sorted()
-            fail(key, "is not a known key" + (suggestion.isEmpty ? "" : "; keys in this section: \(suggestion.joined(separator: ", "))"))
+            let suggestion = known.filter { $0.hasPrefix(key.split(separator: ".").first.map(String.init) ?? "") }
+                .sorted()
+            fail(
+                key,
+                "is not a known key"
+                    + (suggestion.isEmpty ? "" : "; keys in this section: \(suggestion.joined(separator: ", "))"))
         }
 
         guard errors.isEmpty else { throw ConfigurationErrors(errors: errors) }

@@ -166,7 +166,9 @@ public actor ConsensusLoop {
     private func stop() {
         stopped = true
         applyQueue?.finish()
-        for (_, waiters) in commitWaiters { for w in waiters { w.continuation.resume(throwing: ConsensusError.stopped) } }
+        for (_, waiters) in commitWaiters {
+            for w in waiters { w.continuation.resume(throwing: ConsensusError.stopped) }
+        }
         commitWaiters = [:]
     }
 
@@ -247,7 +249,9 @@ public actor ConsensusLoop {
         while node.role == .leader && ContinuousClock.now < deadline {
             try await Task.sleep(for: node.settings.tickInterval)
         }
-        if node.role == .leader { throw ConsensusError.timedOut("leadership transfer did not finish within \(timeout)") }
+        if node.role == .leader {
+            throw ConsensusError.timedOut("leadership transfer did not finish within \(timeout)")
+        }
         // Wait briefly for the new leader to announce itself.
         while node.leader == nil && ContinuousClock.now < deadline + .seconds(1) {
             try await Task.sleep(for: node.settings.tickInterval)
@@ -300,7 +304,9 @@ public actor ConsensusLoop {
             refusedMessagesSeen = node.refusedMessages
             logger.error(
                 "refused a peer message that no correct peer sends",
-                metadata: ["raft.refused_total": "\(node.refusedMessages)", "raft.refusal": "\(node.lastRefusal ?? "")"]
+                metadata: [
+                    "raft.refused_total": "\(node.refusedMessages)", "raft.refusal": "\(node.lastRefusal ?? "")",
+                ]
             )
         }
         if !node.integrityFailures.isEmpty {
@@ -318,7 +324,8 @@ public actor ConsensusLoop {
                 if committedTerm == nil || committedTerm == waiter.term {
                     waiter.continuation.resume()
                 } else {
-                    waiter.continuation.resume(throwing: ConsensusError.superseded(LogPosition(term: waiter.term, index: waitIndex)))
+                    waiter.continuation.resume(
+                        throwing: ConsensusError.superseded(LogPosition(term: waiter.term, index: waitIndex)))
                 }
             }
         }
@@ -480,7 +487,8 @@ public struct ConsensusService: Service {
                 logger.notice("stopping: handing leadership over")
                 do {
                     let next = try await loop.transferLeadership(to: nil, timeout: transferTimeout)
-                    logger.notice("leadership handed over", metadata: ["raft.leader": "\(next.map(\.description) ?? "unknown")"])
+                    logger.notice(
+                        "leadership handed over", metadata: ["raft.leader": "\(next.map(\.description) ?? "unknown")"])
                 } catch {
                     logger.warning("leadership hand-over failed; stopping anyway", metadata: ["error": "\(error)"])
                 }

@@ -16,13 +16,16 @@ public enum Daemon {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigurationErrors(errors: [
-                ConfigurationError(source: path, key: "(file)", line: nil, message: "cannot read: \(error.localizedDescription)")
+                ConfigurationError(
+                    source: path, key: "(file)", line: nil, message: "cannot read: \(error.localizedDescription)")
             ])
         }
         return try BatondConfiguration.parse(yaml: text, source: path, environment: environment)
     }
 
-    public static func makeLogger(_ label: String, configuration: BatondConfiguration, control: JSONLogHandler.DynamicMetadata)
+    public static func makeLogger(
+        _ label: String, configuration: BatondConfiguration, control: JSONLogHandler.DynamicMetadata
+    )
         -> Logger
     {
         var logger = Logger(label: label) { label in
@@ -58,13 +61,15 @@ public enum Daemon {
             "journal opened",
             metadata: [
                 "journal.dir": "\(configuration.dataDirectory)", "raft.term": "\(recovered.durable.hardState.term)",
-                "journal.last_index": "\(recovered.durable.entries.last?.index ?? recovered.durable.snapshot?.metadata.last.index ?? 0)",
+                "journal.last_index":
+                    "\(recovered.durable.entries.last?.index ?? recovered.durable.snapshot?.metadata.last.index ?? 0)",
                 "journal.applied_index": "\(recovered.appliedIndex)",
             ]
         )
 
         let network = try await TCPPeerNetwork.start(
-            configuration: configuration, logger: makeLogger("batond.peers", configuration: configuration, control: logControl)
+            configuration: configuration,
+            logger: makeLogger("batond.peers", configuration: configuration, control: logControl)
         )
 
         let clockOrigin = ContinuousClock.now
@@ -74,7 +79,9 @@ public enum Daemon {
             bootstrap: configuration.bootstrap,
             durable: recovered.durable,
             appliedIndex: recovered.appliedIndex,
-            clock: { MonotonicInstant(nanoseconds: UInt64(max(0, (ContinuousClock.now - clockOrigin).nanosecondsClamped))) },
+            clock: {
+                MonotonicInstant(nanoseconds: UInt64(max(0, (ContinuousClock.now - clockOrigin).nanosecondsClamped)))
+            },
             random: SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
         )
         let loop = ConsensusLoop(
@@ -82,7 +89,8 @@ public enum Daemon {
             dynamicMetadata: logControl, readinessMaxLag: configuration.readinessMaxLag
         )
         let notifier = SystemdNotifier()
-        let consensus = ConsensusService(loop: loop, transferTimeout: configuration.shutdownTransferTimeout, logger: logger)
+        let consensus = ConsensusService(
+            loop: loop, transferTimeout: configuration.shutdownTransferTimeout, logger: logger)
         let token = AdminToken(configuration.adminToken)
         let admin = AdminAPI(
             consensus: loop, metrics: metrics, token: token, debugEndpoints: configuration.debugEndpoints,
@@ -159,7 +167,8 @@ struct ReloadService: Service {
                     "configuration reloaded",
                     metadata: [
                         "log.level": "\(next.logLevel)",
-                        "reload.needs_restart": "\(needsRestart.isEmpty ? "nothing" : needsRestart.joined(separator: ","))",
+                        "reload.needs_restart":
+                            "\(needsRestart.isEmpty ? "nothing" : needsRestart.joined(separator: ","))",
                     ]
                 )
             } catch {

@@ -34,9 +34,12 @@ public final class DaemonMetrics: Sendable {
             )
         }
         roleGauges = roles
-        commitIndex = registry.makeGauge(name: "baton_raft_commit_index", labels: labels, help: "Highest committed log index")
-        appliedIndex = registry.makeGauge(name: "baton_raft_applied_index", labels: labels, help: "Highest applied log index")
-        lastIndex = registry.makeGauge(name: "baton_raft_last_index", labels: labels, help: "Last index in the local log")
+        commitIndex = registry.makeGauge(
+            name: "baton_raft_commit_index", labels: labels, help: "Highest committed log index")
+        appliedIndex = registry.makeGauge(
+            name: "baton_raft_applied_index", labels: labels, help: "Highest applied log index")
+        lastIndex = registry.makeGauge(
+            name: "baton_raft_last_index", labels: labels, help: "Last index in the local log")
         elections = registry.makeCounter(
             name: "baton_raft_elections_total", labels: labels, help: "Elections this process started (campaigns)"
         )
@@ -44,7 +47,8 @@ public final class DaemonMetrics: Sendable {
             name: "baton_raft_leader_changes_total", labels: labels, help: "Leader changes this process observed"
         )
         leaseRemaining = registry.makeGauge(
-            name: "baton_raft_lease_remaining_seconds", labels: labels, help: "Time left on the leader lease (0 if none)"
+            name: "baton_raft_lease_remaining_seconds", labels: labels,
+            help: "Time left on the leader lease (0 if none)"
         )
         let latencyBuckets: [Duration] = [
             .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
@@ -76,12 +80,17 @@ public final class DaemonMetrics: Sendable {
     func updatePeers(_ peers: [PeerLinkStatus]) {
         for peer in peers {
             let labels = [("node", nodeLabel), ("peer", "\(peer.id)")]
-            registry.makeGauge(name: "baton_peer_connected", labels: labels, help: "1 while the connection to the peer is up")
-                .set(peer.connected ? 1.0 : 0.0)
+            registry.makeGauge(
+                name: "baton_peer_connected", labels: labels, help: "1 while the connection to the peer is up"
+            )
+            .set(peer.connected ? 1.0 : 0.0)
             registry.makeGauge(name: "baton_peer_queue_depth", labels: labels, help: "Messages queued for the peer")
                 .set(Double(peer.queued))
-            registry.makeGauge(name: "baton_peer_dropped_messages", labels: labels, help: "Messages dropped because the peer's queue was full")
-                .set(Double(peer.dropped))
+            registry.makeGauge(
+                name: "baton_peer_dropped_messages", labels: labels,
+                help: "Messages dropped because the peer's queue was full"
+            )
+            .set(Double(peer.dropped))
         }
     }
 }

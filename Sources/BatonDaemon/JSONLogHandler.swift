@@ -38,7 +38,10 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in metadata { object[key] = Self.json(value) }
         for (key, value) in event.metadata ?? [:] { object[key] = Self.json(value) }
         if event.level >= .error { object["source"] = "\(event.file):\(event.line)" }
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        guard
+            var data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return }
         data.append(0x0A)
         FileHandle.standardError.write(data)
     }

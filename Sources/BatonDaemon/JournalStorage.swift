@@ -11,7 +11,9 @@ public final class JournalStorage: RaftStorage {
     let logger: Logger
     private let applyQueue = DispatchQueue(label: "baton.journal.apply")
 
-    public init(directory: String, durability: BatondConfiguration.Durability, metrics: DaemonMetrics, logger: Logger) throws {
+    public init(directory: String, durability: BatondConfiguration.Durability, metrics: DaemonMetrics, logger: Logger)
+        throws
+    {
         let options = JournalOptions(durability: durability == .full ? .full : .normal, logger: logger)
         journal = try RaftJournal(directory: directory, options: options)
         writer = GroupCommitWriter(journal: journal) { stats in

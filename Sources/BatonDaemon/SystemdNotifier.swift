@@ -56,7 +56,9 @@ public struct SystemdService: Service {
         await consensus.waitUntilStarted()
         notifier.ready()
         let watchdog = notifier.watchdogInterval
-        if let watchdog { logger.info("systemd watchdog enabled", metadata: ["watchdog.interval_ms": "\(watchdog.milliseconds)"]) }
+        if let watchdog {
+            logger.info("systemd watchdog enabled", metadata: ["watchdog.interval_ms": "\(watchdog.milliseconds)"])
+        }
         let pingEvery = watchdog.map { $0 / 2 } ?? .seconds(1)
         var lastStatus = ContinuousClock.now - .seconds(10)
         await withGracefulShutdownHandler {

@@ -19,7 +19,9 @@ public final class TCPPeerNetwork: RaftNetwork, Service {
     /// Binds the peer port and starts dialling the other members.
     public static func start(configuration: BatondConfiguration, logger: Logger) async throws -> TCPPeerNetwork {
         var peers: [NodeID: PeerAddress] = [:]
-        for (id, endpoint) in configuration.members { peers[id] = PeerAddress(host: endpoint.host, port: endpoint.port) }
+        for (id, endpoint) in configuration.members {
+            peers[id] = PeerAddress(host: endpoint.host, port: endpoint.port)
+        }
         let options = PeerTransportOptions(
             clusterID: ClusterID(configuration.clusterID),
             nodeID: configuration.nodeID,
@@ -27,7 +29,8 @@ public final class TCPPeerNetwork: RaftNetwork, Service {
             listenPort: configuration.peerListen.port,
             peers: peers,
             tls: configuration.tls.map {
-                MutualTLSOptions(caCertificatePath: $0.caCertificate, certificatePath: $0.certificate, privateKeyPath: $0.privateKey)
+                MutualTLSOptions(
+                    caCertificatePath: $0.caCertificate, certificatePath: $0.certificate, privateKeyPath: $0.privateKey)
             }
         )
         let transport = PeerTransport(options: options, logger: logger)

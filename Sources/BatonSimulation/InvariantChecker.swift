@@ -141,13 +141,15 @@ struct InvariantChecker {
         let required = highestCommittedInTerm.lazy.filter { $0.key < leader.term }.map(\.value).max() ?? 0
         guard required > leader.snapshotIndex else { return nil }
         if leader.lastIndex < required {
-            return "new leader \(leader.id) of term \(leader.term) ends at \(leader.lastIndex) but \(required) was committed in an earlier term"
+            return
+                "new leader \(leader.id) of term \(leader.term) ends at \(leader.lastIndex) but \(required) was committed in an earlier term"
         }
         var index = leader.snapshotIndex + 1
         while index <= required {
             if let known = committed[index], leader.entry(at: index) != known {
                 let has = leader.entry(at: index).map(\.description) ?? "nothing"
-                return "new leader \(leader.id) of term \(leader.term) holds \(has) at \(index), but \(known) is committed"
+                return
+                    "new leader \(leader.id) of term \(leader.term) holds \(has) at \(index), but \(known) is committed"
             }
             index += 1
         }

@@ -81,7 +81,9 @@ public enum SimulationRunner {
     }
 
     /// The command that replays one seed.
-    @_spi(Testing) public static func replayCommand(seed: UInt64, options: SimulationOptions, defect: RaftDefect?) -> String {
+    @_spi(Testing) public static func replayCommand(seed: UInt64, options: SimulationOptions, defect: RaftDefect?)
+        -> String
+    {
         var command = "swift run -c release baton-sim --seed \(seed) --nodes \(options.voters)"
         if let mix = options.mix { command += " --mix \(mix)" }
         if options.chaosDuration != SimulationOptions().chaosDuration {
@@ -92,7 +94,9 @@ public enum SimulationRunner {
     }
 
     /// A failure report: what broke, how to replay it, and the events that led there.
-    @_spi(Testing) public static func report(_ result: SeedResult, options: SimulationOptions, defect: RaftDefect?) -> String {
+    @_spi(Testing) public static func report(_ result: SeedResult, options: SimulationOptions, defect: RaftDefect?)
+        -> String
+    {
         guard let violation = result.violation else { return "seed \(result.seed): all properties held" }
         var lines = [
             "VIOLATION seed \(result.seed) (mix \(result.mix)): \(violation)",

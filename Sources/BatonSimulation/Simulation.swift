@@ -598,7 +598,8 @@ public struct Simulation {
         var commands: [[UInt8]] = []
         for k in 0..<count {
             var bytes = withUnsafeBytes(of: (proposalCounter << 8 | UInt64(k)).littleEndian, Array.init)
-            bytes.append(contentsOf: repeatElement(UInt8(truncatingIfNeeded: seed), count: Int.random(in: 0...24, using: &rng)))
+            bytes.append(
+                contentsOf: repeatElement(UInt8(truncatingIfNeeded: seed), count: Int.random(in: 0...24, using: &rng)))
             commands.append(bytes)
         }
         step(i, .propose(count)) { raft in
@@ -653,7 +654,8 @@ public struct Simulation {
             let left = shuffled[..<cut]
             let right = shuffled[cut...]
             let pairs = left.flatMap { l in right.flatMap { r in [(l, r), (r, l)] } }
-            let label = "split-\(left.map(\.description).joined(separator: ","))|\(right.map(\.description).joined(separator: ","))-\(faultsInjected)"
+            let label =
+                "split-\(left.map(\.description).joined(separator: ","))|\(right.map(\.description).joined(separator: ","))-\(faultsInjected)"
             schedule(after: .zero, .partition(pairs, label: label))
             schedule(after: .milliseconds(Int64.random(in: 200...1500, using: &rng)), .healPartition(label: label))
         case "asymmetric":
@@ -696,7 +698,9 @@ public struct Simulation {
         let config = raft.configuration
         let outsiders = nodes.map(\.id).filter { !config.contains($0) }
         var change: MembershipChange?
-        if let learner = config.learners.sorted().first, Bool.random(using: &rng) || config.voters.count < options.voters {
+        if let learner = config.learners.sorted().first,
+            Bool.random(using: &rng) || config.voters.count < options.voters
+        {
             change = .promoteLearner(learner)
         } else if config.voters.count > 3 || (config.voters.count == 3 && !config.learners.isEmpty) {
             let removable = config.voters.filter { $0 != raft.id }.sorted()

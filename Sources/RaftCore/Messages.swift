@@ -41,13 +41,15 @@ public struct RaftMessage: Hashable, Sendable, CustomStringConvertible {
         case .appendEntries(let m):
             kind = "append(prev \(m.previous), \(m.entries.count) entries, commit \(m.leaderCommit), round \(m.round))"
         case .appendEntriesResponse(let m):
-            kind = m.rejected
+            kind =
+                m.rejected
                 ? "append-reject(\(m.index), hint \(m.rejectHint), round \(m.round))"
                 : "append-ok(\(m.index), round \(m.round))"
         case .heartbeat(let m): kind = "heartbeat(commit \(m.leaderCommit), round \(m.round))"
         case .heartbeatResponse(let m): kind = "heartbeat-ok(round \(m.round))"
         case .requestVote(let m):
-            kind = "\(m.isPreVote ? "pre-vote" : "vote")(last \(m.lastLog)\(m.isLeadershipTransfer ? ", transfer" : ""))"
+            kind =
+                "\(m.isPreVote ? "pre-vote" : "vote")(last \(m.lastLog)\(m.isLeadershipTransfer ? ", transfer" : ""))"
         case .requestVoteResponse(let m):
             kind = "\(m.isPreVote ? "pre-vote" : "vote")-\(m.granted ? "granted" : "rejected")"
         case .installSnapshot(let m): kind = "snapshot(\(m.snapshot.metadata.last), round \(m.round))"
@@ -84,7 +86,9 @@ public struct AppendEntriesResponse: Hashable, Sendable {
     public var rejectHint: LogPosition
     public var round: UInt64
 
-    public init(index: LogIndex, rejected: Bool, rejectHint: LogPosition = LogPosition(term: 0, index: 0), round: UInt64) {
+    public init(
+        index: LogIndex, rejected: Bool, rejectHint: LogPosition = LogPosition(term: 0, index: 0), round: UInt64
+    ) {
         self.index = index
         self.rejected = rejected
         self.rejectHint = rejectHint

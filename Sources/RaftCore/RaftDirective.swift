@@ -63,7 +63,8 @@ public enum ProposalRejection: Error, Hashable, Sendable, CustomStringConvertibl
         case .membershipChangePending(let index): return "membership change at \(index) not committed yet"
         case .leaderNotYetCommittedInTerm: return "new leader has not committed an entry of its term yet"
         case .invalidMembershipChange(let e): return "invalid membership change: \(e)"
-        case .learnerNotCaughtUp(let id, let lag): return "learner \(id) is \(lag) entries behind; promote it once caught up"
+        case .learnerNotCaughtUp(let id, let lag):
+            return "learner \(id) is \(lag) entries behind; promote it once caught up"
         case .cannotRemoveLeader: return "cannot remove the leader; transfer leadership first"
         case .emptyProposal: return "nothing to propose"
         }
@@ -93,7 +94,8 @@ public enum CompactionError: Error, Hashable, Sendable, CustomStringConvertible 
     public var description: String {
         switch self {
         case .notApplied(let r, let a): return "cannot snapshot through \(r): only \(a) is applied"
-        case .alreadyCompacted(let r, let s): return "cannot snapshot through \(r): the log is already compacted through \(s)"
+        case .alreadyCompacted(let r, let s):
+            return "cannot snapshot through \(r): the log is already compacted through \(s)"
         }
     }
 }

@@ -609,7 +609,8 @@ public struct RaftNode: Sendable {
             )
             let hint = LogPosition(term: log.term(at: hintIndex) ?? 0, index: hintIndex)
             respond(
-                AppendEntriesResponse(index: append.previous.index, rejected: true, rejectHint: hint, round: append.round)
+                AppendEntriesResponse(
+                    index: append.previous.index, rejected: true, rejectHint: hint, round: append.round)
             )
             return
         }
@@ -626,9 +627,14 @@ public struct RaftNode: Sendable {
                 }
                 truncateLog(from: entry.index)
             }
-            if case .membership(let change) = entry.payload, case .failure(let error) = log.configuration.applying(change) {
+            if case .membership(let change) = entry.payload,
+                case .failure(let error) = log.configuration.applying(change)
+            {
                 // A correct leader never sends this; appending it would corrupt our configuration.
-                refuse(m, "entry \(entry.position) holds membership change \(change) that does not fit \(log.configuration): \(error)")
+                refuse(
+                    m,
+                    "entry \(entry.position) holds membership change \(change) that does not fit \(log.configuration): \(error)"
+                )
                 return
             }
             log.append(entry)
@@ -643,7 +649,9 @@ public struct RaftNode: Sendable {
         // The leader caps the commit index at what it knows we hold, so it is safe to take
         // as far as our log reaches.
         commit(to: min(heartbeat.leaderCommit, log.lastIndex))
-        send(RaftMessage(from: id, to: m.from, term: term, body: .heartbeatResponse(HeartbeatResponse(round: heartbeat.round))))
+        send(
+            RaftMessage(
+                from: id, to: m.from, term: term, body: .heartbeatResponse(HeartbeatResponse(round: heartbeat.round))))
     }
 
     private mutating func handleInstallSnapshot(_ m: RaftMessage, _ install: InstallSnapshot) {
@@ -661,7 +669,9 @@ public struct RaftNode: Sendable {
             commitIndex = metadata.last.index
             appliedIndex = metadata.last.index
             persistedIndex = min(persistedIndex, metadata.last.index)
-            for i in pendingWrites.indices { pendingWrites[i].lastIndex = min(pendingWrites[i].lastIndex, metadata.last.index) }
+            for i in pendingWrites.indices {
+                pendingWrites[i].lastIndex = min(pendingWrites[i].lastIndex, metadata.last.index)
+            }
             dirtySnapshot = install.snapshot
             dirtyFrom = metadata.last.index + 1  // storage deletes everything after the snapshot
             emit(.restoreSnapshot(install.snapshot))
@@ -711,7 +721,8 @@ public struct RaftNode: Sendable {
         for member in progress.keys.sorted() where member != id {
             let commit = min(progress[member]!.match, commitIndex)
             send(
-                RaftMessage(from: id, to: member, term: term, body: .heartbeat(Heartbeat(leaderCommit: commit, round: round))),
+                RaftMessage(
+                    from: id, to: member, term: term, body: .heartbeat(Heartbeat(leaderCommit: commit, round: round))),
                 needsDurability: false
             )
         }
@@ -734,7 +745,9 @@ public struct RaftNode: Sendable {
             p.becomeSnapshot(index: log.snapshotIndex, ticks: settings.electionTicksMin)
             progress[member] = p
             send(
-                RaftMessage(from: id, to: member, term: term, body: .installSnapshot(InstallSnapshot(snapshot: snapshot, round: round))),
+                RaftMessage(
+                    from: id, to: member, term: term,
+                    body: .installSnapshot(InstallSnapshot(snapshot: snapshot, round: round))),
                 needsDurability: false
             )
             return true
@@ -790,7 +803,8 @@ public struct RaftNode: Sendable {
         guard progress[m.from] != nil else { return }
         noteContact(from: m.from, round: response.round)
         if response.rejected {
-            let nextProbe = log.lastIndex(atOrBelow: response.rejectHint.index, withTermAtMost: response.rejectHint.term)
+            let nextProbe = log.lastIndex(
+                atOrBelow: response.rejectHint.index, withTermAtMost: response.rejectHint.term)
             if progress[m.from]!.rejected(response.index, nextProbe: nextProbe) {
                 sendAppend(to: m.from, sendIfEmpty: true)
             }

@@ -75,7 +75,9 @@ public struct RaftSettings: Hashable, Sendable {
             )
         }
         if maxClockDrift < .zero || maxClockDrift * 2 >= electionTimeoutMin {
-            fail("max_clock_drift", "\(maxClockDrift)", "at least 0 and less than election_timeout_min / 2 (\(electionTimeoutMin / 2))")
+            fail(
+                "max_clock_drift", "\(maxClockDrift)",
+                "at least 0 and less than election_timeout_min / 2 (\(electionTimeoutMin / 2))")
         }
         if maxInflightMessages < 1 { fail("max_inflight_messages", "\(maxInflightMessages)", "at least 1") }
         if maxBytesPerAppend < 1 { fail("max_bytes_per_append", "\(maxBytesPerAppend)", "at least 1") }

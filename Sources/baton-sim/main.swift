@@ -45,7 +45,8 @@ struct BatonSim: AsyncParsableCommand {
         options.chaosDuration = .milliseconds(chaosMs)
         if let mix {
             guard let parsed = FaultMix(rawValue: mix) else {
-                throw ValidationError("--mix \(mix) is unknown: use one of \(FaultMix.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "--mix \(mix) is unknown: use one of \(FaultMix.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             options.mix = parsed
         }
@@ -54,7 +55,9 @@ struct BatonSim: AsyncParsableCommand {
         var parsedDefect: RaftDefect?
         if let defect {
             guard let d = RaftDefect(rawValue: defect) else {
-                throw ValidationError("--defect \(defect) is unknown: use one of \(RaftDefect.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "--defect \(defect) is unknown: use one of \(RaftDefect.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             parsedDefect = d
         }
@@ -78,7 +81,9 @@ struct BatonSim: AsyncParsableCommand {
             print(SimulationRunner.report(failure, options: options, defect: parsedDefect))
         }
         if summary.failures.count > 5 {
-            print("… and \(summary.failures.count - 5) more failing seeds: \(summary.failures.dropFirst(5).prefix(20).map(\.seed))")
+            print(
+                "… and \(summary.failures.count - 5) more failing seeds: \(summary.failures.dropFirst(5).prefix(20).map(\.seed))"
+            )
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let mixes = FaultMix.allCases.map { "\($0)=\(summary.seedsPerMix[$0] ?? 0)" }.joined(separator: " ")

@@ -21,7 +21,8 @@ struct AdminOptions: ParsableArguments {
         name: .customLong("admin"),
         help: "Comma-separated admin URLs of the replicas (env BATON_ADMIN_URLS; default: the local cluster)."
     )
-    var adminURLs: String = ProcessInfo.processInfo.environment["BATON_ADMIN_URLS"]
+    var adminURLs: String =
+        ProcessInfo.processInfo.environment["BATON_ADMIN_URLS"]
         ?? "http://127.0.0.1:7201,http://127.0.0.1:7202,http://127.0.0.1:7203"
 
     @Option(help: "Bearer token for actions (env BATON_ADMIN_TOKEN).")
@@ -92,7 +93,8 @@ enum Admin {
         for url in options.urls {
             if let (status, _) = try? await get("\(url)/leader", timeout: options.timeout), status == 200 { return url }
         }
-        throw ValidationError("no replica at \(options.urls.joined(separator: ", ")) answers /leader with 200: no leader right now?")
+        throw ValidationError(
+            "no replica at \(options.urls.joined(separator: ", ")) answers /leader with 200: no leader right now?")
     }
 
     static func message(_ body: Data) -> String {
@@ -108,7 +110,9 @@ struct Status: AsyncParsableCommand {
     @OptionGroup var options: AdminOptions
 
     func run() async throws {
-        var rows: [[String]] = [["NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LEASE", "PEERS UP", "ADMIN"]]
+        var rows: [[String]] = [
+            ["NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LEASE", "PEERS UP", "ADMIN"]
+        ]
         var leaders: Set<UInt64> = []
         for url in options.urls {
             do {
@@ -127,7 +131,9 @@ struct Status: AsyncParsableCommand {
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            print(
+                row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(
+                    separator: "  "))
         }
         if leaders.count > 1 { print("warning: more than one replica reports itself leader (different terms?)") }
         if leaders.isEmpty { print("no leader right now") }
@@ -147,7 +153,8 @@ struct TransferLeadership: AsyncParsableCommand {
         let leader = try await Admin.findLeader(options)
         let body = try JSONSerialization.data(withJSONObject: to.map { ["to": $0] } ?? [:])
         let (status, reply) = try await Admin.send(
-            "\(leader)/admin/transfer-leadership", method: .POST, token: options.token, body: body, timeout: options.timeout + 5
+            "\(leader)/admin/transfer-leadership", method: .POST, token: options.token, body: body,
+            timeout: options.timeout + 5
         )
         guard status == 200 else { throw ValidationError("transfer failed (HTTP \(status)): \(Admin.message(reply))") }
         print(String(decoding: reply, as: UTF8.self))
@@ -173,14 +180,17 @@ struct Propose: AsyncParsableCommand {
             let (status, reply) = try await Admin.send(
                 "\(leader)/admin/propose", method: .POST, token: options.token, body: body, timeout: options.timeout + 5
             )
-            guard status == 200 else { throw ValidationError("propose failed (HTTP \(status)): \(Admin.message(reply))") }
+            guard status == 200 else {
+                throw ValidationError("propose failed (HTTP \(status)): \(Admin.message(reply))")
+            }
             print(String(decoding: reply, as: UTF8.self))
         }
     }
 }
 
 struct Journal: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Inspect a replica's journal.", subcommands: [Verify.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect a replica's journal.", subcommands: [Verify.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

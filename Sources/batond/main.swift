@@ -28,8 +28,10 @@ struct Batond: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if checkConfig {
-            print("\(config): valid (node \(configuration.nodeID) of cluster \(configuration.clusterID), "
-                + "\(configuration.members.count) members, peer \(configuration.peerListen), admin \(configuration.adminListen))")
+            print(
+                "\(config): valid (node \(configuration.nodeID) of cluster \(configuration.clusterID), "
+                    + "\(configuration.members.count) members, peer \(configuration.peerListen), admin \(configuration.adminListen))"
+            )
             return
         }
         let control = JSONLogHandler.DynamicMetadata()

@@ -30,7 +30,8 @@ struct BatonctlTests {
             let status = try Self.run(["status", "--admin", admin])
             #expect(status.status == 0, "\(status.output)")
             #expect(status.output.contains("ROLE"))
-            #expect(status.output.split(separator: "\n").filter { $0.contains(" leader ") }.count == 1, "\(status.output)")
+            #expect(
+                status.output.split(separator: "\n").filter { $0.contains(" leader ") }.count == 1, "\(status.output)")
             #expect(status.output.contains("n\(leader)"))
 
             let propose = try Self.run(["propose", "--admin", admin, "--count", "25", "--size", "100"])
@@ -57,7 +58,8 @@ struct BatonctlTests {
             ] {
                 #expect(metrics.contains(name), "/metrics lacks \(name)")
             }
-            #expect(metrics.contains("baton_raft_role{node=\"\(target)\",role=\"leader\"} 1"), "\(metrics.prefix(2000))")
+            #expect(
+                metrics.contains("baton_raft_role{node=\"\(target)\",role=\"leader\"} 1"), "\(metrics.prefix(2000))")
             let (healthStatus, _) = try await cluster.request(target, "/healthz")
             #expect(healthStatus == 200)
             let (readyStatus, _) = try await cluster.request(leader, "/readyz")

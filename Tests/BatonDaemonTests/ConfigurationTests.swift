@@ -1,6 +1,7 @@
-@testable import BatonDaemon
 import RaftCore
 import Testing
+
+@testable import BatonDaemon
 
 @Suite("batond configuration")
 struct ConfigurationTests {

@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Real `batond` processes on loopback, in a temporary directory, for process-level tests.
@@ -84,8 +84,11 @@ final class LocalCluster: Sendable {
     static func executable(_ name: String) throws -> String {
         var candidates: [URL] = []
         candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name))
-        candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/\(name)"))
+        candidates.append(
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name))
+        candidates.append(
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+                ".build/debug/\(name)"))
         for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
         throw ClusterError("cannot find the \(name) executable next to the tests (looked in \(candidates.map(\.path)))")
     }
@@ -94,7 +97,9 @@ final class LocalCluster: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable("batond"))
         process.arguments = ["--config", replicas[id]!.configPath]
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BATON_") && $0.key != "NOTIFY_SOCKET" }
+        var env = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("BATON_") && $0.key != "NOTIFY_SOCKET"
+        }
         for (k, v) in environment { env[k] = v }
         for (k, v) in extraEnvironment { env[k] = v }
         process.environment = env
@@ -155,7 +160,8 @@ final class LocalCluster: Sendable {
 
     func tail(_ id: UInt64, lines: Int = 30) -> String {
         let text = (try? String(contentsOfFile: replicas[id]!.logPath, encoding: .utf8)) ?? ""
-        return "--- n\(id) log (last \(lines) lines) ---\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        return "--- n\(id) log (last \(lines) lines) ---\n"
+            + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
 
     func logs() -> String { replicas.keys.sorted().map { tail($0) }.joined(separator: "\n") }
@@ -225,7 +231,9 @@ final class LocalCluster: Sendable {
     /// Proposes through whichever replica leads; nil when there is no leader right now.
     func propose(count: Int, size: Int = 64) async -> ProposeReply? {
         for id in replicas.keys.sorted() where isRunning(id) {
-            guard let (status, body) = try? await request(id, "/admin/propose", method: .POST, body: "{\"count\":\(count),\"size\":\(size)}", timeout: 3)
+            guard
+                let (status, body) = try? await request(
+                    id, "/admin/propose", method: .POST, body: "{\"count\":\(count),\"size\":\(size)}", timeout: 3)
             else { continue }
             if status == 200 { return try? Self.decoder.decode(ProposeReply.self, from: body) }
         }
@@ -242,7 +250,9 @@ final class LocalCluster: Sendable {
                 if let v = await view(id) { last[id] = v.appliedIndex }
             }
             let running = replicas.keys.filter { isRunning($0) }.count
-            if last.count == running, let first = last.values.first, first >= index, last.values.allSatisfy({ $0 == first }) {
+            if last.count == running, let first = last.values.first, first >= index,
+                last.values.allSatisfy({ $0 == first })
+            {
                 return first
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -295,7 +305,9 @@ final class LocalCluster: Sendable {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { throw ClusterError("bind() failed") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

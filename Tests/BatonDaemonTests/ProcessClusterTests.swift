@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Real `batond` processes on loopback under kill -9, SIGSTOP, transfers and full restarts. After
@@ -51,7 +51,9 @@ struct ProcessClusterTests {
         for ack in acknowledged {
             for (id, log) in logs {
                 let entry = log[ack.index]
-                #expect(entry?.term == ack.term, "acknowledged entry \(ack) is \(entry.map(\.description) ?? "missing") on n\(id)")
+                #expect(
+                    entry?.term == ack.term,
+                    "acknowledged entry \(ack) is \(entry.map(\.description) ?? "missing") on n\(id)")
             }
         }
         // Every replica holds the same committed entries where their committed ranges overlap.
@@ -112,7 +114,8 @@ struct ProcessClusterTests {
             var steppedDown = false
             while ContinuousClock.now < deadline {
                 if let view = await cluster.view(first) {
-                    #expect(view.leaseRemainingMs == nil || view.role != "leader" || view.term > before.term,
+                    #expect(
+                        view.leaseRemainingMs == nil || view.role != "leader" || view.term > before.term,
                         "n\(first) claims a lease after SIGCONT: \(view)")
                     if view.role == "follower" && view.term > before.term {
                         steppedDown = true

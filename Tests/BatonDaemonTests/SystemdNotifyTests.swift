@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A datagram socket standing in for systemd's `NOTIFY_SOCKET`: what batond tells systemd, and when.
@@ -22,7 +22,9 @@ final class NotifySocket {
             for (i, b) in bytes.enumerated() where i < raw.count - 1 { raw[i] = b }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else { throw ClusterError("bind(\(path)) failed: \(errno)") }
         var timeout = timeval(tv_sec: 0, tv_usec: 50_000)

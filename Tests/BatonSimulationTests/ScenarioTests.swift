@@ -78,13 +78,18 @@ import Testing
 
     @Test func figure8HoldsWithTheCurrentTermCommitRule() {
         let outcome = Self.figure8(defect: nil)
-        #expect(outcome.violation == nil, "\(outcome.violation.map(\.description) ?? "")\n\(outcome.trace.joined(separator: "\n"))")
+        #expect(
+            outcome.violation == nil,
+            "\(outcome.violation.map(\.description) ?? "")\n\(outcome.trace.joined(separator: "\n"))")
         #expect(outcome.stuckAt == nil, "\(outcome.stuckAt ?? "")\n\(outcome.trace.joined(separator: "\n"))")
     }
 
     @Test func figure8CatchesCommittingOldTermEntriesByCounting() throws {
         let outcome = Self.figure8(defect: .commitsOldTermEntriesByCounting)
-        let violation = try #require(outcome.violation, "the checker missed the figure 8 overwrite; stuck: \(outcome.stuckAt ?? "no")\n\(outcome.trace.joined(separator: "\n"))")
+        let violation = try #require(
+            outcome.violation,
+            "the checker missed the figure 8 overwrite; stuck: \(outcome.stuckAt ?? "no")\n\(outcome.trace.joined(separator: "\n"))"
+        )
         let property = violation.property
         #expect(property == .leaderCompleteness || property == .stateMachineSafety, "\(violation)")
     }
@@ -119,7 +124,8 @@ import Testing
 
     @Test func cutFollowerCatchesVotesDuringLeaderLease() throws {
         let outcome = Self.cutFollower(defect: .votesDuringLeaderLease)
-        let violation = try #require(outcome.violation, "stuck: \(outcome.stuckAt ?? "no")\n\(outcome.trace.joined(separator: "\n"))")
+        let violation = try #require(
+            outcome.violation, "stuck: \(outcome.stuckAt ?? "no")\n\(outcome.trace.joined(separator: "\n"))")
         #expect(violation.property == .leaseExclusivity, "\(violation)")
     }
 }

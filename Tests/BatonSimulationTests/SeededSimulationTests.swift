@@ -10,14 +10,17 @@ import Testing
         var options = SimulationOptions()
         options.voters = voters
         options.chaosDuration = .seconds(3)
-        let summary = await SimulationRunner.run(seeds: (1...UInt64(seeds)).map { $0 }, options: options, parallelism: 2)
+        let summary = await SimulationRunner.run(
+            seeds: (1...UInt64(seeds)).map { $0 }, options: options, parallelism: 2)
         for failure in summary.failures.prefix(3) {
             Issue.record("\(SimulationRunner.report(failure, options: options, defect: nil))")
         }
         #expect(summary.failures.isEmpty)
         #expect(summary.seeds == seeds)
         // The run must have been a real fight, not a quiet afternoon.
-        for mix in FaultMix.allCases { #expect(summary.seedsPerMix[mix, default: 0] >= seeds / FaultMix.allCases.count) }
+        for mix in FaultMix.allCases {
+            #expect(summary.seedsPerMix[mix, default: 0] >= seeds / FaultMix.allCases.count)
+        }
         #expect(summary.faultsInjected > seeds * 5)
         #expect(summary.elections > seeds)
         #expect(summary.committedEntries > UInt64(seeds * 50))

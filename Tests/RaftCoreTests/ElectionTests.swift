@@ -1,6 +1,5 @@
-import Testing
-
 @_spi(Testing) import RaftCore
+import Testing
 
 /// Ticks only `id` until it leaves the follower role (a candidate, or leader in a one-voter
 /// cluster). Without pre-vote this is the plain Raft campaign of §5.2.
@@ -270,9 +269,10 @@ struct PreVoteAndCheckQuorumTests {
         #expect(network[1].leader == nil)
         #expect(!network[1].holdsLease)
 
-        let newLeaderTicks = network.tick(until: {
-            network.leaders.contains { $0 != 1 && network[$0].term > term }
-        }, maxTicks: network.settings.electionTicksMax * 4)
+        let newLeaderTicks = network.tick(
+            until: {
+                network.leaders.contains { $0 != 1 && network[$0].term > term }
+            }, maxTicks: network.settings.electionTicksMax * 4)
         #expect(newLeaderTicks != nil)
         let newLeader = try #require(network.leaders.first { $0 != 1 })
 

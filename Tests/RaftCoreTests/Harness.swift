@@ -1,7 +1,6 @@
+@_spi(Testing) import RaftCore
 import Synchronization
 import Testing
-
-@_spi(Testing) import RaftCore
 
 // A small deterministic harness for RaftCore unit tests: a few nodes, a hand-driven clock per
 // node, durable storage per node and a message queue the test can cut. It is deliberately not
@@ -325,8 +324,10 @@ func makeLog(terms: [Term], startingAt start: LogIndex = 1) -> [LogEntry] {
         return LogEntry(
             term: term,
             index: index,
-            payload: .command([UInt8(truncatingIfNeeded: term), UInt8(truncatingIfNeeded: index >> 8),
-                               UInt8(truncatingIfNeeded: index)])
+            payload: .command([
+                UInt8(truncatingIfNeeded: term), UInt8(truncatingIfNeeded: index >> 8),
+                UInt8(truncatingIfNeeded: index),
+            ])
         )
     }
 }

@@ -41,7 +41,9 @@ struct HostileInputTests {
     @Test func entriesThatSkipAnIndexAreRefused() {
         var node = Self.follower()
         _ = node.receive(
-            Self.append([LogEntry(term: 1, index: 1, payload: .leaderNoop), LogEntry(term: 1, index: 3, payload: .leaderNoop)])
+            Self.append([
+                LogEntry(term: 1, index: 1, payload: .leaderNoop), LogEntry(term: 1, index: 3, payload: .leaderNoop),
+            ])
         )
         #expect(node.refusedMessages == 1)
         #expect(node.lastIndex == 0)

@@ -1,6 +1,5 @@
-import Testing
-
 @_spi(Testing) import RaftCore
+import Testing
 
 @Suite("Membership changes (thesis §4.1)")
 struct MembershipTests {
@@ -59,7 +58,8 @@ struct MembershipTests {
     @Test("a learner too far behind is not promoted until it catches up")
     func laggingLearnerNotPromoted() throws {
         let settings = RaftSettings.testing { $0.maxLearnerLagForPromotion = 2 }
-        let network = Network(ids: [1, 2, 3, 4], settings: settings, bootstrap: ClusterConfiguration(voters: [1, 2, 3]))
+        let network = Network(
+            ids: [1, 2, 3, 4], settings: settings, bootstrap: ClusterConfiguration(voters: [1, 2, 3]))
         try #require(network.elect(1))
         try network.proposeChange(.addLearner(4), on: 1)
         network.stabilize()

@@ -1,6 +1,5 @@
-import Testing
-
 @_spi(Testing) import RaftCore
+import Testing
 
 /// Whether `message` acknowledges appended entries through at least `index`.
 func acknowledges(_ message: RaftMessage, from follower: NodeID, through index: LogIndex) -> Bool {

@@ -1,6 +1,5 @@
-import Testing
-
 @_spi(Testing) import RaftCore
+import Testing
 
 /// An append from `leader` to `follower`, as a hand-made message.
 func appendMessage(

@@ -1,6 +1,5 @@
-import Testing
-
 @_spi(Testing) import RaftCore
+import Testing
 
 @Suite("Snapshots and log compaction")
 struct SnapshotTests {

@@ -1,6 +1,5 @@
-import Testing
-
 @_spi(Testing) import RaftCore
+import Testing
 
 @Suite("Leadership transfer (thesis §3.10)")
 struct TransferTests {
