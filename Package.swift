@@ -113,6 +113,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // FIX 4.4: tag=value codec, data-dictionary validation and the session layer as a pure
+        // state machine (logon, heartbeats, test/resend requests, sequence reset, logout).
+        .target(
+            name: "BatonFIX",
+            resources: [.copy("Resources/FIX44.xml"), .copy("Resources/QUICKFIX-LICENSE")],
+            swiftSettings: strictSettings
+        ),
         // Benchmarks on demand (doc/benchmarks.md): commit throughput and latency, failover,
         // planned transfer, the disk's fsync floor, and the same commit load against etcd.
         .executableTarget(
@@ -132,6 +139,7 @@ let package = Package(
             dependencies: ["BatonJournal", "RaftCore"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "BatonFIXTests", dependencies: ["BatonFIX"], swiftSettings: strictSettings),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "BatonSimulationTests",
