@@ -81,6 +81,9 @@ public actor ConsensusLoop {
     private var startWaiters: [CheckedContinuation<Void, Never>] = []
     private var commitWaiters: [LogIndex: [(term: Term, continuation: CheckedContinuation<Void, any Error>)]] = [:]
     private var applyQueue: AsyncStream<[LogEntry]>.Continuation?
+    private var flushSignal: AsyncStream<Void>.Continuation?
+    private var pendingProposals: [(commands: [[UInt8]], continuation: CheckedContinuation<[LogPosition], any Error>)] =
+        []
     private var stopped = false
     private var latestLeaderCommit: LogIndex = 0
     private var refusedMessagesSeen: UInt64 = 0
@@ -113,6 +116,8 @@ public actor ConsensusLoop {
     public func run() async throws {
         let (applyStream, applyContinuation) = AsyncStream.makeStream(of: [LogEntry].self)
         applyQueue = applyContinuation
+        let (flushStream, flushContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        flushSignal = flushContinuation
         lastTick = .now
         started = true
         for waiter in startWaiters { waiter.resume() }
@@ -120,7 +125,7 @@ public actor ConsensusLoop {
         publishState()
         let tickInterval = node.settings.tickInterval
         do {
-            try await runLoops(tickInterval: tickInterval, applyStream: applyStream)
+            try await runLoops(tickInterval: tickInterval, applyStream: applyStream, flushStream: flushStream)
         } catch {
             stop()
             throw error
@@ -128,8 +133,13 @@ public actor ConsensusLoop {
         stop()
     }
 
-    private func runLoops(tickInterval: Duration, applyStream: AsyncStream<[LogEntry]>) async throws {
+    private func runLoops(
+        tickInterval: Duration, applyStream: AsyncStream<[LogEntry]>, flushStream: AsyncStream<Void>
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in flushStream { await self.flushProposals() }
+            }
             group.addTask {
                 // Ticks keep a steady cadence; a late tick is not made up for (the node only
                 // needs to know time passes, the lease reads the clock itself).
@@ -166,6 +176,10 @@ public actor ConsensusLoop {
     private func stop() {
         stopped = true
         applyQueue?.finish()
+        flushSignal?.finish()
+        flushSignal = nil
+        for item in pendingProposals { item.continuation.resume(throwing: ConsensusError.stopped) }
+        pendingProposals = []
         for (_, waiters) in commitWaiters {
             for w in waiters { w.continuation.resume(throwing: ConsensusError.stopped) }
         }
@@ -198,8 +212,30 @@ public actor ConsensusLoop {
     }
 
     /// Proposes commands; with `waitForCommit`, returns once all of them are committed.
+    ///
+    /// Proposals that arrive while the loop is busy are batched: they wait (one actor hop) for the
+    /// flusher, which appends all of them at once, so a burst of clients costs one append message
+    /// per follower and one storage write rather than one per client.
     public func propose(_ commands: [[UInt8]], waitForCommit: Bool) async throws -> [LogPosition] {
         guard !stopped else { throw ConsensusError.stopped }
+        guard !commands.isEmpty else { throw ConsensusError.rejected(.emptyProposal) }
+        let positions: [LogPosition]
+        if let flushSignal {
+            positions = try await withCheckedThrowingContinuation { continuation in
+                pendingProposals.append((commands, continuation))
+                if pendingProposals.count == 1 { flushSignal.yield() }
+            }
+        } else {
+            // Not running yet: nothing to batch with.
+            positions = try appendProposals(commands)
+        }
+        if waitForCommit, let last = positions.last {
+            try await awaitCommit(last)
+        }
+        return positions
+    }
+
+    private func appendProposals(_ commands: [[UInt8]]) throws(ConsensusError) -> [LogPosition] {
         let proposal: Proposal
         do {
             proposal = try node.propose(commands)
@@ -207,10 +243,24 @@ public actor ConsensusLoop {
             throw ConsensusError.rejected(error)
         }
         execute(proposal.directives)
-        if waitForCommit, let last = proposal.positions.last {
-            try await awaitCommit(last)
-        }
         return proposal.positions
+    }
+
+    /// Appends every proposal queued since the last flush as one batch.
+    func flushProposals() {
+        let batch = pendingProposals
+        pendingProposals = []
+        guard !batch.isEmpty else { return }
+        do {
+            let positions = try appendProposals(batch.flatMap(\.commands))
+            var offset = 0
+            for item in batch {
+                item.continuation.resume(returning: Array(positions[offset..<(offset + item.commands.count)]))
+                offset += item.commands.count
+            }
+        } catch {
+            for item in batch { item.continuation.resume(throwing: error) }
+        }
     }
 
     public func proposeMembershipChange(_ change: MembershipChange) async throws -> LogPosition {
