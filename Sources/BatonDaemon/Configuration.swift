@@ -93,7 +93,7 @@ extension BatondConfiguration {
         ("data_dir", "directory of this node's journal"),
         ("listen.peer", "host:port for peer traffic (default: this node's members entry)"),
         ("listen.admin", "host:port of the admin HTTP plane (default 127.0.0.1:7200 + node id)"),
-        ("raft.tick_interval_ms", "consensus tick (default 10)"),
+        ("raft.tick_interval_ms", "consensus tick (default 2)"),
         ("raft.heartbeat_interval_ms", "leader heartbeat (default 50)"),
         ("raft.election_timeout_min_ms", "lower bound of the election timeout (default 300)"),
         ("raft.election_timeout_max_ms", "upper bound of the election timeout (default 600)"),
@@ -329,7 +329,10 @@ private struct ConfigReader {
             ?? BatondConfiguration.Endpoint(host: "127.0.0.1", port: 7200 + nodeRaw)
 
         var raft = RaftSettings()
-        raft.tickInterval = .milliseconds(integer("raft.tick_interval_ms", default: 10, in: 1...1000))
+        // 2 ms rather than RaftSettings' 10 ms: election timeouts are whole ticks, and with 10 ms
+        // ticks [300, 600) ms offers only 30 values, so two survivors of a failed leader time out
+        // together (and split the vote) far more often than a fine draw would let them.
+        raft.tickInterval = .milliseconds(integer("raft.tick_interval_ms", default: 2, in: 1...1000))
         raft.heartbeatInterval = .milliseconds(integer("raft.heartbeat_interval_ms", default: 50, in: 1...60_000))
         raft.electionTimeoutMin = .milliseconds(integer("raft.election_timeout_min_ms", default: 300, in: 1...600_000))
         raft.electionTimeoutMax = .milliseconds(integer("raft.election_timeout_max_ms", default: 600, in: 1...600_000))

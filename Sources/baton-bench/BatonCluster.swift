@@ -18,7 +18,7 @@ final class BatonCluster: Sendable {
 
     /// Raft settings every replica gets (the defaults of doc/configuration.md, written out so the
     /// report states what ran).
-    static let raftSettings = (tickMs: 10, heartbeatMs: 50, electionMinMs: 300, electionMaxMs: 600)
+    static let raftSettings = (tickMs: 2, heartbeatMs: 50, electionMinMs: 300, electionMaxMs: 600)
     static let token = "baton-bench-admin-token-0123456789"
 
     let batond: String

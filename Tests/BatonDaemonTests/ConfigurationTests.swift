@@ -27,6 +27,8 @@ struct ConfigurationTests {
         #expect(config.adminListen == .init(host: "127.0.0.1", port: 7202))
         #expect(config.bootstrap.voters == [1, 2, 3])
         #expect(config.raft.heartbeatInterval == .milliseconds(50))
+        #expect(config.raft.tickInterval == .milliseconds(2))
+        #expect(config.raft.problems().isEmpty)
         #expect(config.durability == .full)
         #expect(config.logFormat == .json)
     }
