@@ -1,0 +1,127 @@
+/// One symbol's MA crossover parameters.
+public struct CrossoverParameters: Sendable, Hashable, Codable {
+    public var symbol: String
+    public var fastWindow: Int
+    public var slowWindow: Int
+    /// The fast average must clear the slow one by this much (price units) before the regime
+    /// flips: hysteresis against noise around the crossing.
+    public var threshold: Int64
+    /// Absolute position the strategy wants when long or short.
+    public var quantity: Int64
+    /// When false, a bearish crossing means flat rather than short.
+    public var allowShort: Bool
+
+    public init(
+        symbol: String, fastWindow: Int = 10, slowWindow: Int = 30, threshold: Int64 = 0, quantity: Int64 = 100,
+        allowShort: Bool = false
+    ) {
+        self.symbol = symbol
+        self.fastWindow = fastWindow
+        self.slowWindow = slowWindow
+        self.threshold = threshold
+        self.quantity = quantity
+        self.allowShort = allowShort
+    }
+
+    /// Problems with these parameters, each naming the field (empty when valid).
+    public var problems: [String] {
+        var out: [String] = []
+        if symbol.isEmpty { out.append("symbol is empty") }
+        if fastWindow < 1 { out.append("fast window must be at least 1 (got \(fastWindow))") }
+        if slowWindow <= fastWindow { out.append("slow window (\(slowWindow)) must exceed the fast one (\(fastWindow))") }
+        if slowWindow > 10_000 { out.append("slow window (\(slowWindow)) is above 10000") }
+        if threshold < 0 { out.append("threshold must not be negative") }
+        if quantity <= 0 { out.append("quantity must be positive (got \(quantity))") }
+        return out
+    }
+}
+
+/// A direction change the strategy wants.
+public struct StrategySignal: Sendable, Hashable {
+    public var origin: SignalOrigin
+    public var targetQuantity: Int64
+}
+
+/// MA(fast)/MA(slow) crossover for one symbol, O(1) per tick with exact integer sums.
+///
+/// Runs on every replica from the same ticks: the leader acts on its signals, followers keep the
+/// state warm for takeover and compare their decisions with the leader's committed ones.
+public struct MovingAverageCrossover: Sendable {
+    public static let name = "ma-crossover"
+    public let parameters: CrossoverParameters
+    public let version: String
+    private var window: [Int64]
+    private var head = 0
+    private var count = 0
+    private var fastSum: Int64 = 0
+    private var slowSum: Int64 = 0
+    public private(set) var regime: TargetDirection?
+    public private(set) var ticks: UInt64 = 0
+
+    public init(parameters: CrossoverParameters, version: String = "1") {
+        self.parameters = parameters
+        self.version = version
+        window = Array(repeating: 0, count: parameters.slowWindow)
+    }
+
+    /// The fast and slow averages in price units, once the slow window is full.
+    public var averages: (fast: Int64, slow: Int64)? {
+        guard count == parameters.slowWindow else { return nil }
+        return (fastSum / Int64(parameters.fastWindow), slowSum / Int64(parameters.slowWindow))
+    }
+
+    /// Feeds one trade price; returns a signal when the regime changes.
+    public mutating func onTick(sequence: UInt64, price: Int64, receivedNanos: Int64) -> StrategySignal? {
+        ticks &+= 1
+        let slow = parameters.slowWindow
+        let fast = parameters.fastWindow
+        // The ring holds the last `slow` prices; `head` is where the next one goes.
+        if count == slow { slowSum -= window[head] } else { count += 1 }
+        window[head] = price
+        slowSum += price
+        fastSum += price
+        if count > fast {
+            // The price that just left the fast window sits `fast` places behind the new one.
+            var leaving = head - fast
+            if leaving < 0 { leaving += slow }
+            fastSum -= window[leaving]
+        }
+        head += 1
+        if head == slow { head = 0 }
+        guard count == slow else { return nil }
+
+        // Compare fast/F with slow/S without dividing: fast·S vs slow·F (exact).
+        let scaledFast = fastSum * Int64(slow)
+        let scaledSlow = slowSum * Int64(fast)
+        let scaledThreshold = parameters.threshold * Int64(fast) * Int64(slow)
+        let next: TargetDirection
+        if scaledFast - scaledSlow > scaledThreshold {
+            next = .long
+        } else if scaledSlow - scaledFast > scaledThreshold {
+            next = parameters.allowShort ? .short : .flat
+        } else {
+            return nil
+        }
+        guard next != regime else { return nil }
+        regime = next
+        let target: Int64
+        switch next {
+        case .long: target = parameters.quantity
+        case .short: target = -parameters.quantity
+        case .flat: target = 0
+        }
+        return StrategySignal(
+            origin: SignalOrigin(
+                strategy: Self.name, strategyVersion: version, symbol: parameters.symbol, direction: next,
+                tickSequence: sequence, tickPrice: price, tickReceivedNanos: receivedNanos),
+            targetQuantity: target)
+    }
+
+    /// Forget the averages (a feed discontinuity that makes them meaningless, e.g. a long gap).
+    public mutating func reset() {
+        head = 0
+        count = 0
+        fastSum = 0
+        slowSum = 0
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+
+/// Buy or sell, as the strategy and the journal speak of it (FIX's Side(54) is mapped at the edge).
+public enum OrderSide: String, Codable, Sendable, Hashable {
+    case buy, sell
+
+    public var sign: Int64 { self == .buy ? 1 : -1 }
+}
+
+public enum OrderKind: String, Codable, Sendable, Hashable {
+    case market, limit
+}
+
+public enum OrderTimeInForce: String, Codable, Sendable, Hashable {
+    case day, goodTillCancel = "gtc", immediateOrCancel = "ioc"
+}
+
+/// Where the strategy wants a symbol's position to be.
+public enum TargetDirection: String, Codable, Sendable, Hashable {
+    case long, short, flat
+}
+
+/// The signal that led to a decision: which tick, and when this replica received it. Journaled
+/// with the decision so followers can compare their shadow decision with the leader's, and so the
+/// leader can measure tick-to-order latency.
+public struct SignalOrigin: Codable, Sendable, Hashable {
+    public var strategy: String
+    public var strategyVersion: String
+    public var symbol: String
+    public var direction: TargetDirection
+    /// The tick that crossed: its source sequence and price.
+    public var tickSequence: UInt64
+    public var tickPrice: Int64
+    /// Wall clock (ns since the epoch) when the deciding replica received the tick.
+    public var tickReceivedNanos: Int64
+
+    public init(
+        strategy: String, strategyVersion: String, symbol: String, direction: TargetDirection, tickSequence: UInt64,
+        tickPrice: Int64, tickReceivedNanos: Int64
+    ) {
+        self.strategy = strategy
+        self.strategyVersion = strategyVersion
+        self.symbol = symbol
+        self.direction = direction
+        self.tickSequence = tickSequence
+        self.tickPrice = tickPrice
+        self.tickReceivedNanos = tickReceivedNanos
+    }
+}
+
+/// Step 1 of an order's life (ARCHITECTURE §4): what to send, decided and approved. Its ClOrdID is
+/// not in here: it comes from the log position the intent is committed at.
+public struct OrderIntent: Codable, Sendable, Hashable {
+    public var signal: SignalOrigin
+    public var side: OrderSide
+    public var kind: OrderKind
+    public var quantity: Int64
+    /// Price units (1/10_000); only for limit orders.
+    public var limitPrice: Int64?
+    public var timeInForce: OrderTimeInForce
+    /// The risk gate's checks, in words, as they were when the leader approved.
+    public var riskDecision: String
+    public var traceID: String
+    /// ClOrdID prefix in force when decided, so every replica derives the same id forever.
+    public var clOrdIDPrefix: String
+    /// Leader's wall clock at decision (ns); rate limits count intents by this time, so every
+    /// replica's counters agree.
+    public var decidedAtNanos: Int64
+
+    public init(
+        signal: SignalOrigin, side: OrderSide, kind: OrderKind, quantity: Int64, limitPrice: Int64?,
+        timeInForce: OrderTimeInForce, riskDecision: String, traceID: String, clOrdIDPrefix: String,
+        decidedAtNanos: Int64
+    ) {
+        self.signal = signal
+        self.side = side
+        self.kind = kind
+        self.quantity = quantity
+        self.limitPrice = limitPrice
+        self.timeInForce = timeInForce
+        self.riskDecision = riskDecision
+        self.traceID = traceID
+        self.clOrdIDPrefix = clOrdIDPrefix
+        self.decidedAtNanos = decidedAtNanos
+    }
+}
+
+/// A signal the risk gate refused, journaled with why.
+public struct RiskRejection: Codable, Sendable, Hashable {
+    public var signal: SignalOrigin
+    public var reason: String
+    public var decidedAtNanos: Int64
+
+    public init(signal: SignalOrigin, reason: String, decidedAtNanos: Int64) {
+        self.signal = signal
+        self.reason = reason
+        self.decidedAtNanos = decidedAtNanos
+    }
+}
+
+/// Step 2: the leader wrote the NewOrderSingle to its session.
+public struct OrderSent: Codable, Sendable, Hashable {
+    public var clOrdID: String
+    public var session: String
+    public var msgSeqNum: Int
+    public var sentAtNanos: Int64
+    /// How long the sender's lease still had to run when it wrote the order.
+    public var leaseRemainingNanos: Int64
+    public var possResend: Bool
+
+    public init(
+        clOrdID: String, session: String, msgSeqNum: Int, sentAtNanos: Int64, leaseRemainingNanos: Int64,
+        possResend: Bool
+    ) {
+        self.clOrdID = clOrdID
+        self.session = session
+        self.msgSeqNum = msgSeqNum
+        self.sentAtNanos = sentAtNanos
+        self.leaseRemainingNanos = leaseRemainingNanos
+        self.possResend = possResend
+    }
+}
+
+/// The order states of ARCHITECTURE §4, plus the two that exist before the venue has spoken.
+public enum OrderStatus: String, Codable, Sendable, Hashable {
+    /// Committed, not yet written to the venue.
+    case intent
+    /// Written to the venue; no answer yet (PendingNew).
+    case sent = "pending-new"
+    case new
+    case partiallyFilled = "partially-filled"
+    case filled
+    case canceled
+    case rejected
+    case expired
+    /// Sent (or maybe sent) and then the answer was lost: a timeout, a disconnect, a garbled
+    /// report. Never "failed": only the venue can say what happened, and reconciliation asks.
+    case unknown
+
+    public var isTerminal: Bool {
+        switch self {
+        case .filled, .canceled, .rejected, .expired: return true
+        case .intent, .sent, .new, .partiallyFilled, .unknown: return false
+        }
+    }
+}
+
+/// Step 3: an ExecutionReport as journaled (the venue's words, in journal units).
+public struct ExecutionRecord: Codable, Sendable, Hashable {
+    public var clOrdID: String
+    public var execID: String
+    public var venueOrderID: String
+    /// FIX ExecType(150) and OrdStatus(39) as received.
+    public var execType: String
+    public var ordStatus: String
+    public var lastQuantity: Int64
+    public var lastPrice: Int64
+    public var cumulativeQuantity: Int64
+    public var averagePrice: Int64
+    public var leavesQuantity: Int64
+    public var ordRejReason: Int?
+    public var text: String?
+    public var session: String
+    public var receivedAtNanos: Int64
+
+    public init(
+        clOrdID: String, execID: String, venueOrderID: String, execType: String, ordStatus: String,
+        lastQuantity: Int64, lastPrice: Int64, cumulativeQuantity: Int64, averagePrice: Int64,
+        leavesQuantity: Int64, ordRejReason: Int?, text: String?, session: String, receivedAtNanos: Int64
+    ) {
+        self.clOrdID = clOrdID
+        self.execID = execID
+        self.venueOrderID = venueOrderID
+        self.execType = execType
+        self.ordStatus = ordStatus
+        self.lastQuantity = lastQuantity
+        self.lastPrice = lastPrice
+        self.cumulativeQuantity = cumulativeQuantity
+        self.averagePrice = averagePrice
+        self.leavesQuantity = leavesQuantity
+        self.ordRejReason = ordRejReason
+        self.text = text
+        self.session = session
+        self.receivedAtNanos = receivedAtNanos
+    }
+}
+
+/// Step 4: the answer to a sent order was lost.
+public struct OrderUnknown: Codable, Sendable, Hashable {
+    public var clOrdID: String
+    public var reason: String
+    public var atNanos: Int64
+
+    public init(clOrdID: String, reason: String, atNanos: Int64) {
+        self.clOrdID = clOrdID
+        self.reason = reason
+        self.atNanos = atNanos
+    }
+}
+
+/// What a new leader learned about one order from the venue while reconciling.
+public struct Reconciliation: Codable, Sendable, Hashable {
+    public enum Finding: Codable, Sendable, Hashable {
+        /// The venue knows the order: its status report, as journaled.
+        case venueKnows(ExecutionRecord)
+        /// The venue proved it never received the order (OrderStatusRequest answered
+        /// "unknown order"): the leader may send it again, with PossResend=Y and the same ClOrdID.
+        case neverReceived(text: String)
+    }
+
+    public var clOrdID: String
+    public var finding: Finding
+    public var term: UInt64
+    public var atNanos: Int64
+
+    public init(clOrdID: String, finding: Finding, term: UInt64, atNanos: Int64) {
+        self.clOrdID = clOrdID
+        self.finding = finding
+        self.term = term
+        self.atNanos = atNanos
+    }
+}
+
+/// Everything that changes trading state goes through the log as one of these.
+public enum TradingCommand: Codable, Sendable, Hashable {
+    case orderIntent(OrderIntent)
+    case riskRejection(RiskRejection)
+    case orderSent(OrderSent)
+    case execution(ExecutionRecord)
+    case orderUnknown(OrderUnknown)
+    case reconciled(Reconciliation)
+    /// Operator pause/resume: no new intents while paused (orders in flight still finish).
+    case tradingPaused(paused: Bool, by: String, reason: String, atNanos: Int64)
+
+    /// Log payloads that start with this byte are trading commands; anything else in the log
+    /// (operator test proposals, future command families) is not the trading engine's.
+    public static let marker: UInt8 = 0xB7
+
+    public func encoded() -> [UInt8] {
+        // JSON after the marker: commands are few (orders, not ticks), and a journal an on-call
+        // engineer can read with sqlite3 is worth more than the bytes.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding these plain value types cannot fail; a failure here is a programming error.
+        let body = (try? encoder.encode(self)) ?? Data()
+        precondition(!body.isEmpty, "TradingCommand failed to encode")
+        return [Self.marker] + Array(body)
+    }
+
+    /// nil for payloads that are not trading commands; throws for ones that claim to be and are
+    /// not decodable (a journal written by an incompatible version: never ignore silently).
+    public static func decode(_ payload: [UInt8]) throws -> TradingCommand? {
+        guard payload.first == marker else { return nil }
+        return try JSONDecoder().decode(TradingCommand.self, from: Data(payload.dropFirst()))
+    }
+}
+
+/// "<prefix>-<term>-<index>": the same on every replica, forever (ARCHITECTURE §4).
+public func makeClOrdID(prefix: String, term: UInt64, index: UInt64) -> String {
+    "\(prefix)-\(term)-\(index)"
+}

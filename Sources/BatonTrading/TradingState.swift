@@ -1,0 +1,260 @@
+/// One order as the journal knows it.
+public struct OrderRecord: Codable, Sendable, Hashable {
+    public var clOrdID: String
+    /// Log position of the intent.
+    public var term: UInt64
+    public var index: UInt64
+    public var intent: OrderIntent
+    public var status: OrderStatus
+    public var venueOrderID: String?
+    public var cumulativeQuantity: Int64 = 0
+    /// Average fill price in price units; with `cumulativeQuantity` it gives the filled notional.
+    public var averagePrice: Int64 = 0
+    public var leavesQuantity: Int64
+    /// Every time the order was written to the venue (more than one only after reconciliation
+    /// proved the venue never received it).
+    public var sends: [OrderSent] = []
+    public var executions: Int = 0
+    public var unknownReason: String?
+    public var lastText: String?
+    /// Set when a new leader asked the venue about this order and journaled the answer.
+    public var reconciledInTerm: UInt64?
+
+    public var symbol: String { intent.signal.symbol }
+}
+
+/// Net position in one symbol, derived from fills on every replica.
+public struct Position: Codable, Sendable, Hashable {
+    public var symbol: String
+    /// Signed: positive long, negative short.
+    public var quantity: Int64 = 0
+    /// Average entry price of the open quantity (price units).
+    public var averagePrice: Int64 = 0
+    /// Realised profit and loss in price units × quantity (i.e. currency × 10_000).
+    public var realizedPnL: Int64 = 0
+    public var filledQuantity: Int64 = 0
+    public var fills: Int = 0
+}
+
+/// The replicated trading state: orders, executions seen, positions, risk counters. Every replica
+/// applies the same committed commands in the same order and so holds the same value; the leader
+/// additionally acts on it (sends, reconciles).
+public struct TradingState: Sendable {
+    public private(set) var orders: [String: OrderRecord] = [:]
+    /// ClOrdIDs in log order, for listing.
+    public private(set) var orderSequence: [String] = []
+    public private(set) var positions: [String: Position] = [:]
+    public private(set) var executionIDs: Set<String> = []
+    public private(set) var rejections: [RiskRejection] = []
+    /// Decision times of committed intents, oldest first, for the rate limits.
+    public private(set) var intentTimes: [Int64] = []
+    public private(set) var paused = false
+    public private(set) var pauseReason: String?
+    public private(set) var lastAppliedIndex: UInt64 = 0
+    /// Commands that referred to an order the journal does not know (should not happen; counted
+    /// and kept visible rather than trapping).
+    public private(set) var anomalies: [String] = []
+    public static let maxRejectionsKept = 1_000
+    static let maxAnomaliesKept = 100
+
+    public init() {}
+
+    /// What applying a command changed, so the shell can act (the leader sends new intents) and
+    /// keep metrics.
+    public enum Effect: Sendable, Hashable {
+        case orderCommitted(OrderRecord)
+        case rejectionCommitted(RiskRejection)
+        case orderChanged(OrderRecord)
+        case filled(clOrdID: String, symbol: String, quantity: Int64, price: Int64)
+        case duplicateExecution(execID: String)
+        case anomaly(String)
+        case pausedChanged(Bool)
+    }
+
+    /// Applies one committed command found at log position (term, index).
+    @discardableResult
+    public mutating func apply(_ command: TradingCommand, term: UInt64, index: UInt64) -> [Effect] {
+        lastAppliedIndex = max(lastAppliedIndex, index)
+        switch command {
+        case .orderIntent(let intent):
+            let id = makeClOrdID(prefix: intent.clOrdIDPrefix, term: term, index: index)
+            guard orders[id] == nil else { return [noteAnomaly("intent \(id) applied twice")] }
+            let record = OrderRecord(
+                clOrdID: id, term: term, index: index, intent: intent, status: .intent,
+                leavesQuantity: intent.quantity)
+            orders[id] = record
+            orderSequence.append(id)
+            intentTimes.append(intent.decidedAtNanos)
+            // Keep an hour of decisions: the longest rate-limit window.
+            let horizon = intent.decidedAtNanos - 3_600_000_000_000
+            if let firstKept = intentTimes.firstIndex(where: { $0 > horizon }), firstKept > 0 {
+                intentTimes.removeFirst(firstKept)
+            }
+            return [.orderCommitted(record)]
+
+        case .riskRejection(let rejection):
+            rejections.append(rejection)
+            if rejections.count > Self.maxRejectionsKept { rejections.removeFirst(rejections.count - Self.maxRejectionsKept) }
+            return [.rejectionCommitted(rejection)]
+
+        case .orderSent(let sent):
+            guard var order = orders[sent.clOrdID] else { return [noteAnomaly("OrderSent for unknown \(sent.clOrdID)")] }
+            order.sends.append(sent)
+            // A report may already have been journaled (it can overtake OrderSent in the log);
+            // only an order the venue has not spoken about becomes "sent".
+            if order.status == .intent || order.status == .unknown { order.status = .sent }
+            orders[sent.clOrdID] = order
+            return [.orderChanged(order)]
+
+        case .execution(let record):
+            return applyExecution(record, reconciledInTerm: nil)
+
+        case .orderUnknown(let unknown):
+            guard var order = orders[unknown.clOrdID] else {
+                return [noteAnomaly("OrderUnknown for unknown \(unknown.clOrdID)")]
+            }
+            guard !order.status.isTerminal else { return [] }
+            order.status = .unknown
+            order.unknownReason = unknown.reason
+            orders[unknown.clOrdID] = order
+            return [.orderChanged(order)]
+
+        case .reconciled(let reconciliation):
+            guard var order = orders[reconciliation.clOrdID] else {
+                return [noteAnomaly("Reconciliation for unknown \(reconciliation.clOrdID)")]
+            }
+            switch reconciliation.finding {
+            case .venueKnows(let report):
+                return applyExecution(report, reconciledInTerm: reconciliation.term)
+            case .neverReceived(let text):
+                guard !order.status.isTerminal else {
+                    return [noteAnomaly("venue denies \(order.clOrdID), which the journal has as \(order.status)")]
+                }
+                // Still not terminal: the leader re-sends it (PossResend=Y, same ClOrdID).
+                order.status = .intent
+                order.reconciledInTerm = reconciliation.term
+                order.lastText = text
+                orders[order.clOrdID] = order
+                return [.orderChanged(order)]
+            }
+
+        case .tradingPaused(let paused, _, let reason, _):
+            self.paused = paused
+            pauseReason = paused ? reason : nil
+            return [.pausedChanged(paused)]
+        }
+    }
+
+    /// Reports drive the order by cumulative quantity, not by LastQty: a report can be missed (the
+    /// old leader died before journaling it) and its successor or a status report carries the
+    /// venue's cumulative figures, so the position moves by exactly the difference, once.
+    private mutating func applyExecution(_ report: ExecutionRecord, reconciledInTerm: UInt64?) -> [Effect] {
+        if reconciledInTerm == nil {
+            guard !executionIDs.contains(report.execID) else { return [.duplicateExecution(execID: report.execID)] }
+        }
+        executionIDs.insert(report.execID)
+        guard var order = orders[report.clOrdID] else {
+            return [noteAnomaly("ExecutionReport \(report.execID) for unknown ClOrdID \(report.clOrdID)")]
+        }
+        var effects: [Effect] = []
+        order.executions += 1
+        order.venueOrderID = report.venueOrderID.isEmpty ? order.venueOrderID : report.venueOrderID
+        if let term = reconciledInTerm { order.reconciledInTerm = term }
+        if let text = report.text { order.lastText = text }
+        let newCum = report.cumulativeQuantity
+        if newCum > order.cumulativeQuantity {
+            let oldNotional = order.cumulativeQuantity * order.averagePrice
+            let newNotional = newCum * report.averagePrice
+            let delta = newCum - order.cumulativeQuantity
+            // The fill's own price when the report is the whole delta; otherwise the price implied
+            // by the cumulative figures.
+            let price =
+                (report.lastQuantity == delta && report.lastPrice > 0)
+                ? report.lastPrice : (newNotional - oldNotional) / delta
+            applyFill(symbol: order.symbol, side: order.intent.side, quantity: delta, price: price)
+            order.cumulativeQuantity = newCum
+            order.averagePrice = report.averagePrice
+            effects.append(.filled(clOrdID: order.clOrdID, symbol: order.symbol, quantity: delta, price: price))
+        }
+        order.leavesQuantity = report.leavesQuantity
+        if let status = Self.status(fromOrdStatus: report.ordStatus) {
+            // Never walk back from a terminal state (a late status report of an older state).
+            if !order.status.isTerminal || status.isTerminal { order.status = status }
+        }
+        if order.status == .unknown || order.status == .intent, reconciledInTerm != nil {
+            order.status = .sent
+        }
+        orders[order.clOrdID] = order
+        effects.append(.orderChanged(order))
+        return effects
+    }
+
+    static func status(fromOrdStatus ordStatus: String) -> OrderStatus? {
+        switch ordStatus {
+        case "0": return .new
+        case "1": return .partiallyFilled
+        case "2": return .filled
+        case "4": return .canceled
+        case "8": return .rejected
+        case "C": return .expired
+        case "A": return .sent
+        case "3": return .canceled  // done for day: nothing more will fill
+        default: return nil
+        }
+    }
+
+    private mutating func applyFill(symbol: String, side: OrderSide, quantity: Int64, price: Int64) {
+        var position = positions[symbol] ?? Position(symbol: symbol)
+        let signed = quantity * side.sign
+        let old = position.quantity
+        let new = old + signed
+        if old == 0 || (old > 0) == (signed > 0) {
+            // Opening or adding: weighted average entry.
+            let total = abs(old) * position.averagePrice + quantity * price
+            position.averagePrice = total / abs(new)
+        } else {
+            // Reducing or flipping: realise P&L on the closed part.
+            let closed = min(abs(old), quantity)
+            position.realizedPnL += closed * (price - position.averagePrice) * (old > 0 ? 1 : -1)
+            if abs(signed) > abs(old) { position.averagePrice = price } else if new == 0 { position.averagePrice = 0 }
+        }
+        position.quantity = new
+        position.filledQuantity += quantity
+        position.fills += 1
+        positions[symbol] = position
+    }
+
+    private mutating func noteAnomaly(_ text: String) -> Effect {
+        anomalies.append(text)
+        if anomalies.count > Self.maxAnomaliesKept { anomalies.removeFirst() }
+        return .anomaly(text)
+    }
+
+    // MARK: - Queries
+
+    public func position(_ symbol: String) -> Int64 { positions[symbol]?.quantity ?? 0 }
+
+    /// Orders not yet terminal, in log order: what a new leader must reconcile.
+    public var openOrders: [OrderRecord] {
+        orderSequence.compactMap { orders[$0] }.filter { !$0.status.isTerminal }
+    }
+
+    public func openOrder(for symbol: String) -> OrderRecord? {
+        for id in orderSequence.reversed() {
+            if let order = orders[id], order.symbol == symbol, !order.status.isTerminal { return order }
+        }
+        return nil
+    }
+
+    /// Intents decided in (now − window, now].
+    public func intents(within windowNanos: Int64, before now: Int64) -> Int {
+        var count = 0
+        for time in intentTimes.reversed() {
+            if time <= now - windowNanos { break }
+            count += 1
+        }
+        return count
+    }
+
+    public var orderList: [OrderRecord] { orderSequence.compactMap { orders[$0] } }
+}

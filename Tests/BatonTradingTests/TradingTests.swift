@@ -1,0 +1,225 @@
+import BatonMarketData
+@testable import BatonTrading
+import Testing
+
+func signal(_ symbol: String = "AAPL", _ direction: TargetDirection = .long, target: Int64 = 100, at time: Int64 = 0)
+    -> StrategySignal
+{
+    StrategySignal(
+        origin: SignalOrigin(
+            strategy: "ma-crossover", strategyVersion: "1", symbol: symbol, direction: direction, tickSequence: 1,
+            tickPrice: 1_000_000, tickReceivedNanos: time),
+        targetQuantity: target)
+}
+
+func intent(_ symbol: String = "AAPL", side: OrderSide = .buy, quantity: Int64 = 100, at time: Int64 = 0) -> OrderIntent {
+    OrderIntent(
+        signal: signal(symbol, side == .buy ? .long : .flat, target: quantity, at: time).origin, side: side,
+        kind: .market, quantity: quantity, limitPrice: nil, timeInForce: .day, riskDecision: "ok", traceID: "t",
+        clOrdIDPrefix: "BTN", decidedAtNanos: time)
+}
+
+func report(
+    _ clOrdID: String, exec: String, type: String = "F", status: String, last: Int64 = 0, lastPx: Int64 = 0, cum: Int64,
+    avg: Int64, leaves: Int64 = 0, rej: Int? = nil
+) -> ExecutionRecord {
+    ExecutionRecord(
+        clOrdID: clOrdID, execID: exec, venueOrderID: "V1", execType: type, ordStatus: status, lastQuantity: last,
+        lastPrice: lastPx, cumulativeQuantity: cum, averagePrice: avg, leavesQuantity: leaves, ordRejReason: rej,
+        text: nil, session: "BATON1", receivedAtNanos: 0)
+}
+
+@Suite struct StrategyTests {
+    @Test func crossingUpThenDownSignalsLongThenFlat() {
+        var strategy = MovingAverageCrossover(parameters: CrossoverParameters(symbol: "AAPL", fastWindow: 2, slowWindow: 4, quantity: 50))
+        var signals: [StrategySignal] = []
+        let prices: [Int64] = [100, 100, 100, 100, 110, 120, 130, 120, 100, 80, 60]
+        for (i, p) in prices.enumerated() {
+            if let s = strategy.onTick(sequence: UInt64(i + 1), price: p, receivedNanos: Int64(i)) { signals.append(s) }
+        }
+        #expect(signals.map(\.origin.direction) == [.long, .flat])
+        #expect(signals.map(\.targetQuantity) == [50, 0])
+        #expect(signals[0].origin.tickSequence == 5, "the first tick where MA(2) > MA(4)")
+    }
+
+    @Test func thresholdHoldsTheRegimeThroughNoise() {
+        var strategy = MovingAverageCrossover(
+            parameters: CrossoverParameters(symbol: "X", fastWindow: 2, slowWindow: 4, threshold: 50, quantity: 1, allowShort: true))
+        var count = 0
+        for (i, p) in [1000, 1000, 1000, 1000, 1010, 990, 1010, 990, 1010].enumerated() {
+            if strategy.onTick(sequence: UInt64(i), price: Int64(p), receivedNanos: 0) != nil { count += 1 }
+        }
+        #expect(count == 0)
+    }
+
+    @Test func averagesMatchANaiveComputation() {
+        var strategy = MovingAverageCrossover(parameters: CrossoverParameters(symbol: "X", fastWindow: 3, slowWindow: 7))
+        var prices: [Int64] = []
+        var state: UInt64 = 7
+        for i in 0..<200 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let p = 1_000_000 + Int64(state >> 50)
+            prices.append(p)
+            _ = strategy.onTick(sequence: UInt64(i), price: p, receivedNanos: 0)
+            if prices.count >= 7 {
+                let fast = prices.suffix(3).reduce(0, +) / 3
+                let slow = prices.suffix(7).reduce(0, +) / 7
+                #expect(strategy.averages?.fast == fast)
+                #expect(strategy.averages?.slow == slow)
+            }
+        }
+    }
+
+    @Test func parametersAreValidated() {
+        #expect(CrossoverParameters(symbol: "", fastWindow: 5, slowWindow: 5, quantity: 0).problems.count == 3)
+        #expect(CrossoverParameters(symbol: "A").problems.isEmpty)
+    }
+}
+
+@Suite struct TradingStateTests {
+    @Test func intentGetsItsClOrdIDFromTheLogPosition() {
+        var state = TradingState()
+        let effects = state.apply(.orderIntent(intent()), term: 3, index: 17)
+        #expect(state.orders["BTN-3-17"]?.status == .intent)
+        #expect(effects.count == 1)
+    }
+
+    @Test func fillsDriveStatusAndPositionOnceEvenWhenReportsRepeatOrGoMissing() {
+        var state = TradingState()
+        state.apply(.orderIntent(intent(quantity: 100)), term: 1, index: 1)
+        state.apply(.orderSent(OrderSent(clOrdID: "BTN-1-1", session: "B1", msgSeqNum: 2, sentAtNanos: 0, leaseRemainingNanos: 1, possResend: false)), term: 1, index: 2)
+        #expect(state.orders["BTN-1-1"]?.status == .sent)
+        state.apply(.execution(report("BTN-1-1", exec: "E1", type: "0", status: "0", cum: 0, avg: 0, leaves: 100)), term: 1, index: 3)
+        state.apply(.execution(report("BTN-1-1", exec: "E2", status: "1", last: 40, lastPx: 100, cum: 40, avg: 100, leaves: 60)), term: 1, index: 4)
+        // The same report again (a PossDup resend): no second fill.
+        let dup = state.apply(.execution(report("BTN-1-1", exec: "E2", status: "1", last: 40, lastPx: 100, cum: 40, avg: 100, leaves: 60)), term: 1, index: 5)
+        #expect(dup == [.duplicateExecution(execID: "E2")])
+        #expect(state.position("AAPL") == 40)
+        // E3 (20 @ 110) was lost; E4 carries the cumulative figures: 100 @ avg 106.
+        state.apply(.execution(report("BTN-1-1", exec: "E4", status: "2", last: 40, lastPx: 103, cum: 100, avg: 106, leaves: 0)), term: 1, index: 6)
+        #expect(state.position("AAPL") == 100)
+        #expect(state.orders["BTN-1-1"]?.status == .filled)
+        #expect(state.positions["AAPL"]?.averagePrice == 106)
+        #expect(state.openOrders.isEmpty)
+    }
+
+    @Test func sellingRealisesPnLAndTerminalStatesStay() {
+        var state = TradingState()
+        state.apply(.orderIntent(intent(quantity: 10)), term: 1, index: 1)
+        state.apply(.execution(report("BTN-1-1", exec: "A", status: "2", last: 10, lastPx: 100, cum: 10, avg: 100)), term: 1, index: 2)
+        state.apply(.orderIntent(intent(side: .sell, quantity: 10)), term: 1, index: 3)
+        state.apply(.execution(report("BTN-1-3", exec: "B", status: "2", last: 10, lastPx: 130, cum: 10, avg: 130)), term: 1, index: 4)
+        #expect(state.position("AAPL") == 0)
+        #expect(state.positions["AAPL"]?.realizedPnL == 300)
+        // A late "new" report cannot walk a filled order back.
+        state.apply(.execution(report("BTN-1-3", exec: "C", type: "0", status: "0", cum: 10, avg: 130)), term: 1, index: 5)
+        #expect(state.orders["BTN-1-3"]?.status == .filled)
+    }
+
+    @Test func unknownAndReconciliation() {
+        var state = TradingState()
+        state.apply(.orderIntent(intent()), term: 1, index: 1)
+        state.apply(.orderUnknown(OrderUnknown(clOrdID: "BTN-1-1", reason: "session dropped", atNanos: 0)), term: 1, index: 2)
+        #expect(state.orders["BTN-1-1"]?.status == .unknown)
+        state.apply(.reconciled(Reconciliation(clOrdID: "BTN-1-1", finding: .neverReceived(text: "unknown order"), term: 2, atNanos: 0)), term: 2, index: 4)
+        #expect(state.orders["BTN-1-1"]?.status == .intent)
+        #expect(state.orders["BTN-1-1"]?.reconciledInTerm == 2)
+        state.apply(.reconciled(Reconciliation(clOrdID: "BTN-1-1", finding: .venueKnows(report("BTN-1-1", exec: "S1", type: "I", status: "2", cum: 100, avg: 100)), term: 2, atNanos: 0)), term: 2, index: 5)
+        #expect(state.orders["BTN-1-1"]?.status == .filled)
+        #expect(state.position("AAPL") == 100)
+        let anomaly = state.apply(.orderSent(OrderSent(clOrdID: "NOPE", session: "", msgSeqNum: 0, sentAtNanos: 0, leaseRemainingNanos: 0, possResend: false)), term: 2, index: 6)
+        #expect(anomaly.count == 1 && state.anomalies.count == 1)
+    }
+
+    @Test func commandsRoundTripAndForeignPayloadsAreNotTrading() throws {
+        let command = TradingCommand.orderIntent(intent())
+        #expect(try TradingCommand.decode(command.encoded()) == command)
+        #expect(try TradingCommand.decode(Array("hello".utf8)) == nil)
+        #expect(throws: (any Error).self) { try TradingCommand.decode([TradingCommand.marker, 0x7B]) }
+    }
+}
+
+@Suite struct RiskGateTests {
+    let limits = RiskLimits(maxOrdersPerMinute: 2, maxOrdersPerHour: 3, maxPosition: 150, maxOrderQuantity: 200)
+
+    @Test func approvesAndSizesTheOrderToTheTarget() {
+        var state = TradingState()
+        state.apply(.orderIntent(intent(quantity: 50)), term: 1, index: 1)
+        state.apply(.execution(report("BTN-1-1", exec: "A", status: "2", last: 50, lastPx: 1, cum: 50, avg: 1)), term: 1, index: 2)
+        let decision = RiskGate.evaluate(signal(.init("AAPL"), .flat, target: 0), state: state, limits: limits, now: 1)
+        guard case .approved(let side, let quantity, _) = decision else {
+            Issue.record("expected approval, got \(decision)")
+            return
+        }
+        #expect(side == .sell && quantity == 50)
+    }
+
+    @Test func rejectsWithReasons() {
+        var state = TradingState()
+        #expect(RiskGate.evaluate(signal(target: 0), state: state, limits: limits, now: 0) == .rejected(reason: "already flat 0 AAPL"))
+        #expect(RiskGate.evaluate(signal(target: 151), state: state, limits: limits, now: 0) == .rejected(reason: "target position 151 AAPL exceeds the cap of 150"))
+        #expect(RiskGate.evaluate(signal(), state: state, limits: limits, now: 0, inFlight: ["AAPL"]) == .rejected(reason: "an intent for AAPL is being committed"))
+        state.apply(.orderIntent(intent(at: 0)), term: 1, index: 1)
+        #expect(RiskGate.evaluate(signal(), state: state, limits: limits, now: 0) == .rejected(reason: "order BTN-1-1 for AAPL is in flight (intent)"))
+        state.apply(.orderIntent(intent("MSFT", at: 10)), term: 1, index: 2)
+        let minute = RiskGate.evaluate(signal("EURUSD"), state: state, limits: limits, now: 20)
+        #expect(minute == .rejected(reason: "rate limit: 2 orders in the last minute (max 2)"))
+        // A minute later the per-minute window has room, but the hour does not after a third.
+        state.apply(.orderIntent(intent("GBP", at: 61_000_000_000)), term: 1, index: 3)
+        let hour = RiskGate.evaluate(signal("EURUSD"), state: state, limits: limits, now: 122_000_000_000)
+        #expect(hour == .rejected(reason: "rate limit: 3 orders in the last hour (max 3)"))
+        state.apply(.tradingPaused(paused: true, by: "ops", reason: "maintenance", atNanos: 0), term: 1, index: 4)
+        #expect(RiskGate.evaluate(signal("EURUSD"), state: state, limits: limits, now: 0) == .rejected(reason: "trading paused: maintenance"))
+    }
+}
+
+@Suite struct ReconcilerTests {
+    func stateWithOpenOrders() -> TradingState {
+        var state = TradingState()
+        state.apply(.orderIntent(intent("AAPL")), term: 1, index: 1)
+        state.apply(.orderIntent(intent("MSFT")), term: 1, index: 2)
+        state.apply(.orderIntent(intent("EURUSD")), term: 1, index: 3)
+        state.apply(.execution(report("BTN-1-3", exec: "X", status: "2", last: 100, lastPx: 1, cum: 100, avg: 1)), term: 1, index: 4)
+        return state
+    }
+
+    @Test func asksAboutEveryOpenOrderAndTradesOnceAllAnswersAreJournaled() {
+        var reconciler = Reconciler()
+        let start = reconciler.begin(term: 2, state: stateWithOpenOrders(), now: 0)
+        #expect(start.filter { if case .requestStatus = $0 { true } else { false } }.count == 2)
+        #expect(reconciler.phase == .reconciling(outstanding: 2))
+        let known = reconciler.onStatusReport(report("BTN-1-1", exec: "S1", type: "I", status: "2", cum: 100, avg: 1), now: 1)
+        guard case .journal(let r1) = known.first, case .venueKnows = r1.finding else {
+            Issue.record("expected a venueKnows finding, got \(known)")
+            return
+        }
+        let unknown = reconciler.onStatusReport(report("BTN-1-2", exec: "S2", type: "I", status: "8", cum: 0, avg: 0, rej: 5), now: 1)
+        guard case .journal(let r2) = unknown.first, case .neverReceived = r2.finding else {
+            Issue.record("expected a neverReceived finding, got \(unknown)")
+            return
+        }
+        #expect(reconciler.onCommitted(r1) == [.phaseChanged(.reconciling(outstanding: 1))])
+        #expect(reconciler.onCommitted(r2) == [.phaseChanged(.trading)])
+    }
+
+    @Test func anUnansweredOrderHaltsTradingAndAnswersLaterResumeIt() {
+        var reconciler = Reconciler(settings: .init(answerTimeoutNanos: 10, attemptsBeforeHalt: 2))
+        _ = reconciler.begin(term: 2, state: stateWithOpenOrders(), now: 0)
+        let r1 = reconciler.onStatusReport(report("BTN-1-1", exec: "S1", type: "I", status: "2", cum: 100, avg: 1), now: 1)
+        guard case .journal(let f1) = r1.first else { return }
+        _ = reconciler.onCommitted(f1)
+        #expect(reconciler.onTick(now: 10) == [.requestStatus(clOrdID: "BTN-1-2", symbol: "MSFT", side: .buy)])
+        let halted = reconciler.onTick(now: 20)
+        #expect(reconciler.phase.name == "halted")
+        #expect(halted.contains(.requestStatus(clOrdID: "BTN-1-2", symbol: "MSFT", side: .buy)), "a halted leader keeps asking")
+        let late = reconciler.onStatusReport(report("BTN-1-2", exec: "S2", type: "I", status: "0", cum: 0, avg: 0, leaves: 100), now: 25)
+        guard case .journal(let f2) = late.first else { return }
+        #expect(reconciler.onCommitted(f2) == [.phaseChanged(.trading)])
+    }
+
+    @Test func nothingOpenMeansTradingAtOnce() {
+        var reconciler = Reconciler()
+        #expect(reconciler.begin(term: 5, state: TradingState(), now: 0) == [.phaseChanged(.trading)])
+        #expect(reconciler.stop() == [.phaseChanged(.idle)])
+    }
+}
