@@ -1,0 +1,251 @@
+import BatonFIX
+import Foundation
+public import Hummingbird
+public import HummingbirdWebSocket
+public import Logging
+public import NIOCore
+public import NIOPosix
+public import ServiceLifecycle
+
+/// The FIX 4.4 acceptor: accepts TCP connections and feeds their bytes to the venue, one task
+/// per connection, each catching its own errors so one bad peer cannot stop the listener.
+public struct FIXAcceptor: Service {
+    public let venue: Venue
+    public let logger: Logger
+    private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+
+    /// The port actually bound (the configured one, or the free port picked for 0).
+    public var port: Int { server.channel.localAddress?.port ?? 0 }
+
+    /// Binds now, so a caller learns the port before the service runs.
+    public static func bind(host: String, port: Int, venue: Venue, logger: Logger) async throws -> FIXAcceptor {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return FIXAcceptor(venue: venue, logger: logger, server: server)
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        group.addTask { await serve(connection) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let remote = connection.channel.remoteAddress?.description ?? "unknown"
+        let (writes, writer) = AsyncStream<Venue.FIXOutbound>.makeStream()
+        let id = await venue.fixConnectionOpened(writer: writer, remote: remote)
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await item in writes {
+                            switch item {
+                            case .bytes(let bytes): try await outbound.write(ByteBuffer(bytes: bytes))
+                            case .close: return
+                            }
+                        }
+                    }
+                    group.addTask {
+                        for try await buffer in inbound {
+                            await venue.fixBytesReceived(id, Array(buffer.readableBytesView))
+                        }
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.info("FIX connection \(id) ended: \(error)")
+        }
+        await venue.fixConnectionClosed(id)
+    }
+}
+
+/// Drives the venue's clocks: the market feed about once a millisecond, FIX session timers
+/// five times a second.
+public struct VenueClock: Service {
+    public let venue: Venue
+    public let runsFIXTimers: Bool
+
+    public init(venue: Venue, runsFIXTimers: Bool) {
+        self.venue = venue
+        self.runsFIXTimers = runsFIXTimers
+    }
+
+    public func run() async throws {
+        var steps = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .milliseconds(1))
+            await venue.feedStep()
+            steps += 1
+            if runsFIXTimers && steps % 200 == 0 { await venue.fixTimerTick() }
+        }
+    }
+}
+
+/// The venue's HTTP side on one port: the market feed WebSocket (`/feed`), inspection
+/// (`/orders`, `/duplicates`, `/stats`, `/healthz`) and outage control (`/admin/feed/…`).
+public func buildVenueApplication(
+    venue: Venue, host: String, port: Int, logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router(context: BasicRequestContext.self)
+    router.get("/healthz") { _, _ in "ok\n" }
+    router.get("/orders") { _, _ in
+        try jsonResponse(await venue.orders.map(OrderView.init))
+    }
+    router.get("/duplicates") { _, _ in
+        try jsonResponse(await venue.duplicates.map(DuplicateView.init))
+    }
+    router.get("/stats") { _, _ in
+        try jsonResponse(await venue.statistics())
+    }
+    router.post("/admin/feed/pause") { request, context in
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        guard let pause = try? JSONDecoder().decode(FeedPause.self, from: Data(buffer: body)) else {
+            throw HTTPError(
+                .badRequest, message: "POST /admin/feed/pause needs a JSON body like {\"seconds\": 2.5}\n")
+        }
+        guard pause.seconds.isFinite, pause.seconds >= 0, pause.seconds <= 3600 else {
+            throw HTTPError(.badRequest, message: "seconds must be between 0 and 3600, got \(pause.seconds)\n")
+        }
+        await venue.pauseFeed(seconds: pause.seconds)
+        return "feed paused for \(pause.seconds) s\n"
+    }
+    router.post("/admin/feed/resume") { _, _ in
+        await venue.resumeFeed()
+        return "feed resumed\n"
+    }
+
+    let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
+    webSocketRouter.ws("/feed") { inbound, outbound, _ in
+        let (id, frames) = await venue.subscribe()
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await _ in inbound {}  // the feed is one-way; this notices the close
+                }
+                group.addTask {
+                    for await frame in frames { try await outbound.write(.text(frame)) }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            logger.debug("feed subscriber \(id) ended: \(error)")
+        }
+        await venue.unsubscribe(id)
+    }
+
+    return Application(
+        router: router,
+        server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
+        configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "baton-venue"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+        logger: logger
+    )
+}
+
+private struct FeedPause: Decodable {
+    var seconds: Double
+}
+
+private func jsonResponse(_ value: some Encodable) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let data = try encoder.encode(value)
+    return Response(
+        status: .ok, headers: [.contentType: "application/json"],
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// One order in `GET /orders`. Quantities and prices are decimal strings.
+public struct OrderView: Codable, Hashable, Sendable {
+    public var orderID: String
+    public var clOrdID: String
+    public var session: String
+    public var ownerSession: String
+    public var symbol: String
+    public var side: String
+    public var ordType: String
+    public var timeInForce: String
+    public var orderQty: String
+    public var price: String?
+    public var possResend: Bool
+    public var status: String
+    public var ordStatus: String
+    public var cumQty: String
+    public var avgPx: String
+    public var leavesQty: String
+    /// UTC, FIX format (`YYYYMMDD-HH:MM:SS.sss`).
+    public var receivedAt: String
+    public var text: String?
+
+    public init(_ order: VenueOrder) {
+        orderID = order.orderID
+        clOrdID = order.clOrdID
+        session = order.session
+        ownerSession = order.ownerSession
+        symbol = order.symbol
+        side = order.side == .buy ? "buy" : order.side == .sell ? "sell" : order.side.rawValue
+        ordType = order.ordType == .market ? "market" : order.ordType == .limit ? "limit" : order.ordType.rawValue
+        switch order.timeInForce {
+        case .day: timeInForce = "DAY"
+        case .goodTillCancel: timeInForce = "GTC"
+        case .immediateOrCancel: timeInForce = "IOC"
+        default: timeInForce = order.timeInForce.rawValue
+        }
+        orderQty = VenueDecimal.string(order.orderQty)
+        price = order.price.map(VenueDecimal.string)
+        possResend = order.possResend
+        ordStatus = order.status.rawValue
+        switch order.status {
+        case .new: status = "new"
+        case .partiallyFilled: status = "partially-filled"
+        case .filled: status = "filled"
+        case .canceled: status = "canceled"
+        case .rejected: status = "rejected"
+        case .expired: status = "expired"
+        default: status = order.status.rawValue
+        }
+        cumQty = VenueDecimal.string(order.cumQty)
+        avgPx = VenueDecimal.string(order.avgPx)
+        leavesQty = VenueDecimal.string(order.leavesQty)
+        receivedAt = order.receivedAt.fixString
+        text = order.rejectText
+    }
+}
+
+/// One entry of `GET /duplicates`.
+public struct DuplicateView: Codable, Hashable, Sendable {
+    public var clOrdID: String
+    public var session: String
+    public var possResend: Bool
+    public var receivedAt: String
+    public var originalSession: String
+    public var originalReceivedAt: String
+
+    public init(_ attempt: DuplicateOrderAttempt) {
+        clOrdID = attempt.clOrdID
+        session = attempt.session
+        possResend = attempt.possResend
+        receivedAt = attempt.receivedAt.fixString
+        originalSession = attempt.originalSession
+        originalReceivedAt = attempt.originalReceivedAt.fixString
+    }
+}

@@ -1,0 +1,180 @@
+import BatonFIX
+import Testing
+
+@testable import BatonVenue
+
+/// A FIX initiator wired to the venue core without sockets: what one writes, the other reads.
+struct Wire {
+    var core: VenueCore
+    var clients: [FIXConnectionID: FIXSession] = [:]
+    var inbox: [FIXConnectionID: [FIXMessage]] = [:]
+    var closed: [FIXConnectionID: String] = [:]
+    var now = t0
+
+    init(allowed: Set<String>? = nil) {
+        core = VenueCore(
+            settings: VenueCore.Settings(compID: "VENUE", allowedSessions: allowed),
+            engine: MatchingEngine(settings: MatchingEngine.Settings(seed: 1), prices: ["AAPL": 1_872_500]))
+    }
+
+    mutating func connect(_ id: FIXConnectionID, as compID: String, store: FIXSessionStore? = nil) {
+        var session =
+            clients[id]
+            ?? FIXSession(
+                settings: FIXSessionSettings(role: .initiator, senderCompID: compID, targetCompID: "VENUE", heartBtInt: 1),
+                store: store ?? FIXSessionStore())
+        core.connectionOpened(id)
+        let directives = session.onConnected(now: now)
+        clients[id] = session
+        clientCarryOut(id, directives)
+    }
+
+    mutating func send(_ id: FIXConnectionID, _ message: FIXMessage) throws {
+        guard var session = clients[id] else { return }
+        let directives = try session.send(message, now: now)
+        clients[id] = session
+        clientCarryOut(id, directives)
+    }
+
+    mutating func disconnect(_ id: FIXConnectionID) {
+        if var session = clients[id] {
+            _ = session.onDisconnected(now: now)
+            clients[id] = session
+        }
+        venueCarryOut(core.connectionClosed(id, now: now))
+    }
+
+    mutating func clientCarryOut(_ id: FIXConnectionID, _ directives: [FIXSessionDirective]) {
+        for directive in directives {
+            switch directive {
+            case .send(_, let bytes): venueCarryOut(core.bytesReceived(id, bytes, now: now))
+            case .deliver(let message): inbox[id, default: []].append(message)
+            case .disconnect(let reason):
+                closed[id] = reason
+                venueCarryOut(core.connectionClosed(id, now: now))
+            default: break
+            }
+        }
+    }
+
+    mutating func venueCarryOut(_ directives: [VenueCore.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .write(let id, let bytes):
+                guard var session = clients[id] else { continue }
+                let out = session.onReceived(bytes: bytes, now: now)
+                clients[id] = session
+                clientCarryOut(id, out)
+            case .close(let id, let reason):
+                closed[id] = reason
+                if var session = clients[id] {
+                    _ = session.onDisconnected(now: now)
+                    clients[id] = session
+                }
+            case .log:
+                break
+            }
+        }
+    }
+}
+
+@Suite struct VenueCoreTests {
+    @Test func aCounterpartyLogsOnTradesAndKeepsItsSequenceNumbersAcrossReconnects() throws {
+        var wire = Wire()
+        wire.connect(1, as: "BATON1")
+        #expect(wire.clients[1]?.status == .active)
+        #expect(wire.core.sessionStatus("BATON1") == .active)
+
+        try wire.send(1, order("A-1").message)
+        let reports = try (wire.inbox[1] ?? []).map { try FIXExecutionReport($0) }
+        #expect(reports.map(\.execType) == [.new, .trade])
+        let venueNext = wire.core.sessionStore("BATON1")?.nextSenderSeqNum ?? 0
+        #expect(venueNext == 4)  // Logon, two reports
+
+        wire.disconnect(1)
+        #expect(wire.core.sessionStatus("BATON1") == .disconnected)
+        // Same counterparty on a new connection: both sides continue their sequences.
+        let store = wire.clients[1]?.store
+        wire.clients[1] = nil
+        wire.connect(2, as: "BATON1", store: store)
+        #expect(wire.clients[2]?.status == .active)
+        #expect(wire.core.sessionStore("BATON1")?.nextSenderSeqNum == 5)
+        #expect(wire.core.sessionCounters["BATON1"]?.logons == 2)
+        #expect(wire.core.sessionCounters["BATON1"]?.orders == 1)
+    }
+
+    @Test func theVenueAnswersAResendRequestWithTheReportsItSent() throws {
+        var wire = Wire()
+        wire.connect(1, as: "BATON1")
+        try wire.send(1, order("A-1").message)
+        wire.disconnect(1)
+        // A counterparty that lost what it received comes back expecting MsgSeqNum 2 again.
+        var store = wire.clients[1]?.store ?? FIXSessionStore()
+        store.nextTargetSeqNum = 2
+        wire.clients[1] = nil
+        wire.inbox = [:]
+        wire.connect(2, as: "BATON1", store: store)
+        let replayed = try (wire.inbox[2] ?? []).map { try FIXExecutionReport($0) }
+        #expect(replayed.map(\.clOrdID) == ["A-1", "A-1"])
+        #expect((wire.inbox[2] ?? []).allSatisfy { $0.isPossDup })
+    }
+
+    @Test func ordersOfADisconnectedOwnerAreReportedWhenItLogsOnAgain() throws {
+        var wire = Wire()
+        wire.connect(1, as: "BATON1")
+        try wire.send(1, order("R-1", limit: FIXDecimal("187")!, tif: .goodTillCancel).message)
+        wire.disconnect(1)
+        wire.venueCarryOut(wire.core.marketTick(tick("AAPL", 1_860_000), now: t0))
+        #expect(wire.core.engine.order(clOrdID: "R-1")?.status == .filled)
+        let store = wire.clients[1]?.store
+        wire.clients[1] = nil
+        wire.connect(2, as: "BATON1", store: store)
+        let reports = try (wire.inbox[2] ?? []).map { try FIXExecutionReport($0) }
+        #expect(reports.map(\.execType) == [.trade])
+    }
+
+    @Test func unknownOrSecondConnectionsOfASessionAreRefused() throws {
+        var wire = Wire(allowed: ["BATON1", "BATON2"])
+        wire.connect(1, as: "INTRUDER")
+        #expect(wire.closed[1]?.contains("INTRUDER") == true)
+        #expect(wire.core.sessionStatus("INTRUDER") == nil)
+
+        wire.connect(2, as: "BATON1")
+        wire.connect(3, as: "BATON1")
+        #expect(wire.closed[3]?.contains("already connected") == true)
+        #expect(wire.core.sessionStatus("BATON1") == .active)
+        #expect(wire.closed[2] == nil)
+    }
+
+    @Test func garbageBeforeLogonClosesTheConnectionWithAReason() {
+        var wire = Wire()
+        wire.core.connectionOpened(9)
+        wire.venueCarryOut(wire.core.bytesReceived(9, Array("GET / HTTP/1.1\r\n\r\n".utf8), now: t0))
+        #expect(wire.closed[9]?.contains("first message is not FIX") == true)
+        #expect(wire.core.sessionCounters.isEmpty)
+
+        // A Heartbeat first is FIX, but not a Logon.
+        wire.core.connectionOpened(10)
+        let heartbeat = FIXMessage(
+            msgType: "0",
+            fields: [FIXField(49, "BATON1"), FIXField(56, "VENUE"), FIXField(34, "1"), FIXField(52, t0.fixString)])
+        wire.venueCarryOut(wire.core.bytesReceived(10, heartbeat.encoded(), now: t0))
+        #expect(wire.closed[10]?.contains("must be a Logon") == true)
+        #expect(wire.core.sessionCounters.isEmpty)
+    }
+
+    @Test func unsupportedMessagesGetABusinessRejectAndTheSessionStaysUp() throws {
+        var wire = Wire()
+        wire.connect(1, as: "BATON1")
+        try wire.send(1, FIXMessage(msgType: "G", fields: [
+            FIXField(11, "X"), FIXField(41, "Y"), FIXField(55, "AAPL"), FIXField(54, "1"),
+            FIXField(60, t0.fixString), FIXField(38, "1"), FIXField(40, "1"),
+        ]))
+        let reject = try #require(wire.inbox[1]?.last)
+        #expect(reject.msgType == "j")
+        #expect(reject[380] == "3")
+        #expect(reject[58]?.contains("MsgType G") == true)
+        #expect(wire.clients[1]?.status == .active)
+        #expect(wire.core.sessionCounters["BATON1"]?.rejects == 1)
+    }
+}
