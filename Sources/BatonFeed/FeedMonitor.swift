@@ -227,6 +227,18 @@ public struct FeedMonitor: Sendable {
         return directives
     }
 
+    /// The shell is stopping and closed `source` itself: record it without judging health, so a
+    /// shutdown is not reported as an outage.
+    public mutating func sourceClosedForShutdown(_ source: FeedSource) {
+        withState(source) { state in
+            if state.connected { state.disconnects += 1 }
+            state.connected = false
+            state.connectedAtNanos = nil
+            state.healthySinceNanos = nil
+            state.awaitingFirstTick = true
+        }
+    }
+
     // MARK: - Frames
 
     /// Decodes one WebSocket frame from `source` (received at monotonic `now`, stamped with wall

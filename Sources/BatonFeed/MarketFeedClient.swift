@@ -168,7 +168,7 @@ public final class MarketFeedClient: Service, Sendable {
                 break
             }
         }
-        _ = connectionClosed(source, reason: "feed client stopping")
+        shared.withLock { $0.monitor.sourceClosedForShutdown(source) }
     }
 
     private func readFrames(_ inbound: WebSocketInboundStream, from source: FeedSource) async throws {

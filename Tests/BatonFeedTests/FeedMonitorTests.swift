@@ -259,6 +259,16 @@ private func switches(_ directives: [FeedDirective]) -> [FeedDirective] {
         #expect(directives.contains(.noHealthySource(active: .primary)))
     }
 
+    @Test func shutdownIsNotReportedAsAnOutage() {
+        var monitor = connectedMonitor()
+        _ = monitor.receiveFrame(Frames.trades([1]), from: .primary, at: 1 * ms, receiveTimeNanos: 0)
+        monitor.sourceClosedForShutdown(.primary)
+        monitor.sourceClosedForShutdown(.backup)
+        #expect(!monitor.primary.connected && !monitor.backup.connected)
+        #expect(monitor.active == .primary)
+        #expect(monitor.switches == 0)
+    }
+
     @Test func backoffDoublesWithJitterWithinBoundsAndResets() {
         var backoff = ReconnectBackoff(.milliseconds(50) ... .seconds(2))
         var generator = SystemRandomNumberGenerator()
