@@ -1,0 +1,432 @@
+public import BatonFIX
+import Foundation
+public import Logging
+public import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+import Synchronization
+
+/// A FIX 4.4 initiator over TCP: runs a `FIXSession` (role `.initiator`) on a connection to the
+/// broker, keeps it logged on, and keeps its sequence numbers and sent messages durable.
+///
+/// One loop per connection handles every event in turn (bytes in, a tick, a message to send,
+/// a logout) and carries the session's directives out in order: a `persist` is committed to
+/// SQLite before the bytes of any later `send` are written, so a restart never reuses a
+/// MsgSeqNum nor fails to answer a ResendRequest. When the connection drops, the initiator dials
+/// again with bounded exponential backoff and jitter; sequence numbers continue (no
+/// ResetSeqNumFlag unless the settings ask for it). On graceful shutdown it sends Logout, waits
+/// up to `logoutTimeout` for the reply, then closes.
+///
+/// Each connection starts from what the store holds, which also bounds the messages kept in
+/// memory for resend to `maxStoredMessages` per connection start.
+public actor FIXInitiator: Service {
+    public nonisolated let settings: FIXSessionSettings
+    public nonisolated let host: String
+    public nonisolated let port: Int
+    /// Every application message the session delivers (ExecutionReport, OrderCancelReject, the
+    /// counterparty's session Reject(3) …), in order, exactly once per connection. After a
+    /// reconnect the broker may resend some with PossDupFlag=Y: deduplicate by ExecID.
+    /// Finishes when `run()` returns.
+    public nonisolated let applicationMessages: AsyncStream<FIXMessage>
+
+    private let applicationSink: AsyncStream<FIXMessage>.Continuation
+    private let database: FIXSessionDatabase
+    private let options: FIXInitiatorOptions
+    private let eventLoopGroup: any EventLoopGroup
+    private let wallClock: @Sendable () -> FIXTimestamp
+    private var logger: Logger
+    private var backoff: FIXReconnectBackoff
+    private var snapshot: FIXInitiatorStatus
+    private var randomness = SystemRandomNumberGenerator()
+
+    private struct Control: Sendable {
+        var connection: AsyncStream<FIXConnectionEvent>.Continuation?
+        var shuttingDown = false
+    }
+
+    /// Shared with `requestShutdown()`, which runs outside the actor (a signal handler's task).
+    private let control = Mutex(Control())
+
+    /// - Parameters:
+    ///   - settings: the session; its role must be `.initiator`.
+    ///   - storePath: the SQLite file for this session's sequence numbers and sent messages,
+    ///     e.g. `<data_dir>/fix-<SenderCompID>.sqlite`. Created if missing.
+    ///   - eventLoopGroup: NIO's shared singleton group unless given.
+    ///   - wallClock: the time stamped on messages (SendingTime) and driving heartbeats; read
+    ///     once per event.
+    /// - Throws: `FIXSessionDatabaseError` if the store cannot be opened or belongs to another
+    ///   session, `FIXInitiatorConfigurationError` for settings an initiator cannot run with.
+    public init(
+        settings: FIXSessionSettings, host: String, port: Int, storePath: String, logger: Logger,
+        options: FIXInitiatorOptions = FIXInitiatorOptions(),
+        eventLoopGroup: (any EventLoopGroup)? = nil,
+        wallClock: @escaping @Sendable () -> FIXTimestamp = FIXInitiator.systemTime
+    ) throws {
+        guard settings.role == .initiator else {
+            throw FIXInitiatorConfigurationError("FIXInitiator needs FIXSessionSettings with role .initiator")
+        }
+        guard (1...65535).contains(port) else {
+            throw FIXInitiatorConfigurationError("port \(port) for \(host) is not in 1…65535")
+        }
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self.options = options
+        self.eventLoopGroup = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
+        self.wallClock = wallClock
+        self.backoff = options.reconnectBackoff
+        self.database = try FIXSessionDatabase(
+            path: storePath, settings: settings, maxStoredMessages: options.maxStoredMessages)
+        let store = try database.load()
+        var logger = logger
+        logger[metadataKey: "fix.session"] = "\(settings.senderCompID)->\(settings.targetCompID)"
+        self.logger = logger
+        self.snapshot = FIXInitiatorStatus(
+            senderCompID: settings.senderCompID, targetCompID: settings.targetCompID, session: .disconnected,
+            nextSenderSeqNum: store.nextSenderSeqNum, nextTargetSeqNum: store.nextTargetSeqNum, connections: 0,
+            failedConnectAttempts: 0, deliveredMessages: 0)
+        (applicationMessages, applicationSink) = AsyncStream.makeStream(of: FIXMessage.self)
+    }
+
+    /// The wall clock in milliseconds, as FIX timestamps carry it.
+    public static let systemTime: @Sendable () -> FIXTimestamp = {
+        FIXTimestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
+    // MARK: - API
+
+    /// Connects, logs on and stays logged on until cancelled or until graceful shutdown (which
+    /// logs out cleanly first). Call once.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await self.runConnections()
+        } onGracefulShutdown: {
+            self.requestShutdown()
+        }
+        applicationSink.finish()
+        logger.info("FIX initiator stopped")
+    }
+
+    /// Logs out (if logged on), closes, and makes `run()` return. Safe to call from anywhere,
+    /// any number of times.
+    public nonisolated func requestShutdown() {
+        let connection = control.withLock { control -> AsyncStream<FIXConnectionEvent>.Continuation? in
+            control.shuttingDown = true
+            return control.connection
+        }
+        connection?.yield(.logout)
+    }
+
+    /// Sends an application message if the session is active. Returns its MsgSeqNum once the
+    /// store has recorded it and its bytes were written to the socket.
+    ///
+    /// Never queues: a message that cannot go out now throws `FIXInitiatorError.notLoggedOn`
+    /// (or `.disconnected` / `.storeFailed`), and an order refused here was not sent.
+    public func send(_ message: FIXMessage) async throws -> Int {
+        let type = message.msgType ?? ""
+        guard !["0", "1", "2", "3", "4", "5", "A"].contains(type) else {
+            throw FIXInitiatorError.sessionMessageType(type)
+        }
+        guard snapshot.session == .active, let connection = control.withLock({ $0.connection }) else {
+            throw FIXInitiatorError.notLoggedOn(snapshot.session)
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            if case .terminated = connection.yield(.send(message, continuation)) {
+                continuation.resume(throwing: FIXInitiatorError.notLoggedOn(.disconnected))
+            }
+        }
+    }
+
+    public func status() -> FIXInitiatorStatus { snapshot }
+
+    /// Returns once the session is logged on; throws `FIXInitiatorError.timedOut` otherwise.
+    public func waitUntilActive(timeout: Duration) async throws {
+        try await waitUntil("session active", timeout: timeout) { $0.session == .active }
+    }
+
+    /// Returns once `condition` holds for the status; throws `FIXInitiatorError.timedOut`.
+    public func waitUntil(
+        _ what: String, timeout: Duration, _ condition: @Sendable (FIXInitiatorStatus) -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while !condition(snapshot) {
+            guard ContinuousClock.now < deadline else {
+                throw FIXInitiatorError.timedOut(
+                    "\(what) within \(timeout) (session \(snapshot.session.rawValue), last error: "
+                        + "\(snapshot.lastError ?? "none"))")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    // MARK: - Connections
+
+    private var shuttingDown: Bool { control.withLock { $0.shuttingDown } }
+
+    private func runConnections() async {
+        logger.info("FIX initiator starting", metadata: ["fix.peer": "\(host):\(port)"])
+        while !shuttingDown && !Task.isCancelled {
+            let (events, sink) = AsyncStream.makeStream(of: FIXConnectionEvent.self)
+            do {
+                let channel = try await connect(events: sink)
+                await runSession(on: channel, events: events, sink: sink)
+            } catch {
+                snapshot.failedConnectAttempts += 1
+                recordError("cannot connect to \(host):\(port): \(error)")
+                sink.finish()
+            }
+            guard !shuttingDown && !Task.isCancelled else { break }
+            let delay = backoff.nextDelay(using: &randomness)
+            logger.info("reconnecting", metadata: ["fix.reconnect_in": "\(delay)"])
+            await sleep(delay)
+        }
+    }
+
+    /// Sleeps for `delay`, cut short by shutdown (checked every 50 ms) or cancellation.
+    private func sleep(_ delay: Duration) async {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: delay)
+        while !shuttingDown, clock.now < deadline {
+            let slice = min(Duration.milliseconds(50), clock.now.duration(to: deadline))
+            do { try await clock.sleep(for: slice) } catch { return }
+        }
+    }
+
+    private func connect(events: AsyncStream<FIXConnectionEvent>.Continuation) async throws -> any Channel {
+        let timeout = options.connectTimeout.components
+        let bootstrap = ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(.nanoseconds(timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FIXChannelBridge(events: events))
+                }
+            }
+        return try await bootstrap.connect(host: host, port: port).get()
+    }
+
+    private func runSession(
+        on channel: any Channel, events: AsyncStream<FIXConnectionEvent>, sink: AsyncStream<FIXConnectionEvent>.Continuation
+    ) async {
+        let registered = control.withLock { control -> Bool in
+            guard !control.shuttingDown else { return false }
+            control.connection = sink
+            return true
+        }
+        defer {
+            control.withLock { $0.connection = nil }
+        }
+        guard registered else {
+            try? await channel.close()
+            sink.finish()
+            return
+        }
+        let connectedAt = wallClock()
+        snapshot.connections += 1
+        snapshot.connectedSince = connectedAt
+        logger.info(
+            "connected", metadata: ["fix.peer": "\(host):\(port)", "fix.connections": "\(snapshot.connections)"])
+
+        // Every connection starts from the durable store: what survived is exactly what the
+        // broker may ask for, and a persist that failed last time is not trusted from memory.
+        var connection: Connection
+        do {
+            connection = Connection(channel: channel, session: FIXSession(settings: settings, store: try database.load()))
+        } catch {
+            recordError("\(error)")
+            try? await channel.close()
+            sink.finish()
+            snapshot.connectedSince = nil
+            return
+        }
+        // Cancelled implicitly when this function returns.
+        async let _ = Self.tick(every: options.tickInterval, into: sink)
+        var iterator = events.makeAsyncIterator()
+        await perform(connection.session.onConnected(now: connectedAt), on: &connection)
+        while connection.isOpen, let event = await iterator.next(isolation: #isolation) {
+            await handle(event, on: &connection)
+        }
+        if connection.session.status != .disconnected {
+            // Cancelled: the session has not seen the end of its connection yet.
+            await perform(connection.session.onDisconnected(now: wallClock()), on: &connection)
+        }
+        try? await channel.close()
+        control.withLock { $0.connection = nil }
+        sink.finish()
+        let reason = connection.closeReason ?? "connection ended"
+        while let event = await iterator.next(isolation: #isolation) {
+            if case .send(_, let continuation) = event {
+                continuation.resume(throwing: FIXInitiatorError.disconnected(reason: reason, seqNum: nil))
+            }
+        }
+        snapshot.session = .disconnected
+        snapshot.connectedSince = nil
+        snapshot.activeSince = nil
+        snapshot.lastDisconnect = reason
+        if connection.cleanLogout {
+            logger.info("disconnected", metadata: ["fix.reason": "\(reason)"])
+        } else {
+            recordError(reason)
+        }
+    }
+
+    private static func tick(every interval: Duration, into sink: AsyncStream<FIXConnectionEvent>.Continuation) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if case .terminated = sink.yield(.tick) { return }
+        }
+    }
+
+    /// One connection's state, owned by its loop.
+    private struct Connection {
+        let channel: any Channel
+        var session: FIXSession
+        var isOpen = true
+        var closeReason: String?
+        /// The connection ended with a confirmed (or requested) Logout, not an error.
+        var cleanLogout = false
+        var loggingOut = false
+
+        init(channel: any Channel, session: FIXSession) {
+            self.channel = channel
+            self.session = session
+        }
+    }
+
+    private func handle(_ event: FIXConnectionEvent, on connection: inout Connection) async {
+        switch event {
+        case .received(let bytes):
+            await perform(connection.session.onReceived(bytes: bytes, now: wallClock()), on: &connection)
+        case .tick:
+            await perform(connection.session.onTick(now: wallClock()), on: &connection)
+        case .logout:
+            connection.loggingOut = true
+            logger.info("logging out")
+            await perform(connection.session.logout(text: "shutting down", now: wallClock()), on: &connection)
+        case .send(let message, let continuation):
+            let directives: [FIXSessionDirective]
+            do {
+                directives = try connection.session.send(message, now: wallClock())
+            } catch {
+                switch error {
+                case .notLoggedOn(let status): continuation.resume(throwing: FIXInitiatorError.notLoggedOn(status))
+                case .sessionMessageType(let type):
+                    continuation.resume(throwing: FIXInitiatorError.sessionMessageType(type))
+                }
+                return
+            }
+            var seqNum: Int?
+            for case .persist(.sent(let seq, .some(_))) in directives { seqNum = seq }
+            let outcome = await perform(directives, on: &connection)
+            switch outcome {
+            case .done:
+                if let seqNum {
+                    continuation.resume(returning: seqNum)
+                } else {
+                    continuation.resume(throwing: FIXInitiatorError.storeFailed("the session stored no MsgSeqNum"))
+                }
+            case .storeFailed(let reason): continuation.resume(throwing: FIXInitiatorError.storeFailed(reason))
+            case .writeFailed(let reason):
+                continuation.resume(throwing: FIXInitiatorError.disconnected(reason: reason, seqNum: seqNum))
+            }
+        case .closed(let reason):
+            connection.isOpen = false
+            connection.closeReason = connection.closeReason ?? reason
+            if connection.loggingOut { connection.cleanLogout = true }
+            await perform(connection.session.onDisconnected(now: wallClock()), on: &connection)
+        }
+        snapshot.nextSenderSeqNum = connection.session.store.nextSenderSeqNum
+        snapshot.nextTargetSeqNum = connection.session.store.nextTargetSeqNum
+    }
+
+    private enum Outcome {
+        case done
+        case storeFailed(String)
+        case writeFailed(String)
+    }
+
+    /// Carries directives out in order: persists are committed (one transaction for those in a
+    /// row) before the next send is written; writes in a row are flushed together and awaited.
+    @discardableResult
+    private func perform(_ directives: [FIXSessionDirective], on connection: inout Connection) async -> Outcome {
+        var persists: [FIXSessionPersist] = []
+        var writes: [EventLoopFuture<Void>] = []
+        let channel = connection.channel
+
+        do {
+            for directive in directives {
+                switch directive {
+                case .persist(let change):
+                    persists.append(change)
+                case .send(let message, let bytes):
+                    try await commit(&persists)
+                    writes.append(channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)))
+                    logger.trace("sent", metadata: ["fix.message": "\(message)"])
+                case .deliver(let message):
+                    applicationSink.yield(message)
+                    snapshot.deliveredMessages += 1
+                case .disconnect(let reason):
+                    try await commit(&persists)
+                    // Let a Logout or Reject reach the counterparty before the close.
+                    try? await awaitWrites(&writes)
+                    connection.closeReason = connection.closeReason ?? reason
+                    connection.cleanLogout =
+                        connection.loggingOut || reason.hasPrefix("Logout confirmed")
+                    connection.isOpen = false
+                    try? await channel.close()
+                case .statusChanged(let status):
+                    snapshot.session = status
+                    if status == .active {
+                        backoff.reset()
+                        snapshot.activeSince = wallClock()
+                        logger.info(
+                            "logged on",
+                            metadata: [
+                                "fix.next_sender_seq_num": "\(connection.session.store.nextSenderSeqNum)",
+                                "fix.next_target_seq_num": "\(connection.session.store.nextTargetSeqNum)",
+                            ])
+                    }
+                case .log(let text):
+                    logger.notice("\(text)")
+                }
+            }
+            try await commit(&persists)
+            try await awaitWrites(&writes)
+            return .done
+        } catch let error as FIXSessionDatabaseError {
+            // Nothing after this point may reach the broker: the store no longer covers it.
+            logger.error("closing the connection: \(error)")
+            connection.closeReason = "\(error)"
+            connection.isOpen = false
+            try? await channel.close()
+            return .storeFailed("\(error)")
+        } catch {
+            connection.closeReason = connection.closeReason ?? "write failed: \(error)"
+            connection.isOpen = false
+            try? await channel.close()
+            return .writeFailed("\(error)")
+        }
+    }
+
+    private func commit(_ persists: inout [FIXSessionPersist]) async throws(FIXSessionDatabaseError) {
+        guard !persists.isEmpty else { return }
+        try await database.apply(persists)
+        persists.removeAll()
+    }
+
+    private func awaitWrites(_ writes: inout [EventLoopFuture<Void>]) async throws {
+        defer { writes.removeAll() }
+        for write in writes { try await write.get() }
+    }
+
+    private func recordError(_ reason: String) {
+        snapshot.lastError = reason
+        snapshot.lastErrorAt = wallClock()
+        logger.warning("FIX connection: \(reason)")
+    }
+}
+
+public struct FIXInitiatorConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
