@@ -155,6 +155,23 @@ public actor Venue {
         carryOut(core.connectionClosed(id, now: Self.fixNow()))
     }
 
+    /// Sends Logout to every logged-on session; each disconnects when its counterparty answers
+    /// (or after the logout timeout).
+    public func logoutAllFIXSessions(text: String) {
+        carryOut(core.logoutAll(text: text, now: Self.fixNow()))
+    }
+
+    public var fixConnectionCount: Int { fixWriters.count }
+
+    public func closeAllFIXConnections(reason: String) {
+        for (id, writer) in fixWriters {
+            writer.yield(.close(reason: reason))
+            writer.finish()
+            carryOut(core.connectionClosed(id, now: Self.fixNow()))
+        }
+        fixWriters = [:]
+    }
+
     private func carryOut(_ directives: [VenueCore.Directive]) {
         for directive in directives {
             switch directive {

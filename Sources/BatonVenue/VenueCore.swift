@@ -167,6 +167,14 @@ public struct VenueCore: Sendable {
         return finish()
     }
 
+    /// Starts a clean logout of every connected session (the venue is shutting down).
+    public mutating func logoutAll(text: String, now: FIXTimestamp) -> [Directive] {
+        for compID in counterparties.keys.sorted() where counterparties[compID]?.connection != nil {
+            run(compID, now: now) { session in session.logout(text: text, now: now) }
+        }
+        return finish()
+    }
+
     public mutating func marketTick(_ tick: MarketTick, now: FIXTimestamp) -> [Directive] {
         let reports = engine.onMarketTick(tick, now: now)
         if !reports.isEmpty { deliver(reports, now: now) }

@@ -32,16 +32,27 @@ public struct FIXAcceptor: Service {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                // On shutdown: stop accepting, log every session out, and close whatever is
+                // still open once the counterparties had time to answer.
+                try? await gracefulShutdown()
+                server.channel.close(promise: nil)
+                await venue.logoutAllFIXSessions(text: "venue shutting down")
+                for _ in 0..<60 where await venue.fixConnectionCount > 0 {
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                await venue.closeAllFIXConnections(reason: "venue shutting down")
+            }
+            do {
                 try await server.executeThenClose { connections in
                     for try await connection in connections {
                         group.addTask { await serve(connection) }
                     }
                 }
+            } catch {
+                logger.debug("FIX listener closed: \(error)")
             }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
         }
     }
 
@@ -142,6 +153,10 @@ public func buildVenueApplication(
                 }
                 group.addTask {
                     for await frame in frames { try await outbound.write(.text(frame)) }
+                }
+                group.addTask {
+                    // Let the HTTP server's graceful shutdown finish instead of waiting on us.
+                    try await gracefulShutdown()
                 }
                 try await group.next()
                 group.cancelAll()

@@ -319,6 +319,39 @@ final class LockedFrames: @unchecked Sendable {
         for tick in common { #expect(primaryBySeq[tick.sequence] == key(tick)) }
     }
 
+    @Test func sigtermLogsSessionsOutClosesTheFeedAndExitsCleanly() async throws {
+        let venue = try await VenueProcess(arguments: ["--tick-rate", "500"])
+        defer { venue.stop() }
+        let frames = LockedFrames()
+        let subscriber = Task { [port = venue.httpPort] in
+            try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/feed", logger: Logger(label: "feed-test")) {
+                inbound, _, _ in
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message { frames.append(text) }
+                }
+            }
+        }
+        let reason = try await withTimeout(seconds: 20) {
+            [port = venue.fixPort, pid = venue.process.processIdentifier] in
+            try await withFIXInitiator(port: port, compID: "BATON3") { initiator in
+                while frames.all.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                kill(pid, SIGTERM)
+                do {
+                    while true { try await initiator.readOnce() }
+                } catch {
+                    return "\(error)"
+                }
+            }
+        }
+        #expect(reason.contains("venue shutting down"))
+        try await withTimeout(seconds: 15) { [process = venue.process] in
+            while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(venue.process.terminationStatus == 0)
+        // The subscriber's connection ended with the venue rather than hanging.
+        _ = try await withTimeout(seconds: 5) { await subscriber.result }
+    }
+
     @Test func badArgumentsAreRefusedNamingTheFlag() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try VenueProcess.executable())
