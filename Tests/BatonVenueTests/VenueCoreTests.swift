@@ -163,6 +163,35 @@ struct Wire {
         #expect(wire.core.sessionCounters.isEmpty)
     }
 
+    @Test func aMalformedOrderGetsASessionRejectSayingWhatIsWrongAndCreatesNothing() throws {
+        var wire = Wire()
+        wire.connect(1, as: "BATON1")
+        // A NewOrderSingle without Symbol(55).
+        try wire.send(1, FIXMessage(msgType: "D", fields: [
+            FIXField(11, "M-1"), FIXField(54, "1"), FIXField(60, t0.fixString), FIXField(38, "100"), FIXField(40, "1"),
+        ]))
+        // The dictionary check answers with a session Reject(3); what it lets through (it does
+        // not check required components) fails the typed parse: BusinessMessageReject(j),
+        // BusinessRejectReason 5. Either way the counterparty learns which field is missing.
+        let reject = try #require(wire.inbox[1]?.last)
+        #expect(reject[FIXTag.refSeqNum] == "2")
+        #expect(reject[FIXTag.text]?.contains("Symbol") == true)
+        if reject.msgType == "3" {
+            #expect(reject[FIXTag.refTagID] == "55")
+        } else {
+            #expect(reject.msgType == "j")
+            #expect(reject[380] == "5")
+            #expect(reject[379] == "M-1")
+        }
+        #expect(wire.core.engine.orders.isEmpty)
+        #expect(wire.clients[1]?.status == .active)
+        #expect(wire.core.sessionCounters["BATON1"]?.rejects == 1)
+
+        // The session goes on: the next order is accepted.
+        try wire.send(1, order("M-2").message)
+        #expect(wire.core.engine.order(clOrdID: "M-2")?.status == .filled)
+    }
+
     @Test func unsupportedMessagesGetABusinessRejectAndTheSessionStaysUp() throws {
         var wire = Wire()
         wire.connect(1, as: "BATON1")
