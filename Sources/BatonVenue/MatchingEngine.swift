@@ -19,8 +19,9 @@ public struct MatchingEngine: Sendable {
         /// How many slices a partially filled order is cut into.
         public var partialFillSlices: Int
 
-        public init(seed: UInt64, slippageBps: Int64 = 1, partialFillProbability: Double = 0, partialFillSlices: Int = 3)
-        {
+        public init(
+            seed: UInt64, slippageBps: Int64 = 1, partialFillProbability: Double = 0, partialFillSlices: Int = 3
+        ) {
             self.seed = seed
             self.slippageBps = slippageBps
             self.partialFillProbability = partialFillProbability
@@ -249,7 +250,8 @@ public struct MatchingEngine: Sendable {
             for index in indices where orders[index].timeInForce == .day && !orders[index].isTerminal {
                 orders[index].status = .expired
                 append(
-                    executionReport(orders[index], execType: .expired, text: "DAY order expired at end of day", now: now),
+                    executionReport(
+                        orders[index], execType: .expired, text: "DAY order expired at end of day", now: now),
                     to: orders[index].ownerSession, into: &reports)
             }
             working[symbol]?.removeAll { orders[$0].isTerminal }
@@ -261,7 +263,9 @@ public struct MatchingEngine: Sendable {
 
     private func rejection(of request: FIXNewOrderSingle, timeInForce: FIXTimeInForce) -> (code: Int, text: String)? {
         guard prices[request.symbol] != nil else {
-            return (1, "unknown symbol \(request.symbol): this venue trades \(prices.keys.sorted().joined(separator: ", "))")
+            return (
+                1, "unknown symbol \(request.symbol): this venue trades \(prices.keys.sorted().joined(separator: ", "))"
+            )
         }
         guard [FIXSide.buy, .sell, .sellShort].contains(request.side) else {
             return (99, "Side(54) \(request.side.rawValue) is not supported (1 buy, 2 sell, 5 sell short)")

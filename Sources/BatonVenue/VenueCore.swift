@@ -222,7 +222,8 @@ public struct VenueCore: Sendable {
                     let waiting = counterparties[compID]?.undelivered ?? []
                     counterparties[compID]?.undelivered = []
                     if !waiting.isEmpty {
-                        out.append(.log(.info, "session \(compID): sending \(waiting.count) reports held while it was away"))
+                        out.append(
+                            .log(.info, "session \(compID): sending \(waiting.count) reports held while it was away"))
                         deliver(waiting.map { VenueReport(session: compID, message: $0) }, now: now)
                     }
                 }
@@ -287,10 +288,12 @@ public struct VenueCore: Sendable {
                         .notice,
                         "session \(report.session) is not logged on: holding \(report.message.msgType ?? "?") "
                             + "for ClOrdID \(report.message[11] ?? "-") until it is"))
-                counterparties[report.session, default: Counterparty(
-                    session: FIXSession(
-                        settings: FIXSessionSettings(
-                            role: .acceptor, senderCompID: settings.compID, targetCompID: report.session)))
+                counterparties[
+                    report.session,
+                    default: Counterparty(
+                        session: FIXSession(
+                            settings: FIXSessionSettings(
+                                role: .acceptor, senderCompID: settings.compID, targetCompID: report.session)))
                 ].undelivered.append(report.message)
                 continue
             }

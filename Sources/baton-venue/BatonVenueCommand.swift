@@ -53,7 +53,8 @@ struct BatonVenueCommand: AsyncParsableCommand {
             }
             let symbol = String(parts[0]).trimmingCharacters(in: .whitespaces)
             guard symbolList.contains(symbol) else {
-                throw ValidationError("--start-prices: \(symbol) is not one of --symbols \(symbolList.joined(separator: ","))")
+                throw ValidationError(
+                    "--start-prices: \(symbol) is not one of --symbols \(symbolList.joined(separator: ","))")
             }
             guard let price = TickCodec.parsePrice(String(parts[1])), price > 0 else {
                 throw ValidationError(
@@ -126,7 +127,8 @@ struct BatonVenueCommand: AsyncParsableCommand {
                 acceptor = try await FIXAcceptor.bind(
                     host: configuration.host, port: configuration.fixPort, venue: venue, logger: logger)
             } catch {
-                throw ValidationError("--fix-port \(configuration.fixPort): cannot listen on \(configuration.host): \(error)")
+                throw ValidationError(
+                    "--fix-port \(configuration.fixPort): cannot listen on \(configuration.host): \(error)")
             }
             services.append(acceptor)
             fixAddress = "fix=\(configuration.host):\(acceptor.port) "

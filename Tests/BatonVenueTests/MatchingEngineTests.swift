@@ -30,7 +30,8 @@ func reports(_ list: [VenueReport]) throws -> [FIXExecutionReport] {
 }
 
 func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
-    MarketTick(sequence: seq, symbol: symbol, price: price, size: 100, bid: price - 1, ask: price + 1, exchangeTimeNanos: 0)
+    MarketTick(
+        sequence: seq, symbol: symbol, price: price, size: 100, bid: price - 1, ask: price + 1, exchangeTimeNanos: 0)
 }
 
 @Suite struct MatchingEngineTests {
@@ -55,7 +56,8 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
     @Test func limitOrdersRestUntilTheWalkCrossesThemAndFillAtTheLimit() throws {
         var venue = engine()
         let placed = try reports(
-            venue.newOrder(order("L1", .buy, limit: FIXDecimal("187.00")!, tif: .goodTillCancel), session: "BATON1", now: t0))
+            venue.newOrder(
+                order("L1", .buy, limit: FIXDecimal("187.00")!, tif: .goodTillCancel), session: "BATON1", now: t0))
         #expect(placed.map(\.execType) == [.new])
         #expect(placed[0].ordStatus == .new)
         #expect(placed[0].leavesQty.description == "100")
@@ -148,13 +150,15 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
         _ = venue.newOrder(order("K1", .buy, limit: FIXDecimal("180")!), session: "BATON1", now: t0)
         _ = venue.newOrder(order("K2", .sell, qty: 10), session: "BATON1", now: t0)
         let k1 = try reports(
-            venue.statusRequest(FIXOrderStatusRequest(clOrdID: "K1", symbol: "AAPL", side: .buy), session: "BATON1", now: t0))
+            venue.statusRequest(
+                FIXOrderStatusRequest(clOrdID: "K1", symbol: "AAPL", side: .buy), session: "BATON1", now: t0))
         #expect(k1.count == 1)
         #expect(k1[0].execType == .orderStatus)
         #expect(k1[0].ordStatus == .new)
         #expect(k1[0].leavesQty.description == "100")
         let k2 = try reports(
-            venue.statusRequest(FIXOrderStatusRequest(clOrdID: "K2", symbol: "AAPL", side: .sell), session: "BATON1", now: t0))
+            venue.statusRequest(
+                FIXOrderStatusRequest(clOrdID: "K2", symbol: "AAPL", side: .sell), session: "BATON1", now: t0))
         #expect(k2[0].ordStatus == .filled)
         #expect(k2[0].cumQty.description == "10")
         #expect(k2[0].avgPx.description == "187.2313")
@@ -163,7 +167,8 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
     @Test func statusRequestForAnUnknownClOrdIDProvesItWasNeverReceivedWithoutCreatingIt() throws {
         var venue = engine()
         let unknown = try reports(
-            venue.statusRequest(FIXOrderStatusRequest(clOrdID: "C-2-9", symbol: "AAPL", side: .buy), session: "BATON2", now: t0))
+            venue.statusRequest(
+                FIXOrderStatusRequest(clOrdID: "C-2-9", symbol: "AAPL", side: .buy), session: "BATON2", now: t0))
         #expect(unknown.count == 1)
         #expect(unknown[0].execType == .orderStatus)
         #expect(unknown[0].ordStatus == .rejected)
@@ -184,7 +189,8 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
         _ = venue.newOrder(order("M1"), session: "BATON1", now: t0)
         _ = venue.newOrder(order("M2", limit: FIXDecimal("150")!), session: "BATON1", now: t0)
         _ = venue.newOrder(order("M3", symbol: "MSFT"), session: "BATON1", now: t0)
-        let list = venue.massStatusRequest(FIXOrderMassStatusRequest(massStatusReqID: "MS-1"), session: "BATON3", now: t0)
+        let list = venue.massStatusRequest(
+            FIXOrderMassStatusRequest(massStatusReqID: "MS-1"), session: "BATON3", now: t0)
         let r = try reports(list)
         #expect(r.map(\.clOrdID) == ["M1", "M2", "M3"])
         #expect(r.allSatisfy { $0.execType == .orderStatus && $0.massStatusReqID == "MS-1" })
@@ -206,7 +212,8 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
         var venue = engine()
         _ = venue.newOrder(order("W1", limit: FIXDecimal("187")!, tif: .goodTillCancel), session: "BATON1", now: t0)
         _ = venue.newOrder(order("W2", limit: FIXDecimal("187")!, tif: .goodTillCancel), session: "BATON1", now: t0)
-        _ = venue.statusRequest(FIXOrderStatusRequest(clOrdID: "W1", symbol: "AAPL", side: .buy), session: "BATON2", now: t0)
+        _ = venue.statusRequest(
+            FIXOrderStatusRequest(clOrdID: "W1", symbol: "AAPL", side: .buy), session: "BATON2", now: t0)
         #expect(venue.order(clOrdID: "W1")?.ownerSession == "BATON2")
         #expect(venue.order(clOrdID: "W1")?.session == "BATON1")
         let fills = venue.onMarketTick(tick("AAPL", 1_869_000), now: t0)
@@ -292,7 +299,8 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
         var venue = engine(partialFillProbability: 1, slices: 2)
         var all = venue.newOrder(order("V1", tif: .immediateOrCancel), session: "B", now: t0)
         all += venue.newOrder(order("V1"), session: "B", now: t0)
-        all += venue.statusRequest(FIXOrderStatusRequest(clOrdID: "none", symbol: "AAPL", side: .buy), session: "B", now: t0)
+        all += venue.statusRequest(
+            FIXOrderStatusRequest(clOrdID: "none", symbol: "AAPL", side: .buy), session: "B", now: t0)
         all += venue.cancelRequest(
             FIXOrderCancelRequest(origClOrdID: "none", clOrdID: "c", symbol: "AAPL", side: .buy, transactTime: t0),
             session: "B", now: t0)

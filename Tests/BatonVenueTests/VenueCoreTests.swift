@@ -21,7 +21,8 @@ struct Wire {
         var session =
             clients[id]
             ?? FIXSession(
-                settings: FIXSessionSettings(role: .initiator, senderCompID: compID, targetCompID: "VENUE", heartBtInt: 1),
+                settings: FIXSessionSettings(
+                    role: .initiator, senderCompID: compID, targetCompID: "VENUE", heartBtInt: 1),
                 store: store ?? FIXSessionStore())
         core.connectionOpened(id)
         let directives = session.onConnected(now: now)
@@ -167,9 +168,14 @@ struct Wire {
         var wire = Wire()
         wire.connect(1, as: "BATON1")
         // A NewOrderSingle without Symbol(55).
-        try wire.send(1, FIXMessage(msgType: "D", fields: [
-            FIXField(11, "M-1"), FIXField(54, "1"), FIXField(60, t0.fixString), FIXField(38, "100"), FIXField(40, "1"),
-        ]))
+        try wire.send(
+            1,
+            FIXMessage(
+                msgType: "D",
+                fields: [
+                    FIXField(11, "M-1"), FIXField(54, "1"), FIXField(60, t0.fixString), FIXField(38, "100"),
+                    FIXField(40, "1"),
+                ]))
         // The dictionary check answers with a session Reject(3); what it lets through (it does
         // not check required components) fails the typed parse: BusinessMessageReject(j),
         // BusinessRejectReason 5. Either way the counterparty learns which field is missing.
@@ -195,10 +201,14 @@ struct Wire {
     @Test func unsupportedMessagesGetABusinessRejectAndTheSessionStaysUp() throws {
         var wire = Wire()
         wire.connect(1, as: "BATON1")
-        try wire.send(1, FIXMessage(msgType: "G", fields: [
-            FIXField(11, "X"), FIXField(41, "Y"), FIXField(55, "AAPL"), FIXField(54, "1"),
-            FIXField(60, t0.fixString), FIXField(38, "1"), FIXField(40, "1"),
-        ]))
+        try wire.send(
+            1,
+            FIXMessage(
+                msgType: "G",
+                fields: [
+                    FIXField(11, "X"), FIXField(41, "Y"), FIXField(55, "AAPL"), FIXField(54, "1"),
+                    FIXField(60, t0.fixString), FIXField(38, "1"), FIXField(40, "1"),
+                ]))
         let reject = try #require(wire.inbox[1]?.last)
         #expect(reject.msgType == "j")
         #expect(reject[380] == "3")

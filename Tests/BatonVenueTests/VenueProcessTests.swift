@@ -25,7 +25,8 @@ final class VenueProcess: Sendable {
         let candidates = [
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
             URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name),
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/\(name)"),
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+                ".build/debug/\(name)"),
         ]
         for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
         throw VenueTestError("cannot find \(name) next to the tests (looked in \(candidates.map(\.path)))")
@@ -144,7 +145,8 @@ func withFIXInitiator<T: Sendable>(
     return try await channel.executeThenClose { inbound, outbound in
         var initiator = FIXTestInitiator(
             session: FIXSession(
-                settings: FIXSessionSettings(role: .initiator, senderCompID: compID, targetCompID: "VENUE", heartBtInt: 5)),
+                settings: FIXSessionSettings(
+                    role: .initiator, senderCompID: compID, targetCompID: "VENUE", heartBtInt: 5)),
             inbound: inbound.makeAsyncIterator(), outbound: outbound)
         try await initiator.logon()
         return try await body(&initiator)
@@ -152,7 +154,8 @@ func withFIXInitiator<T: Sendable>(
 }
 
 func httpGet(_ client: HTTPClient, port: Int, _ path: String) async throws -> (status: UInt, body: Data) {
-    let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
+    let response = try await client.execute(
+        HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
     let body = try await response.body.collect(upTo: 16 << 20)
     return (response.status.code, Data(buffer: body))
 }
@@ -189,7 +192,8 @@ func readFeed(port: Int, frames wanted: Int) async throws -> (ticks: [MarketTick
     var errors: [TickDecodingError] = []
     for frame in collected {
         TickCodec.decodeFrame(
-            Array(frame.utf8), receiveTimeNanos: 1, onTick: { ticks.append($0) }, onHeartbeat: { _, _ in heartbeats += 1 },
+            Array(frame.utf8), receiveTimeNanos: 1, onTick: { ticks.append($0) },
+            onHeartbeat: { _, _ in heartbeats += 1 },
             onError: { errors.append($0) })
     }
     guard errors.isEmpty else { throw VenueTestError("feed lines did not decode: \(errors)") }
@@ -242,7 +246,8 @@ final class LockedFrames: @unchecked Sendable {
 
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            let orders = try JSONDecoder().decode([OrderView].self, from: try await httpGet(client, port: venue.httpPort, "/orders").body)
+            let orders = try JSONDecoder().decode(
+                [OrderView].self, from: try await httpGet(client, port: venue.httpPort, "/orders").body)
             #expect(orders.count == 1)
             #expect(orders.first?.clOrdID == "BATON-1-7")
             #expect(orders.first?.session == "BATON1")
@@ -278,7 +283,8 @@ final class LockedFrames: @unchecked Sendable {
             #expect(sequences == Array(sequences[0]...sequences[0] + UInt64(sequences.count - 1)))
 
             // An outage: no ticks and no heartbeats while paused.
-            #expect(try await httpPost(client, port: venue.httpPort, "/admin/feed/pause", json: "{\"seconds\": 30}") == 200)
+            #expect(
+                try await httpPost(client, port: venue.httpPort, "/admin/feed/pause", json: "{\"seconds\": 30}") == 200)
             let silent = try await withTimeout(seconds: 5) { [port = venue.httpPort] in
                 try await silentFeed(port: port, for: .milliseconds(600))
             }
