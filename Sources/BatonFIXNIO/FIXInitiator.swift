@@ -206,7 +206,8 @@ public actor FIXInitiator: Service {
     }
 
     private func runSession(
-        on channel: any Channel, events: AsyncStream<FIXConnectionEvent>, sink: AsyncStream<FIXConnectionEvent>.Continuation
+        on channel: any Channel, events: AsyncStream<FIXConnectionEvent>,
+        sink: AsyncStream<FIXConnectionEvent>.Continuation
     ) async {
         let registered = control.withLock { control -> Bool in
             guard !control.shuttingDown else { return false }
@@ -231,7 +232,8 @@ public actor FIXInitiator: Service {
         // broker may ask for, and a persist that failed last time is not trusted from memory.
         var connection: Connection
         do {
-            connection = Connection(channel: channel, session: FIXSession(settings: settings, store: try database.load()))
+            connection = Connection(
+                channel: channel, session: FIXSession(settings: settings, store: try database.load()))
         } catch {
             recordError("\(error)")
             try? await channel.close()
@@ -370,8 +372,9 @@ public actor FIXInitiator: Service {
                     // Let a Logout or Reject reach the counterparty before the close.
                     try? await awaitWrites(&writes)
                     connection.closeReason = connection.closeReason ?? reason
+                    // A Logout that went unanswered is worth an error; one answered is not.
                     connection.cleanLogout =
-                        connection.loggingOut || reason.hasPrefix("Logout confirmed")
+                        reason.hasPrefix("Logout confirmed") || reason.hasPrefix("logout requested before Logon")
                     connection.isOpen = false
                     try? await channel.close()
                 case .statusChanged(let status):

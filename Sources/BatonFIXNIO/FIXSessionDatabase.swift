@@ -24,9 +24,9 @@ public final class FIXSessionDatabase: Sendable {
     ///
     /// - Throws: `FIXSessionDatabaseError` if the file cannot be opened, is not a session store,
     ///   or belongs to another session.
-    public init(path: String, settings: FIXSessionSettings, maxStoredMessages: Int = 50_000) throws(
-        FIXSessionDatabaseError
-    ) {
+    public init(path: String, settings: FIXSessionSettings, maxStoredMessages: Int = 50_000)
+        throws(FIXSessionDatabaseError)
+    {
         self.path = path
         self.maxStoredMessages = max(1, maxStoredMessages)
         do {
@@ -39,7 +39,8 @@ public final class FIXSessionDatabase: Sendable {
             configuration.prepareDatabase { db in
                 let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
                 guard mode?.lowercased() == "wal" else {
-                    throw FIXSessionDatabaseError(path: path, "SQLite refused WAL mode (journal_mode is \(mode ?? "?"))")
+                    throw FIXSessionDatabaseError(
+                        path: path, "SQLite refused WAL mode (journal_mode is \(mode ?? "?"))")
                 }
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
