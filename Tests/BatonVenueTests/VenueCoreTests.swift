@@ -134,6 +134,23 @@ struct Wire {
         #expect(reports.map(\.execType) == [.trade])
     }
 
+    @Test func afterAFailoverTheNewLeadersSessionGetsTheFillsOfTheOrdersItReconciled() throws {
+        var wire = Wire()
+        wire.connect(1, as: "BATON1")
+        wire.connect(2, as: "BATON2")
+        try wire.send(1, order("C-3-10", limit: FIXDecimal("187")!, tif: .goodTillCancel).message)
+        try wire.send(1, order("C-3-11", limit: FIXDecimal("187")!, tif: .goodTillCancel).message)
+        // BATON2 becomes leader and reconciles only C-3-10.
+        try wire.send(2, FIXOrderStatusRequest(clOrdID: "C-3-10", symbol: "AAPL", side: .buy).message)
+        wire.inbox = [:]
+        wire.venueCarryOut(wire.core.marketTick(tick("AAPL", 1_865_000), now: t0))
+        let toOld = try (wire.inbox[1] ?? []).map { try FIXExecutionReport($0) }
+        let toNew = try (wire.inbox[2] ?? []).map { try FIXExecutionReport($0) }
+        #expect(toNew.map(\.clOrdID) == ["C-3-10"])
+        #expect(toNew.map(\.execType) == [.trade])
+        #expect(toOld.map(\.clOrdID) == ["C-3-11"])
+    }
+
     @Test func unknownOrSecondConnectionsOfASessionAreRefused() throws {
         var wire = Wire(allowed: ["BATON1", "BATON2"])
         wire.connect(1, as: "INTRUDER")
