@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "batond", targets: ["batond"]),
         .executable(name: "batonctl", targets: ["batonctl"]),
         .executable(name: "baton-bench", targets: ["baton-bench"]),
+        .executable(name: "baton-venue", targets: ["baton-venue"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
     ],
     targets: [
         // The consensus core: a value type that does no I/O. No dependencies on purpose.
@@ -79,6 +81,7 @@ let package = Package(
             name: "BatonDaemon",
             dependencies: [
                 "RaftCore", "BatonJournal", "BatonTransport", "BatonWire", "CSystemd",
+                "BatonTrading", "BatonMarketData", "BatonFeed", "BatonFIX", "BatonFIXNIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -120,6 +123,64 @@ let package = Package(
             resources: [.copy("Resources/FIX44.xml"), .copy("Resources/QUICKFIX-LICENSE")],
             swiftSettings: strictSettings
         ),
+        // Market data as it crosses the wire: the normalised tick and its line codec. Pure, shared
+        // by the venue simulator (encodes) and the feed client (decodes).
+        .target(name: "BatonMarketData", swiftSettings: strictSettings),
+        // The market feed client: WebSocket shell, staleness/gap detection, primary/backup switch.
+        .target(
+            name: "BatonFeed",
+            dependencies: [
+                "BatonMarketData",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The FIX initiator over SwiftNIO: runs a `FIXSession` on a TCP connection, keeps it
+        // logged on, and keeps its sequence numbers and sent messages durable (SQLite).
+        .target(
+            name: "BatonFIXNIO",
+            dependencies: [
+                "BatonFIX",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The trading engine as pure values: journal commands, order state machine, positions,
+        // the MA crossover strategy, the risk gate and reconciliation planning.
+        .target(name: "BatonTrading", dependencies: ["BatonMarketData"], swiftSettings: strictSettings),
+        // The venue simulator: FIX 4.4 acceptor, matching model, market-data stream, inspection API.
+        .target(
+            name: "BatonVenue",
+            dependencies: [
+                "BatonFIX", "BatonMarketData",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "baton-venue",
+            dependencies: [
+                "BatonVenue",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Benchmarks on demand (doc/benchmarks.md): commit throughput and latency, failover,
         // planned transfer, the disk's fsync floor, and the same commit load against etcd.
         .executableTarget(
@@ -140,6 +201,39 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "BatonFIXTests", dependencies: ["BatonFIX"], swiftSettings: strictSettings),
+        .testTarget(name: "BatonTradingTests", dependencies: ["BatonTrading", "BatonMarketData"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BatonFeedTests",
+            dependencies: [
+                "BatonFeed", "BatonMarketData",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BatonVenueTests",
+            dependencies: [
+                "BatonVenue", "BatonFIX", "BatonMarketData", "baton-venue",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BatonFIXNIOTests",
+            dependencies: [
+                "BatonFIXNIO", "BatonFIX",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "BatonSimulationTests",

@@ -21,11 +21,13 @@ public struct AdminAPI: Sendable {
     let token: AdminToken
     let debugEndpoints: Bool
     let transferTimeout: Duration
+    let trading: TradingServices?
 
     public init(
         consensus: ConsensusLoop, metrics: DaemonMetrics, token: AdminToken, debugEndpoints: Bool,
-        transferTimeout: Duration
+        transferTimeout: Duration, trading: TradingServices? = nil
     ) {
+        self.trading = trading
         self.consensus = consensus
         self.metrics = metrics
         self.token = token
@@ -51,6 +53,15 @@ public struct AdminAPI: Sendable {
         }
         router.post("/admin/propose") { request, _ in
             try await self.authorized(request) { body in try await self.propose(body) }
+        }
+        router.get("/orders") { request, _ in await self.orders(request) }
+        router.get("/positions") { _, _ in await self.positions() }
+        router.get("/trading") { _, _ in await self.tradingStatus() }
+        router.post("/admin/trading/pause") { request, _ in
+            try await self.authorized(request) { body in try await self.pause(true, body) }
+        }
+        router.post("/admin/trading/resume") { request, _ in
+            try await self.authorized(request) { body in try await self.pause(false, body) }
         }
         router.post("/admin/debug/stall") { request, _ in
             guard self.debugEndpoints else {

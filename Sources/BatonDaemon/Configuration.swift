@@ -1,3 +1,4 @@
+import BatonMarketData
 import Foundation
 public import Logging
 public import RaftCore
@@ -56,6 +57,8 @@ public struct BatondConfiguration: Sendable {
     public var readinessMaxLag: UInt64
     /// Enables `/admin/debug/*` (stalling the consensus loop for watchdog tests). Off in production.
     public var debugEndpoints: Bool
+    /// nil unless `trading.enabled`.
+    public var trading: TradingConfiguration?
 
     /// Where this configuration came from, for messages.
     public var source: String
@@ -112,6 +115,31 @@ extension BatondConfiguration {
         ("shutdown.transfer_timeout_ms", "how long a stopping leader tries to hand over (default 2000)"),
         ("readiness.max_lag_entries", "a follower is ready within this many entries of the leader (default 1000)"),
         ("debug.endpoints", "enable /admin/debug/* (default false; for tests only)"),
+        ("trading.enabled", "run the trading engine: strategy, risk gate, orders (default false)"),
+        ("trading.symbols", "symbols the strategy trades, e.g. [AAPL, MSFT]"),
+        ("trading.account", "Account(1) on every order (default BATON)"),
+        ("trading.clordid_prefix", "ClOrdID prefix: ids are <prefix>-<term>-<index> (default BTN)"),
+        ("trading.strategy.fast_window", "MA crossover fast window in ticks (default 10)"),
+        ("trading.strategy.slow_window", "MA crossover slow window in ticks (default 30)"),
+        ("trading.strategy.threshold", "price difference the fast MA must clear, e.g. 0.01 (default 0)"),
+        ("trading.strategy.quantity", "position the strategy takes when long (or short) (default 100)"),
+        ("trading.strategy.allow_short", "a bearish crossing goes short instead of flat (default false)"),
+        ("trading.strategy.version", "strategy version journaled with each intent (default 1)"),
+        ("trading.risk.max_orders_per_minute", "risk gate: orders per rolling minute (default 10)"),
+        ("trading.risk.max_orders_per_hour", "risk gate: orders per rolling hour (default 200)"),
+        ("trading.risk.max_position", "risk gate: largest absolute position per symbol (default 1000)"),
+        ("trading.risk.max_order_quantity", "risk gate: largest single order (default 1000)"),
+        ("trading.ack_timeout_ms", "a sent order with no answer for this long becomes unknown (default 2000)"),
+        ("trading.reconcile.answer_timeout_ms", "wait for one status report before asking again (default 1000)"),
+        ("trading.reconcile.attempts_before_halt", "unanswered status requests before HALTED (default 3)"),
+        ("venue.fix", "host:port of the broker's FIX 4.4 acceptor"),
+        ("venue.sender_comp_id", "this replica's SenderCompID (default BATON<node id>)"),
+        ("venue.target_comp_id", "the broker's CompID (default VENUE)"),
+        ("venue.heartbeat_s", "FIX HeartBtInt in seconds (default 5)"),
+        ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
+        ("feed.backup", "backup market-data WebSocket URL (optional)"),
+        ("feed.stale_after_ms", "a source silent this long is stale (default 500)"),
+        ("feed.recover_after_ms", "the primary must be healthy this long before switching back (default 2000)"),
     ]
 
     /// The environment variable that overrides `key`.
@@ -215,7 +243,7 @@ private struct ConfigReader {
                     return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
                 }
                 values[key] = Value(map: pairs, fromEnvironment: name)
-            } else if key == "cluster.voters" || key == "cluster.learners" {
+            } else if key == "cluster.voters" || key == "cluster.learners" || key == "trading.symbols" {
                 values[key] = Value(
                     list: raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
                     fromEnvironment: name)
@@ -403,6 +431,8 @@ private struct ConfigReader {
             fail("debug.endpoints", "'\(debugText)' is not allowed: use true or false")
         }
 
+        let trading = tradingSection(nodeID: nodeRaw)
+
         let known = Set(BatondConfiguration.keys.map(\.key))
         for key in values.keys.sorted() where !consumed.contains(key) && !known.contains(key) {
             if key.hasPrefix("cluster.members.") { continue }
@@ -432,7 +462,132 @@ private struct ConfigReader {
             shutdownTransferTimeout: .milliseconds(transferTimeout),
             readinessMaxLag: UInt64(maxLag),
             debugEndpoints: debugText == "true",
+            trading: trading,
             source: source
         )
+    }
+}
+
+/// The trading engine's settings: strategy, risk limits, broker session and market feed.
+public struct TradingConfiguration: Sendable, Equatable {
+    public var symbols: [String]
+    public var account: String
+    public var clOrdIDPrefix: String
+    public var strategyVersion: String
+    public var fastWindow: Int
+    public var slowWindow: Int
+    /// Price units (1/10_000).
+    public var threshold: Int64
+    public var quantity: Int64
+    public var allowShort: Bool
+    public var risk: RiskLimitsSettings
+    public var ackTimeout: Duration
+    public var reconcileAnswerTimeout: Duration
+    public var reconcileAttemptsBeforeHalt: Int
+    public var venue: BatondConfiguration.Endpoint
+    public var senderCompID: String
+    public var targetCompID: String
+    public var heartbeatSeconds: Int
+    public var feedPrimary: String
+    public var feedBackup: String?
+    public var feedStaleAfter: Duration
+    public var feedRecoverAfter: Duration
+
+    public struct RiskLimitsSettings: Sendable, Equatable {
+        public var maxOrdersPerMinute: Int
+        public var maxOrdersPerHour: Int
+        public var maxPosition: Int64
+        public var maxOrderQuantity: Int64
+    }
+}
+
+extension ConfigReader {
+    mutating func tradingSection(nodeID: Int) -> TradingConfiguration? {
+        let enabledText = text("trading.enabled") ?? "false"
+        if enabledText != "true" && enabledText != "false" {
+            fail("trading.enabled", "'\(enabledText)' is not allowed: use true or false")
+        }
+        guard enabledText == "true" else {
+            // Keys of a disabled section are still checked for spelling (below), not used.
+            for (key, _) in BatondConfiguration.keys where key.hasPrefix("trading.") || key.hasPrefix("venue.") || key.hasPrefix("feed.") {
+                consumed.insert(key)
+            }
+            return nil
+        }
+        consumed.insert("trading.symbols")
+        let symbols = (values["trading.symbols"]?.list ?? values["trading.symbols"]?.text.map { [$0] } ?? [])
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if symbols.isEmpty { fail("trading.symbols", "is required when trading.enabled: list the symbols to trade") }
+        for symbol in symbols where symbol.utf8.count > 32 || symbol.contains(",") || symbol.contains(" ") {
+            fail("trading.symbols", "'\(symbol)' is not a symbol: at most 32 characters, no commas or spaces")
+        }
+        if Set(symbols).count != symbols.count { fail("trading.symbols", "lists a symbol twice") }
+        let account = text("trading.account") ?? "BATON"
+        let prefix = text("trading.clordid_prefix") ?? "BTN"
+        if prefix.isEmpty || prefix.utf8.count > 12 || prefix.contains("-") {
+            fail("trading.clordid_prefix", "'\(prefix)' is not allowed: 1 to 12 characters without '-'")
+        }
+        let fast = integer("trading.strategy.fast_window", default: 10, in: 1...10_000)
+        let slow = integer("trading.strategy.slow_window", default: 30, in: 2...10_000)
+        if slow <= fast {
+            fail("trading.strategy.slow_window", "\(slow) must be larger than trading.strategy.fast_window (\(fast))")
+        }
+        var threshold: Int64 = 0
+        if let raw = text("trading.strategy.threshold") {
+            if let parsed = TickCodec.parsePrice(raw.trimmingCharacters(in: .whitespaces)), parsed >= 0 {
+                threshold = parsed
+            } else {
+                fail("trading.strategy.threshold", "'\(raw)' is not a price: a non-negative decimal with at most 4 places")
+            }
+        }
+        let quantity = integer("trading.strategy.quantity", default: 100, in: 1...1_000_000_000)
+        let shortText = text("trading.strategy.allow_short") ?? "false"
+        if shortText != "true" && shortText != "false" {
+            fail("trading.strategy.allow_short", "'\(shortText)' is not allowed: use true or false")
+        }
+        let version = text("trading.strategy.version") ?? "1"
+        let perMinute = integer("trading.risk.max_orders_per_minute", default: 10, in: 1...1_000_000)
+        let perHour = integer("trading.risk.max_orders_per_hour", default: 200, in: 1...100_000_000)
+        if perHour < perMinute {
+            fail("trading.risk.max_orders_per_hour", "\(perHour) is below trading.risk.max_orders_per_minute (\(perMinute))")
+        }
+        let maxPosition = integer("trading.risk.max_position", default: 1_000, in: 1...1_000_000_000)
+        let maxOrder = integer("trading.risk.max_order_quantity", default: 1_000, in: 1...1_000_000_000)
+        if quantity > maxPosition {
+            fail("trading.strategy.quantity", "\(quantity) exceeds trading.risk.max_position (\(maxPosition)): every signal would be rejected")
+        }
+        let ackTimeout = integer("trading.ack_timeout_ms", default: 2000, in: 10...600_000)
+        let answerTimeout = integer("trading.reconcile.answer_timeout_ms", default: 1000, in: 10...600_000)
+        let attempts = integer("trading.reconcile.attempts_before_halt", default: 3, in: 1...1000)
+        var venue = BatondConfiguration.Endpoint(host: "127.0.0.1", port: 9878)
+        if let raw = required("venue.fix"), let endpoint = endpoint("venue.fix", raw) {
+            if endpoint.port == 0 { fail("venue.fix", "port 0 is not a broker address") }
+            venue = endpoint
+        }
+        let sender = text("venue.sender_comp_id") ?? "BATON\(nodeID)"
+        let target = text("venue.target_comp_id") ?? "VENUE"
+        for (key, value) in [("venue.sender_comp_id", sender), ("venue.target_comp_id", target)]
+        where value.isEmpty || value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x01 || $0 >= 0x7F }) {
+            fail(key, "'\(value)' is not a CompID: printable ASCII without spaces")
+        }
+        let heartbeat = integer("venue.heartbeat_s", default: 5, in: 1...3600)
+        let primary = required("feed.primary") ?? ""
+        let backup = text("feed.backup")
+        for (key, url) in [("feed.primary", primary), ("feed.backup", backup ?? "ws://x")]
+        where !(url.hasPrefix("ws://") || url.hasPrefix("wss://")) {
+            fail(key, "'\(url)' is not a WebSocket URL: expected ws://host:port/path")
+        }
+        let stale = integer("feed.stale_after_ms", default: 500, in: 10...600_000)
+        let recover = integer("feed.recover_after_ms", default: 2000, in: 0...600_000)
+        return TradingConfiguration(
+            symbols: symbols, account: account, clOrdIDPrefix: prefix, strategyVersion: version, fastWindow: fast,
+            slowWindow: slow, threshold: threshold, quantity: Int64(quantity), allowShort: shortText == "true",
+            risk: .init(
+                maxOrdersPerMinute: perMinute, maxOrdersPerHour: perHour, maxPosition: Int64(maxPosition),
+                maxOrderQuantity: Int64(maxOrder)),
+            ackTimeout: .milliseconds(ackTimeout), reconcileAnswerTimeout: .milliseconds(answerTimeout),
+            reconcileAttemptsBeforeHalt: attempts, venue: venue, senderCompID: sender, targetCompID: target,
+            heartbeatSeconds: heartbeat, feedPrimary: primary, feedBackup: backup, feedStaleAfter: .milliseconds(stale),
+            feedRecoverAfter: .milliseconds(recover))
     }
 }

@@ -21,6 +21,25 @@ public protocol RaftNetwork: Sendable {
     func linkStatus() async -> [PeerLinkStatus]
 }
 
+/// A state machine kept beside the journal's tables (the trading engine): it sees every committed
+/// entry once, in order, after the journal has recorded it as applied.
+public protocol CommittedEntryConsumer: Sendable {
+    func applied(_ entries: [LogEntry]) async
+}
+
+/// What the trading engine needs to know about this node's leadership, read in one actor hop.
+public struct LeadershipView: Sendable {
+    public var role: RaftRole
+    public var term: Term
+    public var leader: NodeID?
+    /// Time left on the leader lease; nil unless this node is the leader and holds one.
+    public var leaseRemaining: Duration?
+    /// Index of the first entry of this leader's term (its no-op): once the state machine has
+    /// applied it, every earlier leader's entries are applied too.
+    public var termStartIndex: LogIndex?
+    public var appliedIndex: LogIndex
+}
+
 public struct PeerLinkStatus: Sendable, Codable {
     public var id: UInt64
     public var address: String
@@ -90,6 +109,8 @@ public actor ConsensusLoop {
     private var lastPublished = ContinuousClock.now - .seconds(1)
     private var publishedTerm: Term?
     private var publishedRole: RaftRole?
+    private var termStartIndex: LogIndex?
+    private let stateMachine: (any CommittedEntryConsumer)?
 
     public init(
         node: RaftNode,
@@ -98,8 +119,10 @@ public actor ConsensusLoop {
         logger: Logger,
         metrics: DaemonMetrics,
         dynamicMetadata: JSONLogHandler.DynamicMetadata? = nil,
-        readinessMaxLag: UInt64 = 1000
+        readinessMaxLag: UInt64 = 1000,
+        stateMachine: (any CommittedEntryConsumer)? = nil
     ) {
+        self.stateMachine = stateMachine
         self.node = node
         self.storage = storage
         self.network = network
@@ -166,6 +189,7 @@ public actor ConsensusLoop {
                     } catch {
                         throw ConsensusError.storageFailed("applying \(entries.first?.index ?? 0)…: \(error)")
                     }
+                    await self.stateMachine?.applied(entries)
                 }
             }
             try await group.next()
@@ -338,6 +362,8 @@ public actor ConsensusLoop {
                 resolveWaiters(through: entries.last!.index)
             case .roleChanged(let role, let term):
                 if role == .candidate { metrics.elections.increment() }
+                // The node has appended its no-op by the time it reports leadership.
+                termStartIndex = role == .leader ? node.lastIndex : nil
                 logger.info(
                     "role changed",
                     metadata: ["raft.role": "\(role.rawValue)", "raft.term": "\(term)"]
@@ -501,6 +527,12 @@ public actor ConsensusLoop {
         result.peers = await network.linkStatus()
         metrics.updatePeers(result.peers)
         return result
+    }
+
+    public func leadership() -> LeadershipView {
+        LeadershipView(
+            role: node.role, term: node.term, leader: node.leader, leaseRemaining: node.leaseRemaining,
+            termStartIndex: node.role == .leader ? termStartIndex : nil, appliedIndex: node.appliedIndex)
     }
 
     public var role: RaftRole { node.role }

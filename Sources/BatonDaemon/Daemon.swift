@@ -84,17 +84,22 @@ public enum Daemon {
             },
             random: SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
         )
+        let trading = try await TradingServices.build(
+            configuration: configuration, storage: storage, metrics: metrics,
+            logger: { makeLogger($0, configuration: configuration, control: logControl) })
         let loop = ConsensusLoop(
             node: node, storage: storage, network: network, logger: logger, metrics: metrics,
-            dynamicMetadata: logControl, readinessMaxLag: configuration.readinessMaxLag
+            dynamicMetadata: logControl, readinessMaxLag: configuration.readinessMaxLag,
+            stateMachine: trading?.engine
         )
+        await trading?.engine.attach(consensus: loop, initiator: trading!.initiator)
         let notifier = SystemdNotifier()
         let consensus = ConsensusService(
             loop: loop, transferTimeout: configuration.shutdownTransferTimeout, logger: logger)
         let token = AdminToken(configuration.adminToken)
         let admin = AdminAPI(
             consensus: loop, metrics: metrics, token: token, debugEndpoints: configuration.debugEndpoints,
-            transferTimeout: configuration.raft.electionTimeoutMax * 2
+            transferTimeout: configuration.raft.electionTimeoutMax * 2, trading: trading
         )
         let app = Application(
             router: admin.buildRouter(),
@@ -115,6 +120,7 @@ public enum Daemon {
                 services: [
                     .init(service: network),
                     .init(service: consensus),
+                ] + (trading?.services ?? []) + [
                     .init(service: app),
                     .init(service: SystemdService(notifier: notifier, consensus: loop, logger: logger)),
                     .init(service: reload),

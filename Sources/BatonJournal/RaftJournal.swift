@@ -192,6 +192,25 @@ public final class RaftJournal: Sendable {
 
     // MARK: - State machine side
 
+    /// Applied commands whose payload starts with `marker`, in log order, as (term, index, payload):
+    /// how a state machine kept in memory (the trading engine) is rebuilt at start. Only applied
+    /// entries are returned, so the result is exactly what the state machine had seen.
+    public func appliedCommands(withMarker marker: UInt8) throws -> [(term: UInt64, index: UInt64, payload: [UInt8])] {
+        try database.read { db in
+            var out: [(term: UInt64, index: UInt64, payload: [UInt8])] = []
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT log_index, term, payload FROM applied_commands WHERE substr(payload, 1, 1) = ? ORDER BY log_index",
+                arguments: [Data([marker])])
+            while let row = try rows.next() {
+                let index: Int64 = row["log_index"]
+                let term: Int64 = row["term"]
+                let payload: Data = row["payload"]
+                out.append((UInt64(index), UInt64(term), [UInt8](payload)))
+            }
+            return out.map { (term: $0.1, index: $0.0, payload: $0.2) }
+        }
+    }
+
     /// Records committed entries as applied, in one transaction: commands go into
     /// `applied_commands`, and the applied index moves to the last entry.
     ///

@@ -12,7 +12,10 @@ struct BatonCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batonctl",
         abstract: "On-call CLI for a Baton cluster.",
-        subcommands: [Status.self, TransferLeadership.self, Propose.self, Journal.self]
+        subcommands: [
+            Status.self, Orders.self, Positions.self, Trading.self, Pause.self, Resume.self, TransferLeadership.self,
+            Propose.self, Journal.self,
+        ]
     )
 }
 
@@ -211,4 +214,198 @@ struct Journal: AsyncParsableCommand {
             if !report.isIntact { throw ExitCode(1) }
         }
     }
+}
+
+/// Prints rows as aligned columns.
+func printTable(_ rows: [[String]]) {
+    guard let header = rows.first else { return }
+    let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+    }
+}
+
+/// Reads a trading view from one replica: the leader's by default (it is the one acting), any
+/// replica with `--node`.
+struct TradingSource: ParsableArguments {
+    @Option(help: "Ask this replica (1-based position in --admin) instead of the leader.")
+    var node: Int?
+
+    func url(_ options: AdminOptions) async throws -> String {
+        if let node {
+            guard (1...options.urls.count).contains(node) else {
+                throw ValidationError("--node \(node) is not one of the \(options.urls.count) admin URLs")
+            }
+            return options.urls[node - 1]
+        }
+        return try await Admin.findLeader(options)
+    }
+
+    func fetch(_ path: String, _ options: AdminOptions) async throws -> Data {
+        let base = try await url(options)
+        let (status, body) = try await Admin.get("\(base)\(path)", timeout: options.timeout)
+        guard status == 200 else { throw ValidationError("\(base)\(path): HTTP \(status): \(Admin.message(body))") }
+        return body
+    }
+}
+
+struct Orders: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the journal's orders (newest last).")
+    @OptionGroup var options: AdminOptions
+    @OptionGroup var source: TradingSource
+    @Option(help: "How many of the newest orders.")
+    var limit: Int = 20
+
+    struct Order: Decodable {
+        var clOrdId: String
+        var symbol: String
+        var side: String
+        var quantity: Int64
+        var status: String
+        var cumQty: Int64
+        var avgPx: String
+        var sends: Int
+        var possResend: Bool
+        var reconciledInTerm: UInt64?
+        var unknownReason: String?
+    }
+
+    func run() async throws {
+        let body = try await source.fetch("/orders?limit=\(limit)", options)
+        let orders = try Admin.decoder.decode([Order].self, from: body)
+        var rows = [["CLORDID", "SYMBOL", "SIDE", "QTY", "STATUS", "FILLED", "AVG PX", "SENDS", "NOTE"]]
+        for o in orders {
+            var note: [String] = []
+            if o.possResend { note.append("re-sent PossResend=Y") }
+            if let term = o.reconciledInTerm { note.append("reconciled in term \(term)") }
+            if let why = o.unknownReason { note.append("unknown: \(why)") }
+            rows.append([
+                o.clOrdId, o.symbol, o.side, "\(o.quantity)", o.status, "\(o.cumQty)", o.avgPx, "\(o.sends)",
+                note.joined(separator: "; "),
+            ])
+        }
+        printTable(rows)
+        if orders.isEmpty { print("no orders yet") }
+    }
+}
+
+struct Positions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show positions derived from journaled fills.")
+    @OptionGroup var options: AdminOptions
+    @OptionGroup var source: TradingSource
+
+    struct Position: Decodable {
+        var symbol: String
+        var quantity: Int64
+        var averagePrice: String
+        var realizedPnl: String
+        var filledQuantity: Int64
+        var fills: Int
+    }
+
+    func run() async throws {
+        let body = try await source.fetch("/positions", options)
+        let positions = try Admin.decoder.decode([Position].self, from: body)
+        var rows = [["SYMBOL", "POSITION", "AVG PX", "REALIZED P&L", "FILLED", "FILLS"]]
+        for p in positions {
+            rows.append([p.symbol, "\(p.quantity)", p.averagePrice, p.realizedPnl, "\(p.filledQuantity)", "\(p.fills)"])
+        }
+        printTable(rows)
+        if positions.isEmpty { print("no positions yet") }
+    }
+}
+
+struct Trading: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Every replica's trading phase, broker session and market feed.")
+    @OptionGroup var options: AdminOptions
+
+    struct View: Decodable {
+        struct Engine: Decodable {
+            var node: UInt64
+            var phase: String
+            var haltReason: String?
+            var paused: Bool
+            var orders: Int
+            var openOrders: Int
+            var shadowAgreements: UInt64
+            var shadowDivergences: UInt64
+            var lastRejection: String?
+        }
+        struct Session: Decodable {
+            var senderCompId: String
+            var status: String
+            var nextSenderSeqNum: Int
+            var nextTargetSeqNum: Int
+        }
+        struct Feed: Decodable {
+            struct Source: Decodable {
+                var source: String
+                var health: String
+                var ticks: UInt64
+                var stalenessMs: Int64
+            }
+            var active: String
+            var sources: [Source]
+        }
+        var engine: Engine
+        var session: Session
+        var feed: Feed
+    }
+
+    func run() async throws {
+        var rows = [["NODE", "PHASE", "ORDERS", "OPEN", "SESSION", "SEQ OUT/IN", "FEED", "SHADOW AGREE/DIFF", "NOTE"]]
+        for url in options.urls {
+            do {
+                let (status, body) = try await Admin.get("\(url)/trading", timeout: options.timeout)
+                guard status == 200 else {
+                    rows.append(["?", "HTTP \(status)", "-", "-", "-", "-", "-", "-", Admin.message(body)])
+                    continue
+                }
+                let v = try Admin.decoder.decode(View.self, from: body)
+                let feed = v.feed.sources.map { "\($0.source):\($0.health)" }.joined(separator: ",")
+                var note: [String] = []
+                if let halt = v.engine.haltReason { note.append("HALTED: \(halt)") }
+                if v.engine.paused { note.append("paused") }
+                if let rejection = v.engine.lastRejection { note.append("last rejection: \(rejection)") }
+                rows.append([
+                    "n\(v.engine.node)", v.engine.phase, "\(v.engine.orders)", "\(v.engine.openOrders)",
+                    "\(v.session.senderCompId) \(v.session.status)", "\(v.session.nextSenderSeqNum)/\(v.session.nextTargetSeqNum)",
+                    "\(v.feed.active) (\(feed))", "\(v.engine.shadowAgreements)/\(v.engine.shadowDivergences)",
+                    note.joined(separator: "; "),
+                ])
+            } catch {
+                rows.append(["?", "unreachable", "-", "-", "-", "-", "-", "-", url])
+            }
+        }
+        printTable(rows)
+    }
+}
+
+struct Pause: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Pause trading: no new orders (journaled).")
+    @OptionGroup var options: AdminOptions
+    @Option(help: "Why (journaled).")
+    var reason: String = "paused from batonctl"
+
+    func run() async throws { try await setPaused(true, reason: reason, options) }
+}
+
+struct Resume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Resume trading after a pause (journaled).")
+    @OptionGroup var options: AdminOptions
+    @Option(help: "Why (journaled).")
+    var reason: String = "resumed from batonctl"
+
+    func run() async throws { try await setPaused(false, reason: reason, options) }
+}
+
+func setPaused(_ paused: Bool, reason: String, _ options: AdminOptions) async throws {
+    let leader = try await Admin.findLeader(options)
+    let body = try JSONSerialization.data(withJSONObject: ["reason": reason, "by": "batonctl"])
+    let path = paused ? "pause" : "resume"
+    let (status, reply) = try await Admin.send(
+        "\(leader)/admin/trading/\(path)", method: .POST, token: options.token, body: body, timeout: options.timeout + 5)
+    guard status == 200 else { throw ValidationError("\(path) failed (HTTP \(status)): \(Admin.message(reply))") }
+    print(paused ? "trading paused" : "trading resumed")
 }

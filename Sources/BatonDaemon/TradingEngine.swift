@@ -1,0 +1,704 @@
+public import BatonFIX
+public import BatonFIXNIO
+public import BatonFeed
+import BatonMarketData
+public import BatonTrading
+import Foundation
+public import Logging
+public import RaftCore
+
+/// The trading shell: it owns the replicated `TradingState`, runs the strategies on the feed, and
+/// — on the leader only — turns committed intents into orders and reports back into the log.
+///
+/// Every replica applies the same committed commands (`applied(_:)`) and runs the strategies on
+/// the same feed. Only the leader proposes, and it sends an order only when the intent is
+/// committed, its reconciliation is done (`Reconciler`), and its lease is valid at the moment of
+/// writing. Followers compare their own (shadow) decisions with the leader's committed ones.
+public actor TradingEngine: CommittedEntryConsumer {
+    public enum Phase: String, Sendable, Codable {
+        case follower
+        /// Leader, waiting for its lease, its session, or its log to catch up.
+        case waiting
+        case reconciling
+        case trading
+        case halted
+    }
+
+    let configuration: TradingConfiguration
+    let nodeID: NodeID
+    let logger: Logger
+    let metrics: TradingMetrics
+    private var state = TradingState()
+    private var strategies: [String: MovingAverageCrossover] = [:]
+    private let limits: RiskLimits
+    private var reconciler: Reconciler
+    private var consensus: ConsensusLoop?
+    private var initiator: FIXInitiator?
+    private var leadership: LeadershipView?
+    /// Highest log index seen by `applied(_:)`, trading command or not.
+    private var appliedThrough: LogIndex = 0
+    private var phase: Phase = .follower
+    private var haltReason: String?
+    /// Symbols with an intent proposed by this leader and not yet applied.
+    private var inFlightSymbols: Set<String> = []
+    /// Orders this leader wrote (or is writing) in its current term: never twice.
+    private var sentLocally: [String: Int64] = [:]
+    private var lastSendFailure: Int64 = 0
+    private var proposedExecIDs: Set<String> = []
+    private var proposedReconciliations: Set<String> = []
+    /// The latest direction this replica's own strategy chose per symbol (shadow on followers).
+    private var shadowDirection: [String: TargetDirection] = [:]
+    private var sessionActive = false
+    private var ledTerm: Term?
+    public private(set) var shadowAgreements: UInt64 = 0
+    public private(set) var shadowDivergences: UInt64 = 0
+
+    public init(configuration: TradingConfiguration, nodeID: NodeID, logger: Logger, metrics: TradingMetrics) {
+        self.configuration = configuration
+        self.nodeID = nodeID
+        self.logger = logger
+        self.metrics = metrics
+        limits = RiskLimits(
+            maxOrdersPerMinute: configuration.risk.maxOrdersPerMinute,
+            maxOrdersPerHour: configuration.risk.maxOrdersPerHour, maxPosition: configuration.risk.maxPosition,
+            maxOrderQuantity: configuration.risk.maxOrderQuantity)
+        reconciler = Reconciler(
+            settings: .init(
+                answerTimeoutNanos: Int64(configuration.reconcileAnswerTimeout.nanosecondsClamped),
+                attemptsBeforeHalt: configuration.reconcileAttemptsBeforeHalt))
+        for symbol in configuration.symbols {
+            strategies[symbol] = MovingAverageCrossover(
+                parameters: CrossoverParameters(
+                    symbol: symbol, fastWindow: configuration.fastWindow, slowWindow: configuration.slowWindow,
+                    threshold: configuration.threshold, quantity: configuration.quantity,
+                    allowShort: configuration.allowShort),
+                version: configuration.strategyVersion)
+        }
+    }
+
+    /// Wires the shells the engine acts through (they are built after it: the consensus loop
+    /// takes the engine as its state machine).
+    public func attach(consensus: ConsensusLoop, initiator: FIXInitiator) {
+        self.consensus = consensus
+        self.initiator = initiator
+    }
+
+    /// Rebuilds the state from the journal's applied commands at start, before the loop runs.
+    public func restore(_ commands: [(term: UInt64, index: UInt64, payload: [UInt8])]) throws {
+        for (term, index, payload) in commands {
+            guard let command = try TradingCommand.decode(payload) else { continue }
+            state.apply(command, term: term, index: index)
+            appliedThrough = max(appliedThrough, index)
+        }
+        publishPositions()
+        logger.info(
+            "trading state restored from the journal",
+            metadata: [
+                "trading.orders": "\(state.orders.count)", "trading.open_orders": "\(state.openOrders.count)",
+                "journal.applied_index": "\(appliedThrough)",
+            ])
+    }
+
+    // MARK: - Committed entries (every replica)
+
+    public func applied(_ entries: [LogEntry]) async {
+        var toSend = false
+        for entry in entries {
+            appliedThrough = max(appliedThrough, entry.index)
+            guard case .command(let payload) = entry.payload else { continue }
+            let command: TradingCommand?
+            do {
+                command = try TradingCommand.decode(payload)
+            } catch {
+                // A trading entry this version cannot read: every replica hits the same entry, so
+                // this is a deployment problem (mixed versions), not a local fault. Say it loudly.
+                logger.critical(
+                    "cannot decode a committed trading command; it is skipped",
+                    metadata: ["raft.index": "\(entry.index)", "error": "\(error)"])
+                metrics.anomalies.increment()
+                continue
+            }
+            guard let command else { continue }
+            for effect in state.apply(command, term: entry.term, index: entry.index) {
+                toSend = handle(effect, command: command) || toSend
+            }
+        }
+        publishPositions()
+        if toSend, phase == .trading { await sendCommittedIntents() }
+    }
+
+    /// Returns true when an order may now need sending.
+    private func handle(_ effect: TradingState.Effect, command: TradingCommand) -> Bool {
+        switch effect {
+        case .orderCommitted(let order):
+            inFlightSymbols.remove(order.symbol)
+            metrics.intents.increment()
+            compareWithShadow(order.intent.signal)
+            logger.info(
+                "order intent committed",
+                metadata: [
+                    "order.clordid": "\(order.clOrdID)", "order.symbol": "\(order.symbol)",
+                    "order.side": "\(order.intent.side.rawValue)", "order.qty": "\(order.intent.quantity)",
+                    "trace.id": "\(order.intent.traceID)",
+                ])
+            return true
+        case .rejectionCommitted(let rejection):
+            inFlightSymbols.remove(rejection.signal.symbol)
+            metrics.riskRejections.increment()
+            compareWithShadow(rejection.signal)
+            logger.info(
+                "signal rejected by the risk gate",
+                metadata: [
+                    "signal.symbol": "\(rejection.signal.symbol)",
+                    "signal.direction": "\(rejection.signal.direction.rawValue)", "risk.reason": "\(rejection.reason)",
+                ])
+            return false
+        case .orderChanged(let order):
+            if case .reconciled(let reconciliation) = command {
+                proposedReconciliations.remove(reconciliation.clOrdID)
+                let directives = reconciler.onCommitted(reconciliation)
+                carryOut(directives)
+                return order.status == .intent
+            }
+            return false
+        case .filled(let clOrdID, let symbol, let quantity, let price):
+            metrics.fills.increment()
+            logger.info(
+                "fill journaled",
+                metadata: [
+                    "order.clordid": "\(clOrdID)", "order.symbol": "\(symbol)", "fill.qty": "\(quantity)",
+                    "fill.price": "\(TickCodec.formatPrice(price))",
+                ])
+            return false
+        case .duplicateExecution:
+            metrics.duplicateReports.increment()
+            return false
+        case .anomaly(let text):
+            metrics.anomalies.increment()
+            logger.error("trading journal anomaly", metadata: ["anomaly": "\(text)"])
+            return false
+        case .pausedChanged(let paused):
+            logger.notice(paused ? "trading paused" : "trading resumed")
+            return false
+        }
+    }
+
+    private func compareWithShadow(_ signal: SignalOrigin) {
+        guard leadership?.role != .leader else { return }
+        guard let mine = shadowDirection[signal.symbol] else { return }
+        if mine == signal.direction {
+            shadowAgreements += 1
+            metrics.shadowAgreements.increment()
+        } else {
+            shadowDivergences += 1
+            metrics.shadowDivergences.increment()
+        }
+    }
+
+    // MARK: - Market feed (every replica)
+
+    public func onFeed(_ event: FeedEvent) async {
+        switch event {
+        case .ticks(_, let ticks):
+            metrics.ticks.increment(by: Int64(ticks.count))
+            for tick in ticks {
+                guard var strategy = strategies[tick.symbol] else { continue }
+                let signal = strategy.onTick(
+                    sequence: tick.sequence, price: tick.price, receivedNanos: tick.receiveTimeNanos)
+                strategies[tick.symbol] = strategy
+                if let signal { await decide(signal) }
+            }
+        case .sourceSwitched(let from, let to, let reason):
+            logger.notice(
+                "market feed switched source", metadata: ["feed.from": "\(from)", "feed.to": "\(to)", "feed.reason": "\(reason)"])
+        case .gap(let source, let from, let to):
+            logger.warning("market feed gap", metadata: ["feed.source": "\(source)", "feed.missed": "\(from)…\(to)"])
+        case .sequenceReset(let source, let last, let new):
+            logger.warning(
+                "market feed restarted its sequence",
+                metadata: ["feed.source": "\(source)", "feed.last": "\(last)", "feed.new": "\(new)"])
+        case .overflow(let ticks, let switches):
+            logger.error(
+                "strategy fell behind the market feed; events dropped",
+                metadata: ["feed.dropped_ticks": "\(ticks)", "feed.dropped_switches": "\(switches)"])
+        }
+    }
+
+    private func decide(_ signal: StrategySignal) async {
+        shadowDirection[signal.origin.symbol] = signal.origin.direction
+        metrics.signals.increment()
+        guard leadership?.role == .leader else { return }
+        guard phase == .trading else {
+            logger.info(
+                "signal not acted on: trading is \(phase.rawValue)",
+                metadata: ["signal.symbol": "\(signal.origin.symbol)", "signal.direction": "\(signal.origin.direction.rawValue)"])
+            return
+        }
+        let now = Self.wallNanos()
+        let command: TradingCommand
+        switch RiskGate.evaluate(signal, state: state, limits: limits, now: now, inFlight: inFlightSymbols) {
+        case .approved(let side, let quantity, let checks):
+            command = .orderIntent(
+                OrderIntent(
+                    signal: signal.origin, side: side, kind: .market, quantity: quantity, limitPrice: nil,
+                    timeInForce: .day, riskDecision: "approved: \(checks)", traceID: Self.traceID(),
+                    clOrdIDPrefix: configuration.clOrdIDPrefix, decidedAtNanos: now))
+        case .rejected(let reason):
+            // A signal for a symbol whose intent is still committing is not news; everything else
+            // is journaled with its reason.
+            if inFlightSymbols.contains(signal.origin.symbol) { return }
+            command = .riskRejection(RiskRejection(signal: signal.origin, reason: reason, decidedAtNanos: now))
+        }
+        inFlightSymbols.insert(signal.origin.symbol)
+        if !(await propose(command, what: "decision for \(signal.origin.symbol)")) {
+            inFlightSymbols.remove(signal.origin.symbol)
+        }
+    }
+
+    // MARK: - Broker messages
+
+    public func onApplicationMessage(_ message: FIXMessage) async {
+        switch message.msgType {
+        case "8":
+            let report: FIXExecutionReport
+            do {
+                report = try FIXExecutionReport(message)
+            } catch {
+                metrics.anomalies.increment()
+                logger.error("unreadable ExecutionReport ignored", metadata: ["error": "\(error)", "fix": "\(message)"])
+                return
+            }
+            await onExecutionReport(report)
+        case "9":
+            logger.warning("OrderCancelReject from the broker", metadata: ["fix": "\(message)"])
+        case "3":
+            logger.error("the broker rejected one of our messages (session Reject)", metadata: ["fix": "\(message)"])
+        default:
+            logger.warning("unexpected application message from the broker", metadata: ["fix": "\(message)"])
+        }
+    }
+
+    private func onExecutionReport(_ report: FIXExecutionReport) async {
+        guard let record = Self.record(report, session: configuration.senderCompID, now: Self.wallNanos()) else {
+            metrics.anomalies.increment()
+            logger.error("ExecutionReport with quantities we cannot represent ignored", metadata: ["fix.execid": "\(report.execID)"])
+            return
+        }
+        guard leadership?.role == .leader else {
+            // The leader journals reports; one arriving here belongs to an order this replica sent
+            // while it led. The current leader learns it by reconciling.
+            metrics.reportsOnFollower.increment()
+            logger.info(
+                "ExecutionReport on a follower's session left to the leader's reconciliation",
+                metadata: ["order.clordid": "\(record.clOrdID)", "fix.execid": "\(record.execID)"])
+            return
+        }
+        if record.execType == FIXExecType.orderStatus.rawValue {
+            guard reconciler.isAsking(about: record.clOrdID) else { return }
+            carryOut(reconciler.onStatusReport(record, now: Self.wallNanos()))
+            return
+        }
+        guard state.orders[record.clOrdID] != nil else {
+            metrics.anomalies.increment()
+            logger.error("ExecutionReport for a ClOrdID the journal does not know", metadata: ["order.clordid": "\(record.clOrdID)"])
+            return
+        }
+        guard !state.executionIDs.contains(record.execID), !proposedExecIDs.contains(record.execID) else { return }
+        proposedExecIDs.insert(record.execID)
+        if !(await propose(.execution(record), what: "ExecutionReport \(record.execID)")) {
+            proposedExecIDs.remove(record.execID)
+        }
+    }
+
+    static func record(_ report: FIXExecutionReport, session: String, now: Int64) -> ExecutionRecord? {
+        guard let cum = quantity(report.cumQty), let leaves = quantity(report.leavesQty),
+            let last = report.lastQty.map(quantity) ?? 0
+        else { return nil }
+        return ExecutionRecord(
+            clOrdID: report.clOrdID ?? "", execID: report.execID, venueOrderID: report.orderID,
+            execType: report.execType.rawValue, ordStatus: report.ordStatus.rawValue, lastQuantity: last,
+            lastPrice: report.lastPx.map(price) ?? 0, cumulativeQuantity: cum, averagePrice: price(report.avgPx),
+            leavesQuantity: leaves, ordRejReason: report.ordRejReason, text: report.text, session: session,
+            receivedAtNanos: now)
+    }
+
+    /// FIX decimal → price units (1/10_000). Finer prices are truncated: the venue quotes in
+    /// ticks of at most four places.
+    static func price(_ value: FIXDecimal) -> Int64 {
+        var units = value.units
+        var scale = value.scale
+        while scale < 4 {
+            units *= 10
+            scale += 1
+        }
+        while scale > 4 {
+            units /= 10
+            scale -= 1
+        }
+        return units
+    }
+
+    /// FIX decimal → whole quantity; nil for fractional quantities (not traded here).
+    static func quantity(_ value: FIXDecimal) -> Int64? {
+        var units = value.units
+        var scale = value.scale
+        while scale > 0 {
+            guard units % 10 == 0 else { return nil }
+            units /= 10
+            scale -= 1
+        }
+        return units
+    }
+
+    // MARK: - Leader duties
+
+    /// Runs the leader's duties every few milliseconds: notices leadership and session changes,
+    /// drives reconciliation, sends committed intents, and makes silent orders unknown.
+    public func runDuties(every interval: Duration = .milliseconds(5)) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            await duty()
+        }
+    }
+
+    func duty() async {
+        guard let consensus, let initiator else { return }
+        let view = await consensus.leadership()
+        leadership = view
+        let active = await initiator.status().session == .active
+        let sessionDropped = sessionActive && !active
+        sessionActive = active
+        let now = Self.wallNanos()
+
+        guard view.role == .leader else {
+            if ledTerm != nil { loseLeadership(reason: "no longer leader") }
+            setPhase(.follower)
+            return
+        }
+        if ledTerm != view.term {
+            if ledTerm != nil { loseLeadership(reason: "new term") }
+            ledTerm = view.term
+            logger.notice("leading: trading waits for the lease, the broker session and the log", metadata: ["raft.term": "\(view.term)"])
+        }
+        if sessionDropped, phase != .waiting {
+            // Reports may have been lost with the connection: ask again about everything open.
+            logger.warning("broker session dropped while leading; reconciling again once it is back")
+            carryOut(reconciler.stop())
+            setPhase(.waiting)
+        }
+        switch phase {
+        case .follower, .waiting:
+            setPhase(.waiting)
+            guard view.leaseRemaining != nil, active, let start = view.termStartIndex, appliedThrough >= start else {
+                return
+            }
+            setPhase(.reconciling)
+            logger.notice("reconciling open orders with the broker", metadata: ["trading.open_orders": "\(state.openOrders.count)"])
+            carryOut(reconciler.begin(term: view.term, state: state, now: now))
+        case .reconciling, .halted:
+            carryOut(reconciler.onTick(now: now))
+        case .trading:
+            await sendCommittedIntents()
+            checkAcknowledgements(now: now)
+        }
+    }
+
+    private func loseLeadership(reason: String) {
+        carryOut(reconciler.stop())
+        ledTerm = nil
+        inFlightSymbols = []
+        sentLocally = [:]
+        proposedExecIDs = []
+        proposedReconciliations = []
+        logger.notice("stopped leading: no orders from this replica", metadata: ["reason": "\(reason)"])
+    }
+
+    private func setPhase(_ next: Phase) {
+        guard next != phase else { return }
+        phase = next
+        if next != .halted { haltReason = nil }
+        metrics.setPhase(next)
+    }
+
+    private func carryOut(_ directives: [Reconciler.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .requestStatus(let clOrdID, let symbol, let side):
+                let request = FIXOrderStatusRequest(
+                    clOrdID: clOrdID, symbol: symbol, side: side == .buy ? .buy : .sell)
+                Task { await self.sendToBroker(request.message, what: "OrderStatusRequest \(clOrdID)") }
+            case .journal(let reconciliation):
+                guard !proposedReconciliations.contains(reconciliation.clOrdID) else { continue }
+                proposedReconciliations.insert(reconciliation.clOrdID)
+                logger.notice(
+                    "reconciled with the broker",
+                    metadata: ["order.clordid": "\(reconciliation.clOrdID)", "reconcile.finding": "\(reconciliation.finding.summary)"])
+                Task { await self.journalReconciliation(reconciliation) }
+            case .phaseChanged(let next):
+                switch next {
+                case .idle: break
+                case .reconciling: setPhase(.reconciling)
+                case .trading:
+                    setPhase(.trading)
+                    logger.notice("reconciliation complete: trading", metadata: ["raft.term": "\(reconciler.term)"])
+                case .halted(let reason):
+                    setPhase(.halted)
+                    haltReason = reason
+                    metrics.halts.increment()
+                    logger.critical("trading HALTED", metadata: ["halt.reason": "\(reason)"])
+                }
+            }
+        }
+    }
+
+    private func journalReconciliation(_ reconciliation: Reconciliation) async {
+        guard !(await propose(.reconciled(reconciliation), what: "reconciliation of \(reconciliation.clOrdID)")) else {
+            return
+        }
+        proposedReconciliations.remove(reconciliation.clOrdID)
+        reconciler.onJournalFailed(clOrdID: reconciliation.clOrdID, now: Self.wallNanos())
+    }
+
+    private func sendToBroker(_ message: FIXMessage, what: String) async {
+        guard let initiator else { return }
+        do {
+            _ = try await initiator.send(message)
+        } catch {
+            logger.warning("could not send to the broker", metadata: ["fix.what": "\(what)", "error": "\(error)"])
+        }
+    }
+
+    /// Sends every committed intent this leader may send: intents of its own term, and orders its
+    /// reconciliation proved the broker never received (again, with PossResend=Y).
+    private func sendCommittedIntents() async {
+        guard phase == .trading, let term = ledTerm else { return }
+        let now = Self.wallNanos()
+        // After a refused send, wait a little before trying again rather than spinning.
+        guard now - lastSendFailure > 100_000_000 else { return }
+        for order in state.openOrders where order.status == .intent && sentLocally[order.clOrdID] == nil {
+            guard order.term == term || order.reconciledInTerm == term else { continue }
+            await send(order, term: term)
+        }
+    }
+
+    private func send(_ order: OrderRecord, term: Term) async {
+        guard let consensus, let initiator else { return }
+        sentLocally[order.clOrdID] = Self.wallNanos()
+        // The lease is checked at the last moment: an order goes out only while no other replica
+        // can have been elected.
+        let view = await consensus.leadership()
+        guard view.role == .leader, view.term == term, let lease = view.leaseRemaining, lease > .milliseconds(1) else {
+            sentLocally[order.clOrdID] = nil
+            logger.notice("order held: no valid lease", metadata: ["order.clordid": "\(order.clOrdID)"])
+            return
+        }
+        let possResend = !order.sends.isEmpty || order.reconciledInTerm != nil
+        let intent = order.intent
+        let message = FIXNewOrderSingle(
+            clOrdID: order.clOrdID, symbol: order.symbol, side: intent.side == .buy ? .buy : .sell,
+            transactTime: FIXInitiator.systemTime(), orderQty: FIXDecimal(units: intent.quantity),
+            ordType: intent.kind == .market ? .market : .limit,
+            price: intent.limitPrice.map { FIXDecimal(units: $0, scale: 4) },
+            timeInForce: Self.timeInForce(intent.timeInForce), account: configuration.account, possResend: possResend
+        ).message
+        let seqNum: Int
+        do {
+            seqNum = try await initiator.send(message)
+        } catch let error as FIXInitiatorError {
+            switch error {
+            case .disconnected(_, let seq?) :
+                // The bytes may have left: only the broker can say. Reconciliation will ask.
+                logger.error("order fate unknown: connection lost while sending", metadata: ["order.clordid": "\(order.clOrdID)", "fix.seq": "\(seq)"])
+                await propose(
+                    .orderUnknown(OrderUnknown(clOrdID: order.clOrdID, reason: "connection lost while sending: \(error)", atNanos: Self.wallNanos())),
+                    what: "unknown \(order.clOrdID)")
+            default:
+                // Not written: it may be sent later, by this leader or, after reconciliation, the next.
+                sentLocally[order.clOrdID] = nil
+                lastSendFailure = Self.wallNanos()
+                logger.warning("order not sent", metadata: ["order.clordid": "\(order.clOrdID)", "error": "\(error)"])
+            }
+            return
+        } catch {
+            sentLocally[order.clOrdID] = nil
+            lastSendFailure = Self.wallNanos()
+            logger.warning("order not sent", metadata: ["order.clordid": "\(order.clOrdID)", "error": "\(error)"])
+            return
+        }
+        let sentAt = Self.wallNanos()
+        sentLocally[order.clOrdID] = sentAt
+        metrics.ordersSent.increment()
+        if !possResend, intent.signal.tickReceivedNanos > 0 {
+            metrics.tickToOrder.recordNanoseconds(max(0, sentAt - intent.signal.tickReceivedNanos))
+        }
+        logger.info(
+            possResend ? "order re-sent with PossResend=Y" : "order sent",
+            metadata: ["order.clordid": "\(order.clOrdID)", "fix.seq": "\(seqNum)", "lease.ms": "\(lease.milliseconds)"])
+        let sent = OrderSent(
+            clOrdID: order.clOrdID, session: configuration.senderCompID, msgSeqNum: seqNum, sentAtNanos: sentAt,
+            leaseRemainingNanos: Int64(lease.nanosecondsClamped), possResend: possResend)
+        await propose(.orderSent(sent), what: "OrderSent \(order.clOrdID)")
+    }
+
+    /// An order written by this leader that the broker has not answered within the timeout is
+    /// unknown, and the whole open book is reconciled again.
+    private func checkAcknowledgements(now: Int64) {
+        let timeout = Int64(configuration.ackTimeout.nanosecondsClamped)
+        var silent: [String] = []
+        for (id, sentAt) in sentLocally {
+            guard let order = state.orders[id], order.status == .sent || order.status == .intent else {
+                // Answered: the broker has spoken, nothing left to watch.
+                sentLocally[id] = nil
+                continue
+            }
+            if now - sentAt > timeout { silent.append(id) }
+        }
+        guard !silent.isEmpty else { return }
+        for id in silent {
+            sentLocally[id] = nil
+            logger.error("no answer from the broker: order unknown", metadata: ["order.clordid": "\(id)"])
+            Task {
+                await self.propose(
+                    .orderUnknown(OrderUnknown(clOrdID: id, reason: "no answer within \(self.configuration.ackTimeout)", atNanos: now)),
+                    what: "unknown \(id)")
+            }
+        }
+        carryOut(reconciler.stop())
+        setPhase(.waiting)
+    }
+
+    /// Appends a command to the log (without waiting for the commit: applying it is the answer).
+    /// False when the log refused it.
+    @discardableResult
+    private func propose(_ command: TradingCommand, what: String) async -> Bool {
+        guard let consensus else { return false }
+        do {
+            _ = try await consensus.propose([command.encoded()], waitForCommit: false)
+            return true
+        } catch {
+            logger.warning("proposal failed", metadata: ["proposal": "\(what)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    static func timeInForce(_ tif: OrderTimeInForce) -> FIXTimeInForce {
+        switch tif {
+        case .day: return .day
+        case .goodTillCancel: return .goodTillCancel
+        case .immediateOrCancel: return .immediateOrCancel
+        }
+    }
+
+    static func wallNanos() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
+
+    static func traceID() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    }
+
+    // MARK: - Operator actions
+
+    public func setPaused(_ paused: Bool, by: String, reason: String) async throws {
+        guard let consensus else { throw ConsensusError.stopped }
+        _ = try await consensus.propose(
+            [TradingCommand.tradingPaused(paused: paused, by: by, reason: reason, atNanos: Self.wallNanos()).encoded()],
+            waitForCommit: true)
+    }
+
+    // MARK: - Views
+
+    private func publishPositions() {
+        for (symbol, position) in state.positions { metrics.setPosition(symbol, position.quantity) }
+    }
+
+    public struct OrderView: Codable, Sendable {
+        public var clOrdID: String
+        public var logIndex: UInt64
+        public var logTerm: UInt64
+        public var symbol: String
+        public var side: String
+        public var quantity: Int64
+        public var status: String
+        public var cumQty: Int64
+        public var avgPx: String
+        public var leavesQty: Int64
+        public var sends: Int
+        public var possResend: Bool
+        public var reconciledInTerm: UInt64?
+        public var unknownReason: String?
+        public var text: String?
+        public var riskDecision: String
+        public var traceID: String
+        public var signalDirection: String
+    }
+
+    public func orders(limit: Int) -> [OrderView] {
+        state.orderList.suffix(limit).map { o in
+            OrderView(
+                clOrdID: o.clOrdID, logIndex: o.index, logTerm: o.term, symbol: o.symbol, side: o.intent.side.rawValue,
+                quantity: o.intent.quantity, status: o.status.rawValue, cumQty: o.cumulativeQuantity,
+                avgPx: TickCodec.formatPrice(o.averagePrice), leavesQty: o.leavesQuantity, sends: o.sends.count,
+                possResend: o.sends.contains(where: \.possResend), reconciledInTerm: o.reconciledInTerm,
+                unknownReason: o.unknownReason, text: o.lastText, riskDecision: o.intent.riskDecision,
+                traceID: o.intent.traceID, signalDirection: o.intent.signal.direction.rawValue)
+        }
+    }
+
+    public struct PositionView: Codable, Sendable {
+        public var symbol: String
+        public var quantity: Int64
+        public var averagePrice: String
+        public var realizedPnl: String
+        public var filledQuantity: Int64
+        public var fills: Int
+    }
+
+    public func positions() -> [PositionView] {
+        state.positions.values.sorted { $0.symbol < $1.symbol }.map { p in
+            PositionView(
+                symbol: p.symbol, quantity: p.quantity, averagePrice: TickCodec.formatPrice(p.averagePrice),
+                realizedPnl: TickCodec.formatPrice(p.realizedPnL), filledQuantity: p.filledQuantity, fills: p.fills)
+        }
+    }
+
+    public struct StatusView: Codable, Sendable {
+        public var node: UInt64
+        public var phase: String
+        public var haltReason: String?
+        public var paused: Bool
+        public var pauseReason: String?
+        public var orders: Int
+        public var openOrders: Int
+        public var unknownOrders: Int
+        public var riskRejections: Int
+        public var lastRejection: String?
+        public var shadowAgreements: UInt64
+        public var shadowDivergences: UInt64
+        public var appliedIndex: UInt64
+        public var anomalies: [String]
+    }
+
+    public func status() -> StatusView {
+        StatusView(
+            node: nodeID.rawValue, phase: phase.rawValue, haltReason: haltReason, paused: state.paused,
+            pauseReason: state.pauseReason, orders: state.orders.count, openOrders: state.openOrders.count,
+            unknownOrders: state.openOrders.filter { $0.status == .unknown }.count,
+            riskRejections: state.rejections.count, lastRejection: state.rejections.last?.reason,
+            shadowAgreements: shadowAgreements, shadowDivergences: shadowDivergences, appliedIndex: appliedThrough,
+            anomalies: state.anomalies)
+    }
+
+    public var recentRejections: [RiskRejection] { Array(state.rejections.suffix(50)) }
+}
+
+extension Reconciliation.Finding {
+    var summary: String {
+        switch self {
+        case .venueKnows(let report): return "venue has it: OrdStatus=\(report.ordStatus) CumQty=\(report.cumulativeQuantity)"
+        case .neverReceived(let text): return "venue never received it (\(text)): will re-send with PossResend=Y"
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import BatonFIX
+public import BatonFIXNIO
+public import BatonFeed
+import BatonTrading
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import RaftCore
+public import ServiceLifecycle
+
+/// The trading side of a replica: the engine, the broker session (a hot standby on followers)
+/// and the market feed (shadowed on followers), built only when `trading.enabled`.
+public struct TradingServices: Sendable {
+    public let engine: TradingEngine
+    public let initiator: FIXInitiator
+    public let feed: MarketFeedClient
+
+    static func build(
+        configuration: BatondConfiguration, storage: JournalStorage, metrics: DaemonMetrics,
+        logger makeLogger: (String) -> Logger
+    ) async throws -> TradingServices? {
+        guard let trading = configuration.trading else { return nil }
+        let engine = TradingEngine(
+            configuration: trading, nodeID: configuration.nodeID, logger: makeLogger("batond.trading"),
+            metrics: TradingMetrics(node: configuration.nodeID.rawValue, registry: metrics.registry))
+        try await engine.restore(storage.journal.appliedCommands(withMarker: TradingCommand.marker))
+        let settings = FIXSessionSettings(
+            role: .initiator, senderCompID: trading.senderCompID, targetCompID: trading.targetCompID,
+            heartBtInt: trading.heartbeatSeconds)
+        let initiator = try FIXInitiator(
+            settings: settings, host: trading.venue.host, port: trading.venue.port,
+            storePath: "\(configuration.dataDirectory)/fix-\(trading.senderCompID).sqlite",
+            logger: makeLogger("batond.fix"))
+        let feedConfiguration = try FeedConfiguration(
+            primaryURL: trading.feedPrimary, backupURL: trading.feedBackup, symbols: Set(trading.symbols),
+            staleAfter: trading.feedStaleAfter, recoverAfter: trading.feedRecoverAfter)
+        let feed = try MarketFeedClient(
+            configuration: feedConfiguration, logger: makeLogger("batond.feed"),
+            metricsFactory: PrometheusMetricsFactory(registry: metrics.registry))
+        return TradingServices(engine: engine, initiator: initiator, feed: feed)
+    }
+
+    /// In ServiceGroup order: on shutdown (reverse order) the engine stops first, so nothing is
+    /// sent while the session logs out and the leader hands over.
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] {
+        [.init(service: initiator), .init(service: feed), .init(service: TradingService(services: self))]
+    }
+}
+
+/// Feeds the engine: market events, broker messages, and the leader's duty cycle.
+struct TradingService: Service {
+    let services: TradingServices
+
+    func run() async throws {
+        let engine = services.engine
+        let feed = services.feed
+        let initiator = services.initiator
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in feed.events { await engine.onFeed(event) }
+            }
+            group.addTask {
+                for await message in initiator.applicationMessages { await engine.onApplicationMessage(message) }
+            }
+            group.addTask { try await engine.runDuties() }
+            try await gracefulShutdown()
+            group.cancelAll()
+        }
+    }
+}
+
+// MARK: - Admin plane
+
+extension AdminAPI {
+    func orders(_ request: Request) async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 1000
+        guard (1...100_000).contains(limit) else {
+            return Self.json(["error": "limit must be from 1 to 100000"], status: .badRequest)
+        }
+        return Self.json(await trading.engine.orders(limit: limit), status: .ok)
+    }
+
+    func positions() async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        return Self.json(await trading.engine.positions(), status: .ok)
+    }
+
+    struct TradingStatusView: Encodable {
+        var engine: TradingEngine.StatusView
+        var session: Session
+        var feed: Feed
+        struct Session: Encodable {
+            var senderCompId: String
+            var targetCompId: String
+            var status: String
+            var nextSenderSeqNum: Int
+            var nextTargetSeqNum: Int
+            var connections: Int
+            var lastError: String?
+        }
+        struct Feed: Encodable {
+            var active: String
+            var switches: UInt64
+            var sources: [Source]
+            struct Source: Encodable {
+                var source: String
+                var url: String
+                var health: String
+                var connected: Bool
+                var lastSequence: UInt64
+                var stalenessMs: Int64
+                var ticks: UInt64
+                var gaps: UInt64
+                var decodeErrors: UInt64
+            }
+        }
+    }
+
+    func tradingStatus() async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let session = await trading.initiator.status()
+        let feed = trading.feed.status()
+        let view = TradingStatusView(
+            engine: await trading.engine.status(),
+            session: .init(
+                senderCompId: session.senderCompID, targetCompId: session.targetCompID, status: session.session.rawValue,
+                nextSenderSeqNum: session.nextSenderSeqNum, nextTargetSeqNum: session.nextTargetSeqNum,
+                connections: session.connections, lastError: session.lastError),
+            feed: .init(
+                active: "\(feed.active)", switches: feed.switches,
+                sources: feed.sources.map {
+                    .init(
+                        source: "\($0.source)", url: $0.url, health: "\($0.health)", connected: $0.connected,
+                        lastSequence: $0.lastSequence, stalenessMs: $0.stalenessMillis, ticks: $0.ticks, gaps: $0.gaps,
+                        decodeErrors: $0.decodeErrors)
+                }))
+        return Self.json(view, status: .ok)
+    }
+
+    struct PauseRequest: Decodable {
+        var reason: String?
+        var by: String?
+    }
+
+    func pause(_ paused: Bool, _ body: ByteBuffer) async throws -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let request = try Self.decode(PauseRequest.self, from: body)
+        let reason = request?.reason ?? (paused ? "paused by an operator" : "resumed by an operator")
+        guard reason.utf8.count <= 500 else {
+            return Self.json(["error": "reason is longer than 500 bytes"], status: .badRequest)
+        }
+        do {
+            try await trading.engine.setPaused(paused, by: request?.by ?? "admin API", reason: reason)
+        } catch let error as ConsensusError {
+            return Self.error(error)
+        }
+        return Self.json(["paused": paused], status: .ok)
+    }
+
+    static func tradingDisabled() -> Response {
+        json(["error": "trading is not enabled on this replica (trading.enabled: false)"], status: .notFound)
+    }
+}
