@@ -185,6 +185,9 @@ public final class MarketFeedClient: Service, Sendable {
             case .continuation:
                 guard var collected = fragments else { continue }
                 var data = frame.data
+                guard collected.readableBytes + data.readableBytes <= configuration.maxFrameSize else {
+                    throw FeedMessageTooLarge(limit: configuration.maxFrameSize)
+                }
                 collected.writeBuffer(&data)
                 if frame.fin {
                     fragments = nil
@@ -222,21 +225,23 @@ public final class MarketFeedClient: Service, Sendable {
         carryOut(directives)
     }
 
-    /// Returns whether the source had been connected, so a retry after a connection that worked
-    /// starts from the shortest delay again.
+    /// Returns whether the connection had worked for at least `staleAfter`: only then does the
+    /// next retry start from the shortest delay again, so a source that accepts and drops at once
+    /// is not hammered at the minimum delay.
     private func connectionClosed(_ source: FeedSource, reason: String) -> Bool {
         let now = monotonicNanos()
-        let (wasConnected, directives) = shared.withLock { shared in
-            let wasConnected = shared.monitor.state(of: source).connected
+        let (connectedAt, directives) = shared.withLock { shared in
+            let state = shared.monitor.state(of: source)
+            let connectedAt = state.connected ? state.connectedAtNanos : nil
             let directives = shared.monitor.sourceDisconnected(source, at: now, reason: reason)
             deliver(directives, from: source, into: &shared)
-            return (wasConnected, directives)
+            return (connectedAt, directives)
         }
-        if !wasConnected {
+        if connectedAt == nil {
             logger.debug("market feed connect failed", metadata: ["feed.source": "\(source)", "feed.error": "\(reason)"])
         }
         carryOut(directives)
-        return wasConnected
+        return connectedAt.map { now - $0 >= configuration.staleAfter.nanoseconds } ?? false
     }
 
     // MARK: - Frames
@@ -401,6 +406,11 @@ func wallClockNanos() -> Int64 {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}
+
+struct FeedMessageTooLarge: Error, CustomStringConvertible {
+    var limit: Int
+    var description: String { "fragmented message longer than maxFrameSize (\(limit) bytes); reconnecting" }
 }
 
 struct FeedSourceSilent: Error, CustomStringConvertible {

@@ -153,11 +153,12 @@ func waitUntil(
 
 /// Runs a client for the duration of `body`, with every event it delivers collected in a log.
 func withFeedClient<T: Sendable>(
-    _ configuration: FeedConfiguration, _ body: (MarketFeedClient, EventLog) async throws -> T
+    _ configuration: FeedConfiguration, metrics: RecordingMetrics = RecordingMetrics(),
+    _ body: (MarketFeedClient, EventLog) async throws -> T
 ) async throws -> T {
     var logger = Logger(label: "test-feed-client")
     logger.logLevel = .info
-    let client = try MarketFeedClient(configuration: configuration, logger: logger)
+    let client = try MarketFeedClient(configuration: configuration, logger: logger, metricsFactory: metrics)
     let log = EventLog()
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.run() }
@@ -220,7 +221,8 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
         primary.enqueue(frame)
         primary.enqueue(Frames.trades(9...10))  // 7 and 8 never sent: a gap
         let configuration = try FeedConfiguration(primaryURL: "ws://127.0.0.1:\(port)/feed", symbols: ["AAPL"])
-        try await withFeedClient(configuration) { client, log in
+        let metrics = RecordingMetrics()
+        try await withFeedClient(configuration, metrics: metrics) { client, log in
             try await waitUntil("8 ticks arrived") { log.ticks(from: .primary).count >= 8 }
             #expect(log.ticks(from: .primary).map(\.sequence) == [1, 2, 3, 4, 5, 6, 9, 10])
             #expect(log.all.contains(.gap(source: .primary, from: 7, to: 8)))
@@ -228,6 +230,9 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
             #expect(status.decodeErrors == 2)
             #expect(status.gaps == 1)
             #expect(status.missedTicks == 2)
+            #expect(metrics.value("baton_feed_decode_errors_total", source: "primary") == 2)
+            #expect(metrics.value("baton_feed_gaps_total", source: "primary") == 1)
+            #expect(metrics.value("baton_feed_ticks_total", source: "primary") == 8)
         }
         await primary.stop()
     }
@@ -242,9 +247,13 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
         let configuration = try FeedConfiguration(
             primaryURL: "ws://127.0.0.1:\(primaryPort)/feed", backupURL: "ws://127.0.0.1:\(backupPort)/feed",
             staleAfter: staleAfter, recoverAfter: recoverAfter)
-        try await withFeedClient(configuration) { client, log in
+        let metrics = RecordingMetrics()
+        try await withFeedClient(configuration, metrics: metrics) { client, log in
             try await waitUntil("primary ticks flow") { log.ticks(from: .primary).count >= 20 }
             #expect(log.ticks(from: .backup).isEmpty)
+            #expect(metrics.value("baton_feed_source_active", source: "primary") == 1)
+            #expect(metrics.value("baton_feed_source_active", source: "backup") == 0)
+            try await waitUntil("backup ticks counted") { (metrics.value("baton_feed_ticks_total", source: "backup") ?? 0) > 0 }
             #expect(client.status().sources.last?.ticks ?? 0 > 0)  // the backup is subscribed all along
 
             let silenced = ContinuousClock.now
@@ -255,6 +264,11 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
             #expect(switchDelay >= staleAfter - .milliseconds(60))
             #expect(switchDelay < staleAfter + .milliseconds(700))
             try await waitUntil("backup ticks flow") { log.ticks(from: .backup).count >= 20 }
+            #expect(metrics.value("baton_feed_switches_total") == 1)
+            #expect(metrics.value("baton_feed_source_active", source: "primary") == 0)
+            #expect(metrics.value("baton_feed_source_active", source: "backup") == 1)
+            #expect((metrics.value("baton_feed_staleness_seconds", source: "primary") ?? 0) >= 0.5)
+            #expect((metrics.value("baton_feed_staleness_seconds", source: "backup") ?? 1) < 0.5)
 
             let resumed = ContinuousClock.now
             primary.setMode(.streaming)
@@ -283,6 +297,8 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
                 #expect(zip(sequences, sequences.dropFirst()).allSatisfy { $0 < $1 })
             }
             #expect(client.status().switches == 2)
+            #expect(metrics.value("baton_feed_switches_total") == 2)
+            #expect(metrics.value("baton_feed_source_active", source: "primary") == 1)
         }
         await primary.stop()
         await backup.stop()
