@@ -247,8 +247,10 @@ public struct FeedMonitor: Sendable {
         _ bytes: some Collection<UInt8>, from source: FeedSource, at now: Int64, receiveTimeNanos: Int64
     ) -> FeedFrameOutcome {
         var outcome = FeedFrameOutcome()
-        heard(from: source, at: now, into: &outcome.directives)
         let forwarding = source == active
+        // A source that sends only garbage is not alive in any useful sense: only a line that
+        // decoded counts as hearing from it.
+        var heartbeats = 0
         TickCodec.decodeFrame(
             bytes, receiveTimeNanos: receiveTimeNanos,
             onTick: { tick in
@@ -262,12 +264,15 @@ public struct FeedMonitor: Sendable {
                 }
             },
             onHeartbeat: { lastSequence, _ in
-                withState(source) { $0.heartbeats += 1 }
+                heartbeats += 1
                 acceptHeartbeat(lastSequence: lastSequence, from: source, into: &outcome.directives)
             },
             onError: { error in
                 outcome.decodeErrors.append(error)
             })
+        if outcome.ticksReceived + heartbeats > 0 {
+            heard(from: source, at: now, into: &outcome.directives)
+        }
         let forwardedCount = UInt64(outcome.forwarded.count)
         let received = UInt64(outcome.ticksReceived)
         let errors = UInt64(outcome.decodeErrors.count)
@@ -275,6 +280,7 @@ public struct FeedMonitor: Sendable {
             state.ticksReceived += received
             state.ticksForwarded += forwardedCount
             state.decodeErrors += errors
+            state.heartbeats += UInt64(heartbeats)
         }
         return outcome
     }

@@ -259,6 +259,34 @@ private func switches(_ directives: [FeedDirective]) -> [FeedDirective] {
         #expect(directives.contains(.noHealthySource(active: .primary)))
     }
 
+    @Test func aSourceSendingOnlyGarbageGoesStale() {
+        var monitor = connectedMonitor()
+        _ = monitor.receiveFrame(Frames.heartbeat(0), from: .primary, at: 0, receiveTimeNanos: 0)
+        _ = monitor.receiveFrame(Frames.heartbeat(0), from: .backup, at: 0, receiveTimeNanos: 0)
+        for t in stride(from: 50 * ms, through: 600 * ms, by: Int(50 * ms)) {
+            let garbage = monitor.receiveFrame(Array("garbage\n".utf8), from: .primary, at: t, receiveTimeNanos: 0)
+            #expect(garbage.decodeErrors.count == 1)
+            _ = monitor.receiveFrame(Frames.heartbeat(0), from: .backup, at: t, receiveTimeNanos: 0)
+        }
+        #expect(monitor.health(of: .primary, at: 600 * ms) == .stale)
+        #expect(switches(monitor.check(now: 600 * ms)).count == 1)
+        #expect(monitor.active == .backup)
+    }
+
+    @Test func ticksDecodedElsewhereGetTheSameChecks() {
+        var monitor = connectedMonitor(symbols: ["AAPL"])
+        var directives: [FeedDirective] = []
+        #expect(monitor.receiveTick(Frames.tick(1), from: .primary, at: 1 * ms, into: &directives))
+        #expect(!monitor.receiveTick(Frames.tick(1), from: .primary, at: 1 * ms, into: &directives))
+        #expect(!monitor.receiveTick(Frames.tick(2, symbol: "MSFT"), from: .primary, at: 1 * ms, into: &directives))
+        #expect(!monitor.receiveTick(Frames.tick(5), from: .backup, at: 1 * ms, into: &directives))
+        monitor.receiveHeartbeat(lastSequence: 4, from: .primary, at: 2 * ms, into: &directives)
+        #expect(directives == [.gapDetected(source: .primary, from: 3, to: 4)])
+        #expect(monitor.receiveTick(Frames.tick(5), from: .primary, at: 3 * ms, into: &directives))
+        #expect(monitor.primary.duplicatesDropped == 1)
+        #expect(monitor.primary.ticksForwarded == 2)
+    }
+
     @Test func shutdownIsNotReportedAsAnOutage() {
         var monitor = connectedMonitor()
         _ = monitor.receiveFrame(Frames.trades([1]), from: .primary, at: 1 * ms, receiveTimeNanos: 0)

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -184,7 +185,7 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
     }
 }
 
-@Suite(.serialized) struct MarketFeedClientTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct MarketFeedClientTests {
     @Test func ticksArriveInOrderWithReceiveTimes() async throws {
         let primary = TestFeedSource(mode: .idle)
         let port = try await primary.start()
@@ -356,6 +357,31 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
             let before = log.ticks(from: .primary).count
             try await waitUntil("ticks flow on the new connection") { log.ticks(from: .primary).count > before }
             #expect((client.status().sources.first?.reconnects ?? 0) >= 1)
+        }
+        await primary.stop()
+    }
+
+    @Test func gracefulShutdownStopsTheClientAndEndsTheEventStream() async throws {
+        let primary = TestFeedSource(mode: .streaming)
+        let port = try await primary.start()
+        let client = try MarketFeedClient(
+            configuration: FeedConfiguration(primaryURL: "ws://127.0.0.1:\(port)/feed"),
+            logger: Logger(label: "test-feed-client"), metricsFactory: RecordingMetrics())
+        let group = ServiceGroup(
+            configuration: .init(services: [client], logger: Logger(label: "test-service-group")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var ticks = 0
+            for await event in client.events {
+                if case .ticks(_, let batch) = event { ticks += batch.count }
+                if ticks >= 20 { break }
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.next()  // the group's run returned: the client stopped by itself
+            var after = client.events.makeAsyncIterator()
+            // Whatever was still buffered drains, then the stream ends instead of waiting forever.
+            while await after.next() != nil {}
+            #expect(client.status().sources.first?.connected == false)
         }
         await primary.stop()
     }
