@@ -68,7 +68,8 @@ public struct FeedConfiguration: Sendable, Hashable {
             throw FeedConfigurationError(setting: "staleAfter", value: "\(staleAfter)", reason: "must be positive")
         }
         guard recoverAfter >= .zero else {
-            throw FeedConfigurationError(setting: "recoverAfter", value: "\(recoverAfter)", reason: "must not be negative")
+            throw FeedConfigurationError(
+                setting: "recoverAfter", value: "\(recoverAfter)", reason: "must not be negative")
         }
         guard checkInterval > .zero, checkInterval <= staleAfter else {
             throw FeedConfigurationError(
@@ -82,7 +83,8 @@ public struct FeedConfiguration: Sendable, Hashable {
         guard reconnectWhenSilentFor > staleAfter else {
             throw FeedConfigurationError(
                 setting: "reconnectWhenSilentFor", value: "\(reconnectWhenSilentFor)",
-                reason: "must be longer than staleAfter (\(staleAfter)), or every stale source would be cut off at once")
+                reason: "must be longer than staleAfter (\(staleAfter)), or every stale source would be cut off at once"
+            )
         }
         guard eventBufferCapacity > 0 else {
             throw FeedConfigurationError(

@@ -8,9 +8,9 @@ public import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Keeps a WebSocket connection to each configured market-data source, runs a `FeedMonitor` over
@@ -81,7 +81,8 @@ public final class MarketFeedClient: Service, Sendable {
             metadata: [
                 "feed.primary": "\(configuration.primaryURL)",
                 "feed.backup": "\(configuration.backupURL ?? "none")",
-                "feed.symbols": "\(configuration.symbols.isEmpty ? "all" : configuration.symbols.sorted().joined(separator: " "))",
+                "feed.symbols":
+                    "\(configuration.symbols.isEmpty ? "all" : configuration.symbols.sorted().joined(separator: " "))",
             ])
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
@@ -219,7 +220,7 @@ public final class MarketFeedClient: Service, Sendable {
         let now = monotonicNanos()
         let directives = shared.withLock { shared in
             let directives = shared.monitor.sourceConnected(source, at: now)
-            deliver(directives, from: source, into: &shared)
+            deliver(directives, into: &shared)
             return directives
         }
         carryOut(directives)
@@ -234,11 +235,12 @@ public final class MarketFeedClient: Service, Sendable {
             let state = shared.monitor.state(of: source)
             let connectedAt = state.connected ? state.connectedAtNanos : nil
             let directives = shared.monitor.sourceDisconnected(source, at: now, reason: reason)
-            deliver(directives, from: source, into: &shared)
+            deliver(directives, into: &shared)
             return (connectedAt, directives)
         }
         if connectedAt == nil {
-            logger.debug("market feed connect failed", metadata: ["feed.source": "\(source)", "feed.error": "\(reason)"])
+            logger.debug(
+                "market feed connect failed", metadata: ["feed.source": "\(source)", "feed.error": "\(reason)"])
         }
         carryOut(directives)
         return connectedAt.map { now - $0 >= configuration.staleAfter.nanoseconds } ?? false
@@ -250,10 +252,11 @@ public final class MarketFeedClient: Service, Sendable {
         let now = monotonicNanos()
         let receivedAt = wallClockNanos()
         let (outcome, loggable, suppressed) = frame.withUnsafeReadableBytes { raw in
-            let bytes = UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count)
+            let bytes = UnsafeBufferPointer(
+                start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count)
             return shared.withLock { shared in
                 let outcome = shared.monitor.receiveFrame(bytes, from: source, at: now, receiveTimeNanos: receivedAt)
-                deliver(outcome.directives, from: source, into: &shared)
+                deliver(outcome.directives, into: &shared)
                 if !outcome.forwarded.isEmpty {
                     deliver(.ticks(source: source, outcome.forwarded), ticks: outcome.forwarded.count, into: &shared)
                 }
@@ -299,7 +302,7 @@ public final class MarketFeedClient: Service, Sendable {
             let now = monotonicNanos()
             let (directives, silences) = shared.withLock { shared in
                 let directives = shared.monitor.check(now: now)
-                deliver(directives, from: nil, into: &shared)
+                deliver(directives, into: &shared)
                 return (directives, sources.map { shared.monitor.silence(of: $0, at: now) })
             }
             for (source, silence) in zip(sources, silences) {
@@ -311,7 +314,7 @@ public final class MarketFeedClient: Service, Sendable {
 
     // MARK: - Delivery (called with the lock held)
 
-    private func deliver(_ directives: [FeedDirective], from source: FeedSource?, into shared: inout Shared) {
+    private func deliver(_ directives: [FeedDirective], into shared: inout Shared) {
         for directive in directives {
             switch directive {
             case .switched(let from, let to, let reason):
@@ -319,7 +322,8 @@ public final class MarketFeedClient: Service, Sendable {
             case .gapDetected(let gapSource, let from, let to) where gapSource == shared.monitor.active:
                 deliver(.gap(source: gapSource, from: from, to: to), ticks: 0, into: &shared)
             case .sequenceReset(let resetSource, let last, let new) where resetSource == shared.monitor.active:
-                deliver(.sequenceReset(source: resetSource, lastSequence: last, newSequence: new), ticks: 0, into: &shared)
+                deliver(
+                    .sequenceReset(source: resetSource, lastSequence: last, newSequence: new), ticks: 0, into: &shared)
             default:
                 break
             }
@@ -373,7 +377,9 @@ public final class MarketFeedClient: Service, Sendable {
             case .sequenceReset(let source, let last, let new):
                 logger.warning(
                     "market feed sequence restarted",
-                    metadata: ["feed.source": "\(source)", "feed.last_sequence": "\(last)", "feed.new_sequence": "\(new)"])
+                    metadata: [
+                        "feed.source": "\(source)", "feed.last_sequence": "\(last)", "feed.new_sequence": "\(new)",
+                    ])
             case .becameStale(let source, let silentNanos):
                 logger.warning(
                     "market feed source stale",
@@ -463,7 +469,8 @@ struct FeedMetrics: Sendable {
             return Source(
                 ticks: Counter(label: "baton_feed_ticks_total", dimensions: dimensions, factory: factory),
                 gaps: Counter(label: "baton_feed_gaps_total", dimensions: dimensions, factory: factory),
-                decodeErrors: Counter(label: "baton_feed_decode_errors_total", dimensions: dimensions, factory: factory),
+                decodeErrors: Counter(
+                    label: "baton_feed_decode_errors_total", dimensions: dimensions, factory: factory),
                 staleness: Gauge(label: "baton_feed_staleness_seconds", dimensions: dimensions, factory: factory),
                 active: Gauge(label: "baton_feed_source_active", dimensions: dimensions, factory: factory))
         }

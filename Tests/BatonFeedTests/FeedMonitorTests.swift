@@ -85,7 +85,8 @@ private func switches(_ directives: [FeedDirective]) -> [FeedDirective] {
     @Test func duplicatesAndOutOfOrderTicksAreDroppedAndCounted() {
         var monitor = connectedMonitor()
         _ = monitor.receiveFrame(Frames.trades(1...5), from: .primary, at: 1 * ms, receiveTimeNanos: 0)
-        let outcome = monitor.receiveFrame(Frames.trades([4, 5, 3, 6]), from: .primary, at: 2 * ms, receiveTimeNanos: 0)
+        let outcome = monitor.receiveFrame(
+            Frames.trades([4, 5, 3, 6]), from: .primary, at: 2 * ms, receiveTimeNanos: 0)
         #expect(outcome.forwarded.map(\.sequence) == [6])
         #expect(outcome.directives.isEmpty)
         #expect(monitor.primary.duplicatesDropped == 3)
@@ -206,9 +207,10 @@ private func switches(_ directives: [FeedDirective]) -> [FeedDirective] {
         // The backup wakes up first: the feed moves to it; the primary is recovered later.
         let backup = monitor.receiveFrame(Frames.trades([2]), from: .backup, at: 710 * ms, receiveTimeNanos: 0)
         #expect(backup.directives == [.recovered(source: .backup)])
-        #expect(switches(monitor.check(now: 720 * ms)) == [
-            .switched(from: .primary, to: .backup, reason: .stale(silentNanos: 720 * ms))
-        ])
+        #expect(
+            switches(monitor.check(now: 720 * ms)) == [
+                .switched(from: .primary, to: .backup, reason: .stale(silentNanos: 720 * ms))
+            ])
     }
 
     @Test func aBackupThatConnectsFirstDoesNotWinTheStart() {
@@ -225,7 +227,8 @@ private func switches(_ directives: [FeedDirective]) -> [FeedDirective] {
         _ = lonely.sourceConnected(.backup, at: 5 * ms)
         _ = lonely.receiveFrame(Frames.heartbeat(0), from: .backup, at: 490 * ms, receiveTimeNanos: 0)
         #expect(switches(lonely.check(now: 499 * ms)).isEmpty)
-        #expect(switches(lonely.check(now: 500 * ms)) == [.switched(from: .primary, to: .backup, reason: .disconnected)])
+        #expect(
+            switches(lonely.check(now: 500 * ms)) == [.switched(from: .primary, to: .backup, reason: .disconnected)])
     }
 
     @Test func reconnectWithRestartedNumberingIsAResetNotDuplicates() {

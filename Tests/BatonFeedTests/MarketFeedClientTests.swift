@@ -254,7 +254,9 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
             #expect(log.ticks(from: .backup).isEmpty)
             #expect(metrics.value("baton_feed_source_active", source: "primary") == 1)
             #expect(metrics.value("baton_feed_source_active", source: "backup") == 0)
-            try await waitUntil("backup ticks counted") { (metrics.value("baton_feed_ticks_total", source: "backup") ?? 0) > 0 }
+            try await waitUntil("backup ticks counted") {
+                (metrics.value("baton_feed_ticks_total", source: "backup") ?? 0) > 0
+            }
             #expect(client.status().sources.last?.ticks ?? 0 > 0)  // the backup is subscribed all along
 
             let silenced = ContinuousClock.now
