@@ -202,7 +202,14 @@ public actor FIXInitiator: Service {
                     try channel.pipeline.syncOperations.addHandler(FIXChannelBridge(events: events))
                 }
             }
-        return try await bootstrap.connect(host: host, port: port).get()
+        let channel = try await bootstrap.connect(host: host, port: port).get()
+        // On loopback a dial to a port nobody listens on can pick that same port as its own and
+        // "connect" to itself (TCP simultaneous open); that is no broker.
+        if let local = channel.localAddress, local == channel.remoteAddress {
+            try? await channel.close()
+            throw SelfConnection(description: "connected to itself at \(local): nothing listens on \(host):\(port)")
+        }
+        return channel
     }
 
     private func runSession(
@@ -354,6 +361,9 @@ public actor FIXInitiator: Service {
         var persists: [FIXSessionPersist] = []
         var writes: [EventLoopFuture<Void>] = []
         let channel = connection.channel
+        // The session has already moved on; show it before the first await lets status() in.
+        snapshot.nextSenderSeqNum = connection.session.store.nextSenderSeqNum
+        snapshot.nextTargetSeqNum = connection.session.store.nextTargetSeqNum
 
         do {
             for directive in directives {
@@ -427,6 +437,10 @@ public actor FIXInitiator: Service {
         snapshot.lastErrorAt = wallClock()
         logger.warning("FIX connection: \(reason)")
     }
+}
+
+struct SelfConnection: Error, CustomStringConvertible {
+    var description: String
 }
 
 public struct FIXInitiatorConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {

@@ -147,6 +147,80 @@ struct FIXInitiatorShellTests {
         try await running.value
     }
 
+    /// Resend handling survives a process restart: a new initiator on the same store answers
+    /// the broker's ResendRequest with the order the old one sent (PossDupFlag=Y, same MsgSeqNum,
+    /// OrigSendingTime) and gap-fills over session messages.
+    @Test func answersResendRequestAfterARestartFromTheStore() async throws {
+        let directory = try TemporaryDirectory("shell-resend")
+        defer { directory.remove() }
+        let broker = try await ScriptedBroker.start()
+        defer { Task { await broker.stop() } }
+
+        let first = try makeInitiator(port: broker.port, directory: directory, label: "shell-resend-1")
+        let firstRun = Task { try await first.run() }
+        defer { firstRun.cancel() }
+        try await first.waitUntilActive(timeout: .seconds(5))
+        let orderSeq = try await first.send(limitOrder("BATON-3-1"))
+        first.requestShutdown()
+        try await firstRun.value
+        let original = try #require(broker.received("D").first)
+
+        let second = try makeInitiator(port: broker.port, directory: directory, label: "shell-resend-2")
+        let secondRun = Task { try await second.run() }
+        defer { secondRun.cancel() }
+        try await second.waitUntilActive(timeout: .seconds(5))
+        let logonSeq = try #require(broker.received("A").last?.msgSeqNum)
+        #expect(logonSeq > orderSeq)
+
+        try await broker.send(FIXResendRequest(beginSeqNo: orderSeq, endSeqNo: 0).message)
+        let resent = try await eventuallyValue("the order resent") {
+            broker.received("D").first { $0.isPossDup }
+        }
+        #expect(resent.msgSeqNum == orderSeq)
+        #expect(resent[11] == "BATON-3-1")
+        #expect(resent[FIXTag.origSendingTime] == original[FIXTag.sendingTime])
+        // Everything after the order (our Logout, the new Logon) is covered by one gap fill.
+        let gapFill = try await eventuallyValue("a gap fill") {
+            broker.received("4").first { $0[FIXTag.gapFillFlag] == "Y" }
+        }
+        #expect(gapFill.msgSeqNum == orderSeq + 1)
+        #expect(gapFill[FIXTag.newSeqNo] == String(logonSeq + 1))
+        #expect(await second.status().session == .active)
+
+        second.requestShutdown()
+        try await secondRun.value
+    }
+
+    @Test func redialsWhenLogonGoesUnanswered() async throws {
+        let directory = try TemporaryDirectory("shell-logon-timeout")
+        defer { directory.remove() }
+        let broker = try await ScriptedBroker.start()
+        defer { Task { await broker.stop() } }
+        broker.state.withLock { $0.answersLogon = false }
+        var settings = initiatorSettings(target: ScriptedBroker.compID)
+        settings.logonTimeout = 1
+        let initiator = try FIXInitiator(
+            settings: settings, host: "127.0.0.1", port: broker.port, storePath: directory.file("s.sqlite"),
+            logger: testLogger("shell-logon-timeout"),
+            options: FIXInitiatorOptions(
+                reconnectBackoff: FIXReconnectBackoff(minimum: .milliseconds(50), maximum: .milliseconds(100))))
+        let running = Task { try await initiator.run() }
+        defer { running.cancel() }
+
+        try await initiator.waitUntil("a second attempt", timeout: .seconds(5)) { $0.connections >= 2 }
+        let status = await initiator.status()
+        #expect(status.lastError?.contains("no Logon within 1 s") == true)
+        try await eventually("the second Logon to arrive") { broker.received("A").count >= 2 }
+        // Unanswered Logons still consumed sequence numbers; they are never reused.
+        let seqs = broker.received("A").compactMap(\.msgSeqNum)
+        #expect(seqs == Array(1...seqs.count))
+
+        broker.state.withLock { $0.answersLogon = true }
+        try await initiator.waitUntilActive(timeout: .seconds(5))
+        initiator.requestShutdown()
+        try await running.value
+    }
+
     @Test func refusesSessionMessagesAndReportsConfigurationErrors() async throws {
         let directory = try TemporaryDirectory("shell-refuse")
         defer { directory.remove() }

@@ -16,77 +16,78 @@ struct QuickFIXConformanceTests {
         let executor = try QuickFIXExecutor(directory: directory, port: try await freeLoopbackPort())
         defer { executor.kill() }
         try await executor.start()
+        try await executor.diagnosingFailures {
 
-        let initiator = try FIXInitiator(
-            settings: initiatorSettings(), host: "127.0.0.1", port: executor.port,
-            storePath: directory.file("fix-BATON1.sqlite"), logger: testLogger("conformance"))
-        let inbox = MessageInbox()
-        let collecting = inbox.collect(initiator.applicationMessages)
-        let running = Task { try await initiator.run() }
-        defer { running.cancel() }
+            let initiator = try FIXInitiator(
+                settings: initiatorSettings(), host: "127.0.0.1", port: executor.port,
+                storePath: directory.file("fix-BATON1.sqlite"), logger: testLogger("conformance"))
+            let inbox = MessageInbox()
+            let collecting = inbox.collect(initiator.applicationMessages)
+            let running = Task { try await initiator.run() }
+            defer { running.cancel() }
 
-        try await initiator.waitUntilActive(timeout: .seconds(10))
-        let atLogon = await initiator.status()
-        #expect(atLogon.nextSenderSeqNum == 2)  // our Logon was 1
-        #expect(atLogon.nextTargetSeqNum == 2)  // theirs was 1
-        let logons = executor.loggedMessages(msgType: "A", from: "BATON1")
-        #expect(logons.count == 1)
-        #expect(logons.first?["108"] == "1")
-        #expect(logons.first?["141"] == nil)
+            try await initiator.waitUntilActive(timeout: .seconds(10))
+            let atLogon = await initiator.status()
+            #expect(atLogon.nextSenderSeqNum == 2)  // our Logon was 1
+            #expect(atLogon.nextTargetSeqNum == 2)  // theirs was 1
+            let logons = executor.loggedMessages(msgType: "A", from: "BATON1")
+            #expect(logons.count == 1)
+            #expect(logons.first?["108"] == "1")
+            #expect(logons.first?["141"] == nil)
 
-        // Idle for a while: both sides must heartbeat every second and the session stays up.
-        try await Task.sleep(for: .milliseconds(3_500))
-        let idle = await initiator.status()
-        #expect(idle.session == .active)
-        #expect(idle.connections == 1)
-        #expect(idle.nextSenderSeqNum - atLogon.nextSenderSeqNum >= 3)
-        #expect(idle.nextTargetSeqNum - atLogon.nextTargetSeqNum >= 3)
-        #expect(executor.loggedMessages(msgType: "0", from: "BATON1").count >= 3)
-        #expect(executor.loggedMessages(msgType: "0", from: "EXECUTOR").count >= 3)
-        #expect(executor.loggedMessages(msgType: "1", from: "EXECUTOR").isEmpty)  // never had to ask
-        #expect(executor.loggedMessages(msgType: "3", from: "EXECUTOR").isEmpty)  // nothing of ours rejected
+            // Idle for a while: both sides must heartbeat every second and the session stays up.
+            try await Task.sleep(for: .milliseconds(3_500))
+            let idle = await initiator.status()
+            #expect(idle.session == .active)
+            #expect(idle.connections == 1)
+            #expect(idle.nextSenderSeqNum - atLogon.nextSenderSeqNum >= 3)
+            #expect(idle.nextTargetSeqNum - atLogon.nextTargetSeqNum >= 3)
+            #expect(executor.loggedMessages(msgType: "0", from: "BATON1").count >= 3)
+            #expect(executor.loggedMessages(msgType: "0", from: "EXECUTOR").count >= 3)
+            #expect(executor.loggedMessages(msgType: "3", from: "EXECUTOR").isEmpty)  // nothing of ours rejected
 
-        // A limit order is filled in full at its price.
-        let orderSeq = try await initiator.send(limitOrder("BATON-1-1", price: "187.25", quantity: 100))
-        #expect(orderSeq >= idle.nextSenderSeqNum)
-        let fill = try FIXExecutionReport(
-            try await inbox.first("fill of BATON-1-1") { $0.msgType == "8" && $0[11] == "BATON-1-1" })
-        #expect(fill.ordStatus == .filled)
-        #expect(fill.execType == .trade)
-        #expect(fill.cumQty == FIXDecimal(units: 100))
-        #expect(fill.leavesQty == FIXDecimal(units: 0))
-        #expect(fill.avgPx.doubleValue == 187.25)
-        #expect(fill.lastPx?.doubleValue == 187.25)
-        #expect(fill.lastQty == FIXDecimal(units: 100))
-        #expect(fill.symbol == "AAPL")
-        #expect(fill.side == .buy)
+            // A limit order is filled in full at its price.
+            let orderSeq = try await initiator.send(limitOrder("BATON-1-1", price: "187.25", quantity: 100))
+            #expect(orderSeq >= idle.nextSenderSeqNum)
+            let fill = try FIXExecutionReport(
+                try await inbox.first("fill of BATON-1-1") { $0.msgType == "8" && $0[11] == "BATON-1-1" })
+            #expect(fill.ordStatus == .filled)
+            #expect(fill.execType == .trade)
+            #expect(fill.cumQty == FIXDecimal(units: 100))
+            #expect(fill.leavesQty == FIXDecimal(units: 0))
+            #expect(fill.avgPx.doubleValue == 187.25)
+            #expect(fill.lastPx?.doubleValue == 187.25)
+            #expect(fill.lastQty == FIXDecimal(units: 100))
+            #expect(fill.symbol == "AAPL")
+            #expect(fill.side == .buy)
 
-        // The executor refuses anything but LIMIT, at the session level: Reject(3) with
-        // SessionRejectReason 5 (value incorrect) on OrdType(40), delivered to the application.
-        let market = FIXNewOrderSingle(
-            clOrdID: "BATON-1-2", symbol: "AAPL", side: .sell, transactTime: FIXInitiator.systemTime(),
-            orderQty: FIXDecimal(units: 10), ordType: .market)
-        let marketSeq = try await initiator.send(market.message)
-        let reject = try await inbox.first("Reject(3) of the market order") {
-            $0.msgType == "3" && $0[45] == String(marketSeq)
+            // The executor refuses anything but LIMIT, at the session level: Reject(3) with
+            // SessionRejectReason 5 (value incorrect) on OrdType(40), delivered to the application.
+            let market = FIXNewOrderSingle(
+                clOrdID: "BATON-1-2", symbol: "AAPL", side: .sell, transactTime: FIXInitiator.systemTime(),
+                orderQty: FIXDecimal(units: 10), ordType: .market)
+            let marketSeq = try await initiator.send(market.message)
+            let reject = try await inbox.first("Reject(3) of the market order") {
+                $0.msgType == "3" && $0[45] == String(marketSeq)
+            }
+            #expect(reject[373] == "5")
+            #expect(reject[371] == "40")
+            #expect(reject[372] == "D")
+            #expect(await initiator.status().session == .active)
+
+            // Clean logout: our Logout is answered, and run() returns without an error.
+            let beforeLogout = await initiator.status()
+            initiator.requestShutdown()
+            try await running.value
+            let after = await initiator.status()
+            #expect(after.session == .disconnected)
+            #expect(after.lastDisconnect?.hasPrefix("Logout confirmed") == true)
+            #expect(after.lastError == beforeLogout.lastError)
+            #expect(executor.loggedMessages(msgType: "5", from: "BATON1").count == 1)
+            #expect(executor.loggedMessages(msgType: "5", from: "EXECUTOR").count == 1)
+            await collecting.value  // the message stream finished with run()
+            #expect(executor.isRunning)
         }
-        #expect(reject[373] == "5")
-        #expect(reject[371] == "40")
-        #expect(reject[372] == "D")
-        #expect(await initiator.status().session == .active)
-
-        // Clean logout: our Logout is answered, and run() returns without an error.
-        let beforeLogout = await initiator.status()
-        initiator.requestShutdown()
-        try await running.value
-        let after = await initiator.status()
-        #expect(after.session == .disconnected)
-        #expect(after.lastDisconnect?.hasPrefix("Logout confirmed") == true)
-        #expect(after.lastError == beforeLogout.lastError)
-        #expect(executor.loggedMessages(msgType: "5", from: "BATON1").count == 1)
-        #expect(executor.loggedMessages(msgType: "5", from: "EXECUTOR").count == 1)
-        await collecting.value  // the message stream finished with run()
-        #expect(executor.isRunning)
     }
 
     /// The broker dies (SIGKILL) and comes back on the same store: we redial with backoff and log
@@ -99,77 +100,83 @@ struct QuickFIXConformanceTests {
         let executor = try QuickFIXExecutor(directory: directory, port: try await freeLoopbackPort())
         defer { executor.kill() }
         try await executor.start()
-        let storePath = directory.file("fix-BATON1.sqlite")
-        let options = FIXInitiatorOptions(
-            reconnectBackoff: FIXReconnectBackoff(minimum: .milliseconds(100), maximum: .milliseconds(800)))
+        try await executor.diagnosingFailures {
+            let storePath = directory.file("fix-BATON1.sqlite")
+            let options = FIXInitiatorOptions(
+                reconnectBackoff: FIXReconnectBackoff(minimum: .milliseconds(100), maximum: .milliseconds(800)))
 
-        let first = try FIXInitiator(
-            settings: initiatorSettings(), host: "127.0.0.1", port: executor.port, storePath: storePath,
-            logger: testLogger("conformance-first"), options: options)
-        let firstInbox = MessageInbox()
-        _ = firstInbox.collect(first.applicationMessages)
-        let firstRun = Task { try await first.run() }
-        defer { firstRun.cancel() }
-        try await first.waitUntilActive(timeout: .seconds(10))
-        _ = try await first.send(limitOrder("BATON-2-1"))
-        _ = try await firstInbox.first("fill of BATON-2-1") { $0.msgType == "8" && $0[11] == "BATON-2-1" }
+            let first = try FIXInitiator(
+                settings: initiatorSettings(), host: "127.0.0.1", port: executor.port, storePath: storePath,
+                logger: testLogger("conformance-first"), options: options)
+            let firstInbox = MessageInbox()
+            _ = firstInbox.collect(first.applicationMessages)
+            let firstRun = Task { try await first.run() }
+            defer { firstRun.cancel() }
+            try await first.waitUntilActive(timeout: .seconds(10))
+            _ = try await first.send(limitOrder("BATON-2-1"))
+            _ = try await firstInbox.first("fill of BATON-2-1") { $0.msgType == "8" && $0[11] == "BATON-2-1" }
 
-        // The broker vanishes; we notice and keep redialling a closed port.
-        executor.kill()
-        try await first.waitUntil("the session to drop", timeout: .seconds(10)) { $0.session == .disconnected }
-        let beforeReconnect = await first.status()
-        try await first.waitUntil("failed redials", timeout: .seconds(10)) { $0.failedConnectAttempts >= 2 }
-        #expect(await first.status().lastError?.contains("cannot connect") == true)
+            // The broker vanishes; we notice and keep redialling a closed port.
+            executor.kill()
+            try await first.waitUntil("the session to drop", timeout: .seconds(10)) { $0.session == .disconnected }
+            let beforeReconnect = await first.status()
+            try await first.waitUntil("failed redials", timeout: .seconds(10)) { $0.failedConnectAttempts >= 2 }
+            #expect(await first.status().lastError?.contains("cannot connect") == true)
 
-        try await executor.start()
-        try await first.waitUntil("a second connection", timeout: .seconds(10)) {
-            $0.connections == 2 && $0.session == .active
+            try await executor.start()
+            try await first.waitUntil("a second connection", timeout: .seconds(10)) {
+                $0.connections == 2 && $0.session == .active
+            }
+            let reconnected = await first.status()
+            #expect(reconnected.reconnects == 1)
+            let logons = executor.loggedMessages(msgType: "A", from: "BATON1")
+            #expect(logons.count == 2)
+            #expect(logons.allSatisfy { $0["141"] == nil })
+            let secondLogonSeq = Int(logons.last?["34"] ?? "") ?? 0
+            #expect(secondLogonSeq == beforeReconnect.nextSenderSeqNum)
+            #expect(reconnected.nextTargetSeqNum > beforeReconnect.nextTargetSeqNum)
+            let secondSeq = try await first.send(limitOrder("BATON-2-2"))
+            #expect(secondSeq > secondLogonSeq)
+            let secondFill = try await firstInbox.first("fill of BATON-2-2") {
+                $0.msgType == "8" && $0[11] == "BATON-2-2"
+            }
+            #expect(secondFill[39] == "2")
+            // The executor took our numbers as they came: no resend asked, nothing too low.
+            #expect(executor.loggedMessages(msgType: "2", from: "EXECUTOR").isEmpty)
+            #expect(!executor.output.contains("MsgSeqNum too low"))
+
+            first.requestShutdown()
+            try await firstRun.value
+            let stopped = await first.status()
+            #expect(stopped.lastDisconnect?.hasPrefix("Logout confirmed") == true)
+
+            // Our process restarts: a new initiator on the same store file continues both sequences.
+            let second = try FIXInitiator(
+                settings: initiatorSettings(), host: "127.0.0.1", port: executor.port, storePath: storePath,
+                logger: testLogger("conformance-second"), options: options)
+            let loaded = await second.status()
+            #expect(loaded.nextSenderSeqNum == stopped.nextSenderSeqNum)
+            #expect(loaded.nextTargetSeqNum == stopped.nextTargetSeqNum)
+            let secondInbox = MessageInbox()
+            _ = secondInbox.collect(second.applicationMessages)
+            let secondRun = Task { try await second.run() }
+            defer { secondRun.cancel() }
+            try await second.waitUntilActive(timeout: .seconds(10))
+            let thirdLogon = executor.loggedMessages(msgType: "A", from: "BATON1").last
+            #expect(thirdLogon?["34"] == String(stopped.nextSenderSeqNum))
+            #expect(thirdLogon?["141"] == nil)
+            let thirdSeq = try await second.send(limitOrder("BATON-2-3"))
+            #expect(thirdSeq > stopped.nextSenderSeqNum)
+            let thirdFill = try await secondInbox.first("fill of BATON-2-3") {
+                $0.msgType == "8" && $0[11] == "BATON-2-3"
+            }
+            #expect(thirdFill[39] == "2")
+            #expect(executor.loggedMessages(msgType: "2", from: "EXECUTOR").isEmpty)
+
+            second.requestShutdown()
+            try await secondRun.value
+            #expect(await second.status().lastDisconnect?.hasPrefix("Logout confirmed") == true)
+            #expect(await second.status().lastError == nil)
         }
-        let reconnected = await first.status()
-        #expect(reconnected.reconnects == 1)
-        let logons = executor.loggedMessages(msgType: "A", from: "BATON1")
-        #expect(logons.count == 2)
-        #expect(logons.allSatisfy { $0["141"] == nil })
-        let secondLogonSeq = Int(logons.last?["34"] ?? "") ?? 0
-        #expect(secondLogonSeq == beforeReconnect.nextSenderSeqNum)
-        #expect(reconnected.nextTargetSeqNum > beforeReconnect.nextTargetSeqNum)
-        let secondSeq = try await first.send(limitOrder("BATON-2-2"))
-        #expect(secondSeq > secondLogonSeq)
-        let secondFill = try await firstInbox.first("fill of BATON-2-2") { $0.msgType == "8" && $0[11] == "BATON-2-2" }
-        #expect(secondFill[39] == "2")
-        // The executor took our numbers as they came: no resend asked, nothing too low.
-        #expect(executor.loggedMessages(msgType: "2", from: "EXECUTOR").isEmpty)
-        #expect(!executor.output.contains("MsgSeqNum too low"))
-
-        first.requestShutdown()
-        try await firstRun.value
-        let stopped = await first.status()
-        #expect(stopped.lastDisconnect?.hasPrefix("Logout confirmed") == true)
-
-        // Our process restarts: a new initiator on the same store file continues both sequences.
-        let second = try FIXInitiator(
-            settings: initiatorSettings(), host: "127.0.0.1", port: executor.port, storePath: storePath,
-            logger: testLogger("conformance-second"), options: options)
-        let loaded = await second.status()
-        #expect(loaded.nextSenderSeqNum == stopped.nextSenderSeqNum)
-        #expect(loaded.nextTargetSeqNum == stopped.nextTargetSeqNum)
-        let secondInbox = MessageInbox()
-        _ = secondInbox.collect(second.applicationMessages)
-        let secondRun = Task { try await second.run() }
-        defer { secondRun.cancel() }
-        try await second.waitUntilActive(timeout: .seconds(10))
-        let thirdLogon = executor.loggedMessages(msgType: "A", from: "BATON1").last
-        #expect(thirdLogon?["34"] == String(stopped.nextSenderSeqNum))
-        #expect(thirdLogon?["141"] == nil)
-        let thirdSeq = try await second.send(limitOrder("BATON-2-3"))
-        #expect(thirdSeq > stopped.nextSenderSeqNum)
-        let thirdFill = try await secondInbox.first("fill of BATON-2-3") { $0.msgType == "8" && $0[11] == "BATON-2-3" }
-        #expect(thirdFill[39] == "2")
-        #expect(executor.loggedMessages(msgType: "2", from: "EXECUTOR").isEmpty)
-
-        second.requestShutdown()
-        try await secondRun.value
-        #expect(await second.status().lastDisconnect?.hasPrefix("Logout confirmed") == true)
-        #expect(await second.status().lastError == nil)
     }
 }

@@ -104,6 +104,15 @@ final class QuickFIXExecutor {
         }
     }
 
+    /// Runs `body`; an error it throws comes back with the executor's recent output attached.
+    func diagnosingFailures(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            throw TestFailure("\(error)\n--- QuickFIX executor output (tail) ---\n\(output.suffix(6_000))")
+        }
+    }
+
     /// SIGKILL: a broker that vanishes without a Logout or a FIN of its own choosing.
     func kill() {
         guard let process else { return }

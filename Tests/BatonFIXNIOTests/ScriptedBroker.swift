@@ -13,6 +13,8 @@ final class ScriptedBroker: Sendable {
         var received: [FIXMessage] = []
         var nextSeqNum = 1
         var accepted = 0
+        /// Off: Logon goes unanswered (a broker that hangs during the handshake).
+        var answersLogon = true
     }
 
     static let compID = "BROKER"
@@ -131,6 +133,7 @@ private final class BrokerHandler: ChannelInboundHandler {
             broker.record(message)
             switch message.msgType {
             case "A":
+                guard broker.state.withLock({ $0.answersLogon }) else { break }
                 reply(FIXLogon(heartBtInt: Int(message[FIXTag.heartBtInt] ?? "") ?? 30).message, context: context)
             case "1":
                 reply(FIXHeartbeat(testReqID: message[FIXTag.testReqID]).message, context: context)

@@ -30,7 +30,7 @@ struct TemporaryDirectory {
 
 func testLogger(_ label: String) -> Logger {
     var logger = Logger(label: label)
-    logger.logLevel = ProcessInfo.processInfo.environment["BATON_TEST_LOG"] == "1" ? .trace : .warning
+    logger.logLevel = ProcessInfo.processInfo.environment["BATON_TEST_LOG"] == "1" ? .trace : .error
     return logger
 }
 
