@@ -181,11 +181,24 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Real processes for tests, the chaos run and benchmarks: replicas that trade on a real
+        // venue simulator, driven through admin HTTP and signals, audited against the venue.
+        .target(
+            name: "BatonTestCluster",
+            dependencies: [
+                "BatonVenue", "BatonJournal",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Benchmarks on demand (doc/benchmarks.md): commit throughput and latency, failover,
         // planned transfer, the disk's fsync floor, and the same commit load against etcd.
         .executableTarget(
             name: "baton-bench",
             dependencies: [
+                "BatonTestCluster", "BatonMarketData", "BatonTrading", "BatonFeed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -263,7 +276,7 @@ let package = Package(
         .testTarget(
             name: "BatonDaemonTests",
             dependencies: [
-                "BatonDaemon", "BatonJournal", "RaftCore", "batond", "batonctl",
+                "BatonDaemon", "BatonJournal", "RaftCore", "batond", "batonctl", "baton-venue", "BatonTestCluster",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

@@ -63,6 +63,20 @@ public struct AdminAPI: Sendable {
         router.post("/admin/trading/resume") { request, _ in
             try await self.authorized(request) { body in try await self.pause(false, body) }
         }
+        router.post("/admin/debug/kill-on-next-order") { request, _ in
+            guard self.debugEndpoints else {
+                return Self.json(["error": "debug endpoints are disabled (debug.endpoints: false)"], status: .notFound)
+            }
+            guard let trading = self.trading else { return Self.tradingDisabled() }
+            return try await self.authorized(request) { body in
+                struct Arm: Decodable { var when: TradingEngine.KillPoint }
+                guard let arm = try Self.decode(Arm.self, from: body) else {
+                    return Self.json(["error": "body must be {\"when\": \"before-send\" | \"after-send\"}"], status: .badRequest)
+                }
+                await trading.engine.armKill(arm.when)
+                return Self.json(["armed": arm.when.rawValue], status: .accepted)
+            }
+        }
         router.post("/admin/debug/stall") { request, _ in
             guard self.debugEndpoints else {
                 return Self.json(["error": "debug endpoints are disabled (debug.endpoints: false)"], status: .notFound)

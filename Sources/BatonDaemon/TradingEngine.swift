@@ -50,6 +50,14 @@ public actor TradingEngine: CommittedEntryConsumer {
     private var shadowDirection: [String: TargetDirection] = [:]
     private var sessionActive = false
     private var ledTerm: Term?
+    /// Test-only fault injection (debug endpoints): SIGKILL this process around the next order.
+    public enum KillPoint: String, Sendable, Codable {
+        /// After the intent is committed, before its NewOrderSingle is written.
+        case beforeSend = "before-send"
+        /// Right after the NewOrderSingle is written, before OrderSent or any report is journaled.
+        case afterSend = "after-send"
+    }
+    private var killPoint: KillPoint?
     public private(set) var shadowAgreements: UInt64 = 0
     public private(set) var shadowDivergences: UInt64 = 0
 
@@ -501,9 +509,11 @@ public actor TradingEngine: CommittedEntryConsumer {
             price: intent.limitPrice.map { FIXDecimal(units: $0, scale: 4) },
             timeInForce: Self.timeInForce(intent.timeInForce), account: configuration.account, possResend: possResend
         ).message
+        if killPoint == .beforeSend { Self.die("before sending \(order.clOrdID)") }
         let seqNum: Int
         do {
             seqNum = try await initiator.send(message)
+            if killPoint == .afterSend { Self.die("after sending \(order.clOrdID)") }
         } catch let error as FIXInitiatorError {
             switch error {
             case .disconnected(_, let seq?) :
@@ -600,6 +610,17 @@ public actor TradingEngine: CommittedEntryConsumer {
     }
 
     // MARK: - Operator actions
+
+    public func armKill(_ point: KillPoint) {
+        logger.warning("armed: this process will SIGKILL itself around its next order", metadata: ["kill.point": "\(point.rawValue)"])
+        killPoint = point
+    }
+
+    private static func die(_ when: String) -> Never {
+        FileHandle.standardError.write(Data("batond: debug kill \(when)\n".utf8))
+        kill(getpid(), SIGKILL)
+        fatalError("unreachable: SIGKILL did not stop the process")
+    }
 
     public func setPaused(_ paused: Bool, by: String, reason: String) async throws {
         guard let consensus else { throw ConsensusError.stopped }

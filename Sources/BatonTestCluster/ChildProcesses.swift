@@ -1,0 +1,140 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+public struct ClusterFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Named child processes with their logs in files: started, signalled, killed and waited for
+/// the way an operator would, so tests and the chaos run exercise the real binaries.
+public final class ChildProcesses: Sendable {
+    private let running = Mutex<[String: Process]>([:])
+
+    public init() {}
+
+    /// Starts `executable` as `name`, appending its stdout and stderr to `logPath`.
+    public func start(
+        _ name: String, executable: String, arguments: [String], logPath: String, environment: [String: String] = [:]
+    ) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("BATON_") && $0.key != "NOTIFY_SOCKET"
+        }
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        if !FileManager.default.fileExists(atPath: logPath) {
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        running.withLock { $0[name] = process }
+    }
+
+    public func pid(_ name: String) -> Int32? {
+        running.withLock { $0[name]?.isRunning == true ? $0[name]!.processIdentifier : nil }
+    }
+
+    public func isRunning(_ name: String) -> Bool { pid(name) != nil }
+
+    public func signal(_ name: String, _ signal: Int32) {
+        running.withLock { processes in
+            guard let process = processes[name], process.isRunning else { return }
+            kill(process.processIdentifier, signal)
+        }
+    }
+
+    /// SIGKILL and reap.
+    public func kill9(_ name: String) {
+        running.withLock { processes in
+            guard let process = processes.removeValue(forKey: name) else { return }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+
+    /// SIGTERM, then wait for the exit (SIGKILL after `timeout`). Returns the exit status.
+    @discardableResult
+    public func stop(_ name: String, timeout: Duration = .seconds(10)) async -> Int32? {
+        guard let process = running.withLock({ $0[name] }) else { return nil }
+        signal(name, SIGCONT)
+        signal(name, SIGTERM)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning {
+            kill9(name)
+            return nil
+        }
+        running.withLock { _ = $0.removeValue(forKey: name) }
+        return process.terminationStatus
+    }
+
+    public func killAll() {
+        for name in running.withLock({ Array($0.keys) }) {
+            signal(name, SIGCONT)
+            kill9(name)
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// The built executable `name`: next to the running binary or test bundle, or in .build.
+    public static func executable(_ name: String) throws -> String {
+        var candidates: [URL] = []
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
+        candidates.append(
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name))
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name))
+        }
+        candidates.append(
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+                ".build/debug/\(name)"))
+        for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+        throw ClusterFailure(
+            "cannot find the \(name) executable (looked in \(candidates.map(\.path))); build it with `swift build`")
+    }
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago.
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ClusterFailure("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else { throw ClusterFailure("bind() failed") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Resident memory of a process in bytes (VmRSS), nil if it is gone.
+    public static func residentBytes(pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kb = line.split(separator: " ").compactMap { Int($0) }.first
+            return kb.map { $0 * 1024 }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,384 @@
+public import AsyncHTTPClient
+public import BatonVenue
+public import Foundation
+import NIOCore
+public import NIOHTTP1
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Three (or more) real `batond` replicas trading on a real `baton-venue`, with a second venue
+/// process as the backup feed, all on loopback in a temporary directory. Tests, the chaos run and
+/// the benchmarks drive it only through admin HTTP, the venue's inspection API and signals.
+public final class TradingCluster: Sendable {
+    public struct Options: Sendable {
+        public var replicas = 3
+        public var symbols = ["AAPL", "MSFT"]
+        public var tickRate = 1000
+        public var seed: UInt64 = 42
+        public var fastWindow = 10
+        public var slowWindow = 30
+        public var threshold = "0"
+        public var quantity = 100
+        public var maxOrdersPerMinute = 600
+        public var maxOrdersPerHour = 36_000
+        public var maxPosition = 1000
+        public var feedStaleAfterMs = 300
+        public var feedRecoverAfterMs = 1000
+        public var heartbeatSeconds = 1
+        public var ackTimeoutMs = 2000
+        public var reconcileAnswerTimeoutMs = 500
+        public var volatilityBps = 2
+        public var logLevel = "info"
+        public var durability = "full"
+        /// More YAML appended to every replica's file.
+        public var extraConfig = ""
+        public init() {}
+    }
+
+    public struct Replica: Sendable {
+        public var id: UInt64
+        public var peerPort: Int
+        public var adminPort: Int
+        public var dataDirectory: String
+        public var configPath: String
+        public var logPath: String
+        public var adminURL: String { "http://127.0.0.1:\(adminPort)" }
+        public var name: String { "n\(id)" }
+    }
+
+    public static let token = "trading-cluster-token-0123456789"
+    public let options: Options
+    public let directory: String
+    public let replicas: [UInt64: Replica]
+    public let fixPort: Int
+    public let venueHTTPPort: Int
+    public let backupHTTPPort: Int
+    public let processes = ChildProcesses()
+    public let client = HTTPClient(eventLoopGroupProvider: .singleton)
+
+    public var ids: [UInt64] { replicas.keys.sorted() }
+    public var venueURL: String { "http://127.0.0.1:\(venueHTTPPort)" }
+
+    public init(options: Options = Options()) throws {
+        self.options = options
+        directory = NSTemporaryDirectory() + "baton-trading-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        fixPort = try ChildProcesses.freePort()
+        venueHTTPPort = try ChildProcesses.freePort()
+        backupHTTPPort = try ChildProcesses.freePort()
+        let ids = (1...UInt64(options.replicas)).map { $0 }
+        var ports: [UInt64: (Int, Int)] = [:]
+        for id in ids { ports[id] = (try ChildProcesses.freePort(), try ChildProcesses.freePort()) }
+        let members = ids.map { "    \($0): 127.0.0.1:\(ports[$0]!.0)" }.joined(separator: "\n")
+        var replicas: [UInt64: Replica] = [:]
+        for id in ids {
+            let data = "\(directory)/n\(id)"
+            let config = """
+                cluster:
+                  id: 777
+                  node_id: \(id)
+                  members:
+                \(members)
+                data_dir: \(data)
+                listen:
+                  admin: 127.0.0.1:\(ports[id]!.1)
+                admin:
+                  token: \(Self.token)
+                journal:
+                  durability: \(options.durability)
+                log:
+                  level: \(options.logLevel)
+                  format: json
+                debug:
+                  endpoints: true
+                trading:
+                  enabled: true
+                  symbols: [\(options.symbols.joined(separator: ", "))]
+                  ack_timeout_ms: \(options.ackTimeoutMs)
+                  strategy:
+                    fast_window: \(options.fastWindow)
+                    slow_window: \(options.slowWindow)
+                    threshold: \(options.threshold)
+                    quantity: \(options.quantity)
+                  risk:
+                    max_orders_per_minute: \(options.maxOrdersPerMinute)
+                    max_orders_per_hour: \(options.maxOrdersPerHour)
+                    max_position: \(options.maxPosition)
+                  reconcile:
+                    answer_timeout_ms: \(options.reconcileAnswerTimeoutMs)
+                venue:
+                  fix: 127.0.0.1:\(fixPort)
+                  sender_comp_id: BATON\(id)
+                  heartbeat_s: \(options.heartbeatSeconds)
+                feed:
+                  primary: ws://127.0.0.1:\(venueHTTPPort)/feed
+                  backup: ws://127.0.0.1:\(backupHTTPPort)/feed
+                  stale_after_ms: \(options.feedStaleAfterMs)
+                  recover_after_ms: \(options.feedRecoverAfterMs)
+                \(options.extraConfig)
+                """
+            let path = "\(directory)/n\(id).yaml"
+            try config.write(toFile: path, atomically: true, encoding: .utf8)
+            replicas[id] = Replica(
+                id: id, peerPort: ports[id]!.0, adminPort: ports[id]!.1, dataDirectory: data, configPath: path,
+                logPath: "\(directory)/n\(id).log")
+        }
+        self.replicas = replicas
+    }
+
+    // MARK: - Processes
+
+    private var venueArguments: [String] {
+        [
+            "--seed", "\(options.seed)", "--symbols", options.symbols.joined(separator: ","),
+            "--tick-rate", "\(options.tickRate)", "--volatility-bps", "\(options.volatilityBps)",
+            "--log-format", "json",
+        ]
+    }
+
+    public func startVenue() throws {
+        try processes.start(
+            "venue", executable: try ChildProcesses.executable("baton-venue"),
+            arguments: ["--fix-port", "\(fixPort)", "--http-port", "\(venueHTTPPort)"] + venueArguments,
+            logPath: "\(directory)/venue.log")
+        try processes.start(
+            "backup-feed", executable: try ChildProcesses.executable("baton-venue"),
+            arguments: ["--feed-only", "--http-port", "\(backupHTTPPort)"] + venueArguments,
+            logPath: "\(directory)/backup-feed.log")
+    }
+
+    public func start(_ id: UInt64) throws {
+        let replica = replicas[id]!
+        try processes.start(
+            replica.name, executable: try ChildProcesses.executable("batond"),
+            arguments: ["--config", replica.configPath], logPath: replica.logPath)
+    }
+
+    /// Venue and backup feed first (so sessions log on at once), then every replica.
+    public func startAll() async throws {
+        try startVenue()
+        try await waitUntil("the venue answers", timeout: .seconds(20)) {
+            (try? await self.get("\(self.venueURL)/healthz").status) == 200
+        }
+        for id in ids { try start(id) }
+    }
+
+    public func kill9(_ id: UInt64) { processes.kill9("n\(id)") }
+    public func signal(_ id: UInt64, _ signal: Int32) { processes.signal("n\(id)", signal) }
+    public func isRunning(_ id: UInt64) -> Bool { processes.isRunning("n\(id)") }
+    public func pid(_ id: UInt64) -> Int32? { processes.pid("n\(id)") }
+
+    public func stopReplicas() async {
+        for id in ids { await processes.stop("n\(id)") }
+    }
+
+    public func shutdown() async {
+        processes.killAll()
+        try? await client.shutdown()
+    }
+
+    public func tail(_ id: UInt64, lines: Int = 40) -> String {
+        let text = (try? String(contentsOfFile: replicas[id]!.logPath, encoding: .utf8)) ?? ""
+        return "--- n\(id) log (last \(lines) lines) ---\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    public func logs() -> String { ids.map { tail($0) }.joined(separator: "\n") }
+
+    // MARK: - HTTP
+
+    public func get(_ url: String, timeout: Int64 = 2) async throws -> (status: UInt, body: Data) {
+        try await send(url, method: .GET, body: nil, timeout: timeout)
+    }
+
+    public func post(_ url: String, body: String = "{}", timeout: Int64 = 5) async throws -> (status: UInt, body: Data) {
+        try await send(url, method: .POST, body: body, timeout: timeout)
+    }
+
+    private func send(_ url: String, method: HTTPMethod, body: String?, timeout: Int64) async throws
+        -> (status: UInt, body: Data)
+    {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if method == .POST { request.headers.add(name: "Authorization", value: "Bearer \(Self.token)") }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: .seconds(timeout))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        return (response.status.code, Data(bytes.readableBytesView))
+    }
+
+    static let snakeCase: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
+
+    public func waitUntil(
+        _ what: String, timeout: Duration, every interval: Duration = .milliseconds(50),
+        _ condition: @Sendable () async -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if await condition() { return }
+            try await Task.sleep(for: interval)
+        }
+        throw ClusterFailure("\(what): not within \(timeout)\n\(logs())")
+    }
+
+    // MARK: - Replica views
+
+    public struct TradingView: Decodable, Sendable {
+        public struct Engine: Decodable, Sendable {
+            public var node: UInt64
+            public var phase: String
+            public var haltReason: String?
+            public var orders: Int
+            public var openOrders: Int
+            public var unknownOrders: Int
+            public var riskRejections: Int
+            public var lastRejection: String?
+            public var shadowAgreements: UInt64
+            public var shadowDivergences: UInt64
+            public var appliedIndex: UInt64
+            public var anomalies: [String]
+        }
+        public struct Session: Decodable, Sendable {
+            public var status: String
+            public var nextSenderSeqNum: Int
+            public var nextTargetSeqNum: Int
+        }
+        public struct Feed: Decodable, Sendable {
+            public struct Source: Decodable, Sendable {
+                public var source: String
+                public var health: String
+                public var ticks: UInt64
+            }
+            public var active: String
+            public var switches: UInt64
+            public var sources: [Source]
+        }
+        public var engine: Engine
+        public var session: Session
+        public var feed: Feed
+    }
+
+    public struct ReplicaOrder: Decodable, Sendable {
+        public var clOrdId: String
+        public var symbol: String
+        public var side: String
+        public var quantity: Int64
+        public var status: String
+        public var cumQty: Int64
+        public var sends: Int
+        public var possResend: Bool
+        public var reconciledInTerm: UInt64?
+        public var riskDecision: String
+    }
+
+    public struct ReplicaPosition: Decodable, Sendable {
+        public var symbol: String
+        public var quantity: Int64
+        public var filledQuantity: Int64
+    }
+
+    public func trading(_ id: UInt64) async -> TradingView? {
+        guard let (status, body) = try? await get("\(replicas[id]!.adminURL)/trading", timeout: 1), status == 200 else {
+            return nil
+        }
+        return try? Self.snakeCase.decode(TradingView.self, from: body)
+    }
+
+    public func orders(_ id: UInt64) async throws -> [ReplicaOrder] {
+        let (status, body) = try await get("\(replicas[id]!.adminURL)/orders?limit=100000", timeout: 5)
+        guard status == 200 else { throw ClusterFailure("n\(id) /orders: HTTP \(status)") }
+        return try Self.snakeCase.decode([ReplicaOrder].self, from: body)
+    }
+
+    public func positions(_ id: UInt64) async throws -> [String: Int64] {
+        let (status, body) = try await get("\(replicas[id]!.adminURL)/positions", timeout: 5)
+        guard status == 200 else { throw ClusterFailure("n\(id) /positions: HTTP \(status)") }
+        let list = try Self.snakeCase.decode([ReplicaPosition].self, from: body)
+        return Dictionary(uniqueKeysWithValues: list.map { ($0.symbol, $0.quantity) })
+    }
+
+    /// The replica that reports itself leader with trading phase `trading`, if any.
+    public func tradingLeader() async -> UInt64? {
+        for id in ids where isRunning(id) {
+            if let view = await trading(id), view.engine.phase == "trading" { return id }
+        }
+        return nil
+    }
+
+    public func leader() async -> UInt64? {
+        for id in ids where isRunning(id) {
+            if let (status, _) = try? await get("\(replicas[id]!.adminURL)/leader", timeout: 1), status == 200 {
+                return id
+            }
+        }
+        return nil
+    }
+
+    public func waitForTradingLeader(timeout: Duration = .seconds(20)) async throws -> UInt64 {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let id = await tradingLeader() { return id }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ClusterFailure("no replica reached phase trading within \(timeout)\n\(logs())")
+    }
+
+    public func transferLeadership() async throws {
+        guard let leader = await leader() else { throw ClusterFailure("no leader to transfer from") }
+        let (status, body) = try await post("\(replicas[leader]!.adminURL)/admin/transfer-leadership", timeout: 5)
+        guard status == 200 else {
+            throw ClusterFailure("transfer from n\(leader): HTTP \(status) \(String(decoding: body, as: UTF8.self))")
+        }
+    }
+
+    /// Arms the leader to SIGKILL itself right around its next order (debug endpoint).
+    public func armKill(_ id: UInt64, when: String) async throws {
+        let (status, body) = try await post(
+            "\(replicas[id]!.adminURL)/admin/debug/kill-on-next-order", body: "{\"when\":\"\(when)\"}")
+        guard status == 202 else {
+            throw ClusterFailure("arming n\(id): HTTP \(status) \(String(decoding: body, as: UTF8.self))")
+        }
+    }
+
+    // MARK: - The venue's ground truth
+
+    public func venueStatistics() async throws -> VenueStatistics {
+        let (status, body) = try await get("\(venueURL)/stats", timeout: 5)
+        guard status == 200 else { throw ClusterFailure("venue /stats: HTTP \(status)") }
+        return try JSONDecoder().decode(VenueStatistics.self, from: body)
+    }
+
+    public func venueOrders() async throws -> [OrderView] {
+        let (status, body) = try await get("\(venueURL)/orders", timeout: 10)
+        guard status == 200 else { throw ClusterFailure("venue /orders: HTTP \(status)") }
+        return try JSONDecoder().decode([OrderView].self, from: body)
+    }
+
+    public func venueDuplicates() async throws -> [DuplicateView] {
+        let (status, body) = try await get("\(venueURL)/duplicates", timeout: 5)
+        guard status == 200 else { throw ClusterFailure("venue /duplicates: HTTP \(status)") }
+        return try JSONDecoder().decode([DuplicateView].self, from: body)
+    }
+
+    public func pauseFeed(seconds: Double) async throws {
+        let (status, _) = try await post("\(venueURL)/admin/feed/pause", body: "{\"seconds\": \(seconds)}")
+        guard status == 200 || status == 202 else { throw ClusterFailure("pausing the feed: HTTP \(status)") }
+    }
+
+    /// The venue's net position per symbol (buys minus sells), as integers.
+    public func venuePositions() async throws -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for (symbol, text) in try await venueStatistics().positions {
+            guard let value = Int64(text.split(separator: ".").first ?? "") else {
+                throw ClusterFailure("venue position \(symbol)=\(text) is not a whole number")
+            }
+            out[symbol] = value
+        }
+        return out.filter { $0.value != 0 }
+    }
+}

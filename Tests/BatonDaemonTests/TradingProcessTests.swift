@@ -1,0 +1,156 @@
+import BatonTestCluster
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The trading path with real processes: three `batond` replicas, a `baton-venue` (FIX acceptor
+/// and market feed) and a second venue process as the backup feed, all on loopback.
+@Suite(.serialized) struct TradingProcessTests {
+    /// Short windows so crossings (and so orders) come every few hundred milliseconds.
+    static func options(_ change: (inout TradingCluster.Options) -> Void = { _ in }) -> TradingCluster.Options {
+        var options = TradingCluster.Options()
+        options.fastWindow = 3
+        options.slowWindow = 8
+        options.tickRate = 600
+        change(&options)
+        return options
+    }
+
+    static func settle(_ cluster: TradingCluster, leader: UInt64) async throws {
+        let (status, _) = try await cluster.post(
+            "\(cluster.replicas[leader]!.adminURL)/admin/trading/pause", body: "{\"reason\":\"test settles\"}")
+        #expect(status == 200)
+        try await cluster.waitUntil("every order settled on every replica", timeout: .seconds(20), every: .milliseconds(100)) {
+            var applied: Set<UInt64> = []
+            for id in cluster.ids {
+                guard let view = await cluster.trading(id), view.engine.openOrders == 0 else { return false }
+                applied.insert(view.engine.appliedIndex)
+            }
+            return applied.count == 1
+        }
+    }
+
+    @Test func tickToSignalToOrderToFillToPositionMatchesTheVenue() async throws {
+        let cluster = try TradingCluster(options: Self.options())
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.startAll()
+        let leader = try await cluster.waitForTradingLeader()
+        try await cluster.waitUntil("three fills at the venue", timeout: .seconds(30)) {
+            ((try? await cluster.venueStatistics())?.fills ?? 0) >= 3
+        }
+        try await Self.settle(cluster, leader: leader)
+
+        let venueOrders = try await cluster.venueOrders()
+        let intents = try await cluster.orders(leader)
+        #expect(venueOrders.count >= 3)
+        // Every order the venue received is a committed, approved intent of the leader's journal,
+        // sent once, with the ClOrdID its log position gives it.
+        let byID = Dictionary(uniqueKeysWithValues: intents.map { ($0.clOrdId, $0) })
+        for order in venueOrders {
+            let intent = try #require(byID[order.clOrdID], "venue order \(order.clOrdID) has no intent in the journal")
+            #expect(intent.riskDecision.hasPrefix("approved"))
+            #expect(intent.status == "filled")
+            #expect(order.status == "filled" || order.ordStatus == "2")
+            #expect(order.clOrdID.hasPrefix("BTN-"))
+            #expect(order.session == "BATON\(leader)", "only the leader's session sends orders")
+        }
+        #expect(try await cluster.venueDuplicates().isEmpty)
+        let venuePositions = try await cluster.venuePositions()
+        for id in cluster.ids {
+            #expect(try await cluster.positions(id).filter { $0.value != 0 } == venuePositions, "n\(id) positions")
+        }
+        // Followers shadowed the feed: their strategies saw ticks and compared decisions.
+        for id in cluster.ids where id != leader {
+            let view = try #require(await cluster.trading(id))
+            #expect(view.engine.phase == "follower")
+            #expect(view.feed.sources.contains { $0.ticks > 0 })
+            #expect(view.engine.shadowAgreements + view.engine.shadowDivergences > 0)
+        }
+        // The leader measured tick-to-order for what it sent.
+        let (_, metrics) = try await cluster.get("\(cluster.replicas[leader]!.adminURL)/metrics")
+        let text = String(decoding: metrics, as: UTF8.self)
+        #expect(text.contains("baton_tick_to_order_seconds_count"))
+        #expect(!text.contains("baton_tick_to_order_seconds_count{node=\"\(leader)\"} 0"))
+    }
+
+    @Test func theRiskGateRejectsAndJournalsWhy() async throws {
+        let cluster = try TradingCluster(options: Self.options { $0.maxOrdersPerMinute = 2; $0.maxOrdersPerHour = 2 })
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.startAll()
+        let leader = try await cluster.waitForTradingLeader()
+        try await cluster.waitUntil("a rate-limit rejection", timeout: .seconds(30)) {
+            (await cluster.trading(leader))?.engine.lastRejection?.hasPrefix("rate limit") == true
+        }
+        try await Self.settle(cluster, leader: leader)
+        #expect(try await cluster.venueStatistics().orders == 2, "the gate let exactly the allowed two through")
+        for id in cluster.ids {
+            let view = try #require(await cluster.trading(id))
+            #expect(view.engine.riskRejections > 0, "n\(id) has the rejections in its journal")
+            #expect(view.engine.orders == 2)
+        }
+    }
+
+    /// The leader dies after writing the order and before anything about it is journaled. The
+    /// next leader asks the venue, learns the order exists (and its fill), and does not send it.
+    @Test func anOrderIsNotSentTwiceWhenTheLeaderDiesRightAfterSending() async throws {
+        try await killAroundAnOrder(when: "after-send", expectResend: false)
+    }
+
+    /// The leader dies after the intent commits and before it writes the order. The next leader
+    /// learns the venue never received it and sends it, once, with PossResend=Y.
+    @Test func anOrderIsNotLostWhenTheLeaderDiesBeforeSending() async throws {
+        try await killAroundAnOrder(when: "before-send", expectResend: true)
+    }
+
+    func killAroundAnOrder(when: String, expectResend: Bool) async throws {
+        // One symbol: at most one order is open at a time, so the killed one is unambiguous.
+        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"] })
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.startAll()
+        let first = try await cluster.waitForTradingLeader()
+        try await cluster.armKill(first, when: when)
+        try await cluster.waitUntil("the armed leader killed itself", timeout: .seconds(30)) { !cluster.isRunning(first) }
+        try cluster.start(first)
+        let second = try await cluster.waitForTradingLeader()
+        // The open order at the kill is the one the new leader had to reconcile.
+        try await cluster.waitUntil("the killed order reconciled and filled", timeout: .seconds(20)) {
+            let order = try? await cluster.orders(second).first { $0.reconciledInTerm != nil }
+            return order?.status == "filled"
+        }
+        let killed = try #require(try await cluster.orders(second).first { $0.reconciledInTerm != nil })
+        try await Self.settle(cluster, leader: second)
+
+        let atVenue = try await cluster.venueOrders().filter { $0.clOrdID == killed.clOrdId }
+        #expect(atVenue.count == 1, "the venue received \(killed.clOrdId) exactly once")
+        #expect(atVenue.first?.possResend == expectResend)
+        #expect(try await cluster.venueDuplicates().isEmpty, "no second NewOrderSingle for any ClOrdID")
+        for id in cluster.ids {
+            let order = try #require(try await cluster.orders(id).first { $0.clOrdId == killed.clOrdId })
+            #expect(order.status == "filled")
+            #expect(order.reconciledInTerm != nil, "n\(id): the new leader reconciled \(killed.clOrdId)")
+        }
+        let venuePositions = try await cluster.venuePositions()
+        for id in cluster.ids {
+            #expect(try await cluster.positions(id).filter { $0.value != 0 } == venuePositions, "n\(id) positions")
+        }
+    }
+
+    /// A CI-sized chaos run; `baton-bench chaos --faults 100` is the full one (doc/benchmarks.md).
+    @Test func chaosScaledDown() async throws {
+        let cluster = try TradingCluster(options: Self.options())
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.startAll()
+        let summary = try await ChaosRun(faults: 8, log: { _ in }).run(on: cluster)
+        print(summary)
+        #expect(summary.faults.values.reduce(0, +) == 8)
+        #expect(summary.venueOrders > 0)
+        #expect(summary.duplicateAttempts == 0)
+        #expect(summary.unresolvedIntents == 0)
+        #expect(summary.intentsMissingAtVenue == 0)
+        #expect(summary.positionsMatch, "\(summary.positionDetail)")
+        #expect(summary.journalsVerified == 3)
+    }
+}
