@@ -17,8 +17,12 @@ import Synchronization
 /// ResetSeqNumFlag unless the settings ask for it). On graceful shutdown it sends Logout, waits
 /// up to `logoutTimeout` for the reply, then closes.
 ///
-/// Each connection starts from what the store holds, which also bounds the messages kept in
-/// memory for resend to `maxStoredMessages` per connection start.
+/// Each connection starts from what the store holds, so the messages kept in memory for resend
+/// start at most at `maxStoredMessages`; within one connection they grow with every message sent
+/// (FIXSession has no way to drop old ones yet), which a reconnect trims again.
+///
+/// `applicationMessages` is unbounded: batond must consume it. Received bytes are not
+/// back-pressured either; the broker is trusted not to flood.
 public actor FIXInitiator: Service {
     public nonisolated let settings: FIXSessionSettings
     public nonisolated let host: String
@@ -152,8 +156,8 @@ public actor FIXInitiator: Service {
         while !condition(snapshot) {
             guard ContinuousClock.now < deadline else {
                 throw FIXInitiatorError.timedOut(
-                    "\(what) within \(timeout) (session \(snapshot.session.rawValue), last error: "
-                        + "\(snapshot.lastError ?? "none"))")
+                    "\(what) within \(timeout) (session \(snapshot.session.rawValue), connections "
+                        + "\(snapshot.connections), last error: \(snapshot.lastError ?? "none"))")
             }
             try await Task.sleep(for: .milliseconds(10))
         }

@@ -179,4 +179,45 @@ struct QuickFIXConformanceTests {
             #expect(await second.status().lastError == nil)
         }
     }
+
+    /// Orders sent from many tasks at once: each gets its own MsgSeqNum, in one contiguous run,
+    /// and every one is filled once.
+    @Test func concurrentOrdersGetDistinctSequenceNumbersAndFill() async throws {
+        let directory = try TemporaryDirectory("conformance-burst")
+        defer { directory.remove() }
+        let executor = try QuickFIXExecutor(directory: directory, port: try await freeLoopbackPort())
+        defer { executor.kill() }
+        try await executor.start()
+        try await executor.diagnosingFailures {
+            let initiator = try FIXInitiator(
+                settings: initiatorSettings(heartBtInt: 30), host: "127.0.0.1", port: executor.port,
+                storePath: directory.file("fix-BATON1.sqlite"), logger: testLogger("conformance-burst"))
+            let inbox = MessageInbox()
+            _ = inbox.collect(initiator.applicationMessages)
+            let running = Task { try await initiator.run() }
+            defer { running.cancel() }
+            try await initiator.waitUntilActive(timeout: .seconds(10))
+
+            let count = 100
+            let seqs = try await withThrowingTaskGroup(of: Int.self) { group in
+                for n in 1...count {
+                    group.addTask {
+                        try await initiator.send(limitOrder("BURST-\(n)", price: "10.5", quantity: Int64(n)))
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(Set(seqs).count == count)
+            #expect((seqs.max() ?? 0) - (seqs.min() ?? 0) == count - 1)
+            try await eventually("\(count) fills") { await inbox.messages.filter { $0.msgType == "8" }.count >= count }
+            let fills = await inbox.messages.filter { $0.msgType == "8" }
+            #expect(fills.count == count)
+            #expect(Set(fills.compactMap { $0[11] }) == Set((1...count).map { "BURST-\($0)" }))
+            #expect(fills.allSatisfy { $0[39] == "2" && $0[14] == $0[38] })
+            #expect(executor.loggedMessages(msgType: "3", from: "EXECUTOR").isEmpty)
+
+            initiator.requestShutdown()
+            try await running.value
+        }
+    }
 }
