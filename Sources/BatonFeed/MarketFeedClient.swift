@@ -76,6 +76,12 @@ public final class MarketFeedClient: Service, Sendable {
 
     /// Connects to every source and keeps going until cancelled or a graceful shutdown.
     public func run() async throws {
+        // The sources' grace period to connect runs from here, not from init: the daemon may
+        // build the client well before it starts it.
+        let startedAt = monotonicNanos()
+        shared.withLock { shared in
+            shared.monitor = FeedMonitor(settings: configuration.monitorSettings, startedAt: startedAt)
+        }
         logger.info(
             "market feed starting",
             metadata: [

@@ -29,6 +29,8 @@ final class TestFeedSource: Sendable {
         var ticksPerFrame = 5
         var server: Task<Void, any Error>?
         var connections = 0
+        /// How long the server sits on a WebSocket upgrade request before accepting it.
+        var upgradeDelay: Duration = .zero
     }
 
     private let state: Mutex<State>
@@ -42,6 +44,8 @@ final class TestFeedSource: Sendable {
     var connections: Int { state.withLock { $0.connections } }
 
     func setMode(_ mode: Mode) { state.withLock { $0.mode = mode } }
+
+    func setUpgradeDelay(_ delay: Duration) { state.withLock { $0.upgradeDelay = delay } }
 
     /// Sends `frame` as is (once) on the current or next connection, ahead of anything else.
     func enqueue(_ frame: [UInt8]) { state.withLock { $0.queued.append(frame) } }
@@ -74,6 +78,7 @@ final class TestFeedSource: Sendable {
             router: Router(),
             server: .http1WebSocketUpgrade { request, _, _ in
                 guard request.path == "/feed" else { return .dontUpgrade }
+                try await Task.sleep(for: self.state.withLock { $0.upgradeDelay })
                 return .upgrade([:]) { _, outbound, _ in
                     self.state.withLock { $0.connections += 1 }
                     while !Task.isCancelled {
@@ -386,6 +391,35 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
             #expect(client.status().sources.first?.connected == false)
         }
         await primary.stop()
+    }
+
+    @Test func aClientBuiltLongBeforeItRunsStillStartsOnThePrimary() async throws {
+        let primary = TestFeedSource(mode: .streaming)
+        let backup = TestFeedSource(mode: .streaming, firstSequence: 1_000_000)
+        let primaryPort = try await primary.start()
+        let backupPort = try await backup.start()
+        let configuration = try FeedConfiguration(
+            primaryURL: "ws://127.0.0.1:\(primaryPort)/feed", backupURL: "ws://127.0.0.1:\(backupPort)/feed",
+            staleAfter: .milliseconds(200))
+        // The backup answers at once, the primary only after 100 ms: within staleAfter of the
+        // start, so the primary must still be the one used.
+        primary.setUpgradeDelay(.milliseconds(100))
+        let client = try MarketFeedClient(
+            configuration: configuration, logger: Logger(label: "test-feed-client"), metricsFactory: RecordingMetrics())
+        try await Task.sleep(for: .milliseconds(400))  // longer than staleAfter
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            var sources: [FeedSource] = []
+            for await event in client.events {
+                if case .ticks(let source, _) = event { sources.append(source) }
+                if case .sourceSwitched = event { Issue.record("switched at start: \(event)") }
+                if sources.count >= 10 { break }
+            }
+            #expect(sources.allSatisfy { $0 == .primary })
+            group.cancelAll()
+        }
+        await primary.stop()
+        await backup.stop()
     }
 
     @Test func aSlowConsumerIsToldWhatItLost() async throws {
