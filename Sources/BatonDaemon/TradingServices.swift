@@ -28,7 +28,10 @@ public struct TradingServices: Sendable {
         try await engine.restore(storage.journal.appliedCommands(withMarker: TradingCommand.marker))
         let settings = FIXSessionSettings(
             role: .initiator, senderCompID: trading.senderCompID, targetCompID: trading.targetCompID,
-            heartBtInt: trading.heartbeatSeconds)
+            heartBtInt: trading.heartbeatSeconds,
+            // An order goes out only from the leader, under its lease: never from a resend after a
+            // reconnect. The next leader's reconciliation decides whether it is sent again.
+            resendsApplicationMessages: false)
         let initiator = try FIXInitiator(
             settings: settings, host: trading.venue.host, port: trading.venue.port,
             storePath: "\(configuration.dataDirectory)/fix-\(trading.senderCompID).sqlite",
@@ -81,6 +84,12 @@ extension AdminAPI {
             return Self.json(["error": "limit must be from 1 to 100000"], status: .badRequest)
         }
         return Self.json(await trading.engine.orders(limit: limit), status: .ok)
+    }
+
+    /// Raw tick-to-order samples in nanoseconds (bounded; the newest last), for benchmarks.
+    func tickToOrder() async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        return Self.json(["nanoseconds": await trading.engine.tickToOrderSamples], status: .ok)
     }
 
     func positions() async -> Response {

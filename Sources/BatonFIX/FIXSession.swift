@@ -26,12 +26,19 @@ public struct FIXSessionSettings: Hashable, Sendable {
     /// Out-of-order messages held while a gap is being filled; beyond this the session
     /// disconnects instead of growing without bound.
     public var maxQueuedMessages: Int
+    /// Answer a ResendRequest with the stored application messages (PossDupFlag=Y). When false,
+    /// the whole range is gap-filled: an order written before a disconnect is never delivered
+    /// later by the session layer, after its sender may have lost the right to send it (Baton's
+    /// leader lease); reconciliation (OrderStatusRequest) decides whether to send it again.
+    public var resendsApplicationMessages: Bool
 
     public init(
         role: Role, senderCompID: String, targetCompID: String, beginString: String = "FIX.4.4", heartBtInt: Int = 30,
         testRequestGracePercent: Int = 20, logonTimeout: Int = 10, logoutTimeout: Int = 2,
-        resetSeqNumOnLogon: Bool = false, validatesMessages: Bool = true, maxQueuedMessages: Int = 10_000
+        resetSeqNumOnLogon: Bool = false, validatesMessages: Bool = true, maxQueuedMessages: Int = 10_000,
+        resendsApplicationMessages: Bool = true
     ) {
+        self.resendsApplicationMessages = resendsApplicationMessages
         self.role = role
         self.beginString = beginString
         self.senderCompID = senderCompID
@@ -599,6 +606,12 @@ public struct FIXSession: Sendable {
         guard begin <= end else {
             out.append(
                 .log("ResendRequest \(request.beginSeqNo)…\(request.endSeqNo) covers nothing sent (last \(last))"))
+            return
+        }
+        guard settings.resendsApplicationMessages else {
+            out.append(
+                .log("answering ResendRequest \(begin)…\(end) with a gap fill: application messages are never re-sent"))
+            sendGapFill(at: begin, newSeqNo: end + 1)
             return
         }
         out.append(.log("answering ResendRequest \(begin)…\(end)"))

@@ -22,11 +22,12 @@ struct Link {
 
     init(
         heartBtInt: Int = 30, initiatorStore: FIXSessionStore = FIXSessionStore(),
-        acceptorStore: FIXSessionStore = FIXSessionStore()
+        acceptorStore: FIXSessionStore = FIXSessionStore(), initiatorResends: Bool = true
     ) {
         initiator = FIXSession(
             settings: FIXSessionSettings(
-                role: .initiator, senderCompID: "BATON1", targetCompID: "VENUE", heartBtInt: heartBtInt),
+                role: .initiator, senderCompID: "BATON1", targetCompID: "VENUE", heartBtInt: heartBtInt,
+                resendsApplicationMessages: initiatorResends),
             store: initiatorStore)
         acceptor = FIXSession(
             settings: FIXSessionSettings(role: .acceptor, senderCompID: "VENUE", targetCompID: "BATON1"),
@@ -256,6 +257,23 @@ struct FIXSessionTests {
         #expect(resent[52] != originalTime)
         #expect(link.delivered[.acceptor]!.map { $0[11] } == ["b-1-1", "b-1-2"])
         #expect(link.delivered[.acceptor]!.first?.isPossDup == true)
+    }
+
+    /// Gaps on TCP come from reconnects, when every order in flight is uncertain anyway: Baton
+    /// gap-fills them all and lets the leader's reconciliation decide what to send again.
+    @Test("with resendsApplicationMessages off, the requested range is gap-filled: no order is delivered late")
+    func lostOrderIsGapFilled() throws {
+        var link = Link(initiatorResends: false)
+        link.connect()
+        link.drop = { side, message in side == .initiator && message[11] == "b-1-1" && !message.isPossDup }
+        try link.send(.initiator, order(1))
+        link.advance(seconds: 5, ticking: [])
+        try link.send(.initiator, order(2))
+        #expect(!link.sent[.initiator]!.contains { $0.isPossDup && $0[11] == "b-1-1" }, "the order is not resent")
+        let gapFill = try #require(link.sent[.initiator]!.first { $0.msgType == "4" })
+        #expect(gapFill[123] == "Y" && gapFill[36] == "4", "seqs 2 and 3 (both orders) are gap-filled")
+        #expect(link.delivered[.acceptor]!.isEmpty, "neither order reaches the venue through the session layer")
+        #expect(link.acceptor.status == .active && link.initiator.status == .active)
     }
 
     @Test("MsgSeqNum too low without PossDupFlag → Logout with text, then disconnect")
