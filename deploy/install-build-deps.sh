@@ -5,8 +5,10 @@ set -euo pipefail
 
 packages=(pkg-config libsqlite3-dev libsystemd-dev libssl-dev)
 if [ "${BATON_TEST_DEPS:-0}" = "1" ]; then
-    # Test-only tools: systemd-analyze verifies the unit file.
-    packages+=(systemd)
+    # Test-only tools: systemd-analyze verifies the unit file; QuickFIX's executor example (a
+    # real FIX 4.4 engine, from libquickfix-doc, running on libquickfix from -dev) is the
+    # counterparty of the FIX conformance tests; gzip unpacks it.
+    packages+=(systemd libquickfix-dev libquickfix-doc gzip)
 fi
 
 missing=()

@@ -14,6 +14,12 @@ public import RaftCore
 /// | `GET /metrics` | Prometheus text |
 /// | `POST /admin/transfer-leadership` | `{"to": 2}` or `{}` for the most caught-up follower |
 /// | `POST /admin/propose` | `{"count": 100, "size": 256}`: test entries, answered once committed |
+/// | `GET /orders` | the journal's orders (`?limit=N`, newest last) |
+/// | `GET /positions` | positions derived from journaled fills |
+/// | `GET /trading` | trading phase (HALTED with its reason), broker session, market feed |
+/// | `GET /trading/tick-to-order` | raw tick-to-order samples of orders this replica sent |
+/// | `POST /admin/trading/pause`, `/resume` | `{"reason": "…"}`: journaled; no new orders while paused |
+/// | `POST /admin/debug/kill-on-next-order` | `{"when": "before-send"}` or `after-send` (debug only) |
 /// | `POST /admin/debug/stall` | `{"ms": 3000}`: wedge the loop (only with `debug.endpoints: true`) |
 public struct AdminAPI: Sendable {
     let consensus: ConsensusLoop
@@ -57,6 +63,7 @@ public struct AdminAPI: Sendable {
         router.get("/orders") { request, _ in await self.orders(request) }
         router.get("/positions") { _, _ in await self.positions() }
         router.get("/trading") { _, _ in await self.tradingStatus() }
+        router.get("/trading/tick-to-order") { _, _ in await self.tickToOrder() }
         router.post("/admin/trading/pause") { request, _ in
             try await self.authorized(request) { body in try await self.pause(true, body) }
         }

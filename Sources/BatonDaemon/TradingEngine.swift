@@ -58,6 +58,10 @@ public actor TradingEngine: CommittedEntryConsumer {
         case afterSend = "after-send"
     }
     private var killPoint: KillPoint?
+    /// Raw tick-to-order samples (ns) of the orders this replica sent, newest last, bounded: the
+    /// benchmark reads percentiles from these rather than from histogram buckets.
+    private var recentTickToOrder: [Int64] = []
+    static let tickToOrderKept = 20_000
     public private(set) var shadowAgreements: UInt64 = 0
     public private(set) var shadowDivergences: UInt64 = 0
 
@@ -539,7 +543,10 @@ public actor TradingEngine: CommittedEntryConsumer {
         sentLocally[order.clOrdID] = sentAt
         metrics.ordersSent.increment()
         if !possResend, intent.signal.tickReceivedNanos > 0 {
-            metrics.tickToOrder.recordNanoseconds(max(0, sentAt - intent.signal.tickReceivedNanos))
+            let nanos = max(0, sentAt - intent.signal.tickReceivedNanos)
+            metrics.tickToOrder.recordNanoseconds(nanos)
+            if recentTickToOrder.count == Self.tickToOrderKept { recentTickToOrder.removeFirst(Self.tickToOrderKept / 2) }
+            recentTickToOrder.append(nanos)
         }
         logger.info(
             possResend ? "order re-sent with PossResend=Y" : "order sent",
@@ -711,6 +718,8 @@ public actor TradingEngine: CommittedEntryConsumer {
             shadowAgreements: shadowAgreements, shadowDivergences: shadowDivergences, appliedIndex: appliedThrough,
             anomalies: state.anomalies)
     }
+
+    public var tickToOrderSamples: [Int64] { recentTickToOrder }
 
     public var recentRejections: [RiskRejection] { Array(state.rejections.suffix(50)) }
 }

@@ -56,7 +56,8 @@ public final class TradingCluster: Sendable {
     public let venueHTTPPort: Int
     public let backupHTTPPort: Int
     public let processes = ChildProcesses()
-    public let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    /// The shared client: nothing to shut down, so a test can clean up synchronously in `defer`.
+    public var client: HTTPClient { HTTPClient.shared }
 
     public var ids: [UInt64] { replicas.keys.sorted() }
     public var venueURL: String { "http://127.0.0.1:\(venueHTTPPort)" }
@@ -174,9 +175,9 @@ public final class TradingCluster: Sendable {
         for id in ids { await processes.stop("n\(id)") }
     }
 
-    public func shutdown() async {
+    /// Kills every process of the cluster (synchronous, so `defer { cluster.shutdown() }` works).
+    public func shutdown() {
         processes.killAll()
-        try? await client.shutdown()
     }
 
     public func tail(_ id: UInt64, lines: Int = 40) -> String {

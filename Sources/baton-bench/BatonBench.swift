@@ -13,8 +13,11 @@ import Foundation
 struct BatonBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baton-bench",
-        abstract: "Benchmarks: disk fsync floor, commit throughput/latency (Baton and etcd), failover, transfer.",
-        subcommands: [FsyncFloor.self, Commit.self, Failover.self, Transfer.self]
+        abstract: "Benchmarks: fsync floor, commit (vs etcd), failover, transfer, tick-to-order, feed ingest, trading failover, chaos.",
+        subcommands: [
+            FsyncFloor.self, Commit.self, Failover.self, Transfer.self, TickToOrder.self, FeedIngest.self,
+            TradingFailover.self, Chaos.self,
+        ]
     )
 }
 

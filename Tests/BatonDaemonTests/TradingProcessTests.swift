@@ -35,7 +35,7 @@ import Testing
 
     @Test func tickToSignalToOrderToFillToPositionMatchesTheVenue() async throws {
         let cluster = try TradingCluster(options: Self.options())
-        defer { Task { await cluster.shutdown() } }
+        defer { cluster.shutdown() }
         try await cluster.startAll()
         let leader = try await cluster.waitForTradingLeader()
         try await cluster.waitUntil("three fills at the venue", timeout: .seconds(30)) {
@@ -78,7 +78,7 @@ import Testing
 
     @Test func theRiskGateRejectsAndJournalsWhy() async throws {
         let cluster = try TradingCluster(options: Self.options { $0.maxOrdersPerMinute = 2; $0.maxOrdersPerHour = 2 })
-        defer { Task { await cluster.shutdown() } }
+        defer { cluster.shutdown() }
         try await cluster.startAll()
         let leader = try await cluster.waitForTradingLeader()
         try await cluster.waitUntil("a rate-limit rejection", timeout: .seconds(30)) {
@@ -108,7 +108,7 @@ import Testing
     func killAroundAnOrder(when: String, expectResend: Bool) async throws {
         // One symbol: at most one order is open at a time, so the killed one is unambiguous.
         let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"] })
-        defer { Task { await cluster.shutdown() } }
+        defer { cluster.shutdown() }
         try await cluster.startAll()
         let first = try await cluster.waitForTradingLeader()
         try await cluster.armKill(first, when: when)
@@ -141,7 +141,7 @@ import Testing
     /// A CI-sized chaos run; `baton-bench chaos --faults 100` is the full one (doc/benchmarks.md).
     @Test func chaosScaledDown() async throws {
         let cluster = try TradingCluster(options: Self.options())
-        defer { Task { await cluster.shutdown() } }
+        defer { cluster.shutdown() }
         try await cluster.startAll()
         let summary = try await ChaosRun(faults: 8, log: { _ in }).run(on: cluster)
         print(summary)

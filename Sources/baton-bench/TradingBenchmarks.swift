@@ -1,0 +1,268 @@
+import ArgumentParser
+import BatonFeed
+import BatonMarketData
+import BatonTestCluster
+import BatonTrading
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The trading path's benchmarks (doc/benchmarks.md): tick-to-order latency, feed ingest,
+/// failover to the first order the venue acknowledges from a new leader, resident memory, and
+/// the full chaos run.
+struct TradingOptions: ParsableArguments {
+    @Option(help: "Symbols traded.")
+    var symbols: String = "AAPL,MSFT"
+    @Option(help: "MA fast window (short windows cross often, so orders flow).")
+    var fastWindow: Int = 3
+    @Option(help: "MA slow window.")
+    var slowWindow: Int = 8
+    @Option(help: "Journal durability of the replicas: full or normal.")
+    var durability: String = "full"
+
+    func clusterOptions(tickRate: Int) -> TradingCluster.Options {
+        var options = TradingCluster.Options()
+        options.symbols = symbols.split(separator: ",").map(String.init)
+        options.fastWindow = fastWindow
+        options.slowWindow = slowWindow
+        options.tickRate = tickRate
+        options.maxOrdersPerMinute = 1_000_000
+        options.maxOrdersPerHour = 60_000_000
+        options.logLevel = "notice"
+        options.durability = durability
+        return options
+    }
+}
+
+struct TickToOrder: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tick-to-order",
+        abstract: "Leader tick received → NewOrderSingle written (incl. the quorum commit), per feed rate; and RSS.")
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var trading: TradingOptions
+    @Option(help: "Feed rates (ticks/s over all symbols).")
+    var rates: String = "1000,10000"
+    @Option(help: "Orders to measure per rate (bounded by --seconds).")
+    var orders: Int = 300
+    @Option(help: "Longest time per rate, seconds.")
+    var seconds: Int = 60
+
+    struct Result: Codable {
+        var rate: Int
+        var microseconds: LatencySummary
+        var venueOrders: Int
+        var rssMiB: [String: Double]
+    }
+
+    func run() async throws {
+        say("machine: \(machineDescription())")
+        var results: [Result] = []
+        for rate in try list(rates) as [Int] {
+            let cluster = try TradingCluster(options: trading.clusterOptions(tickRate: rate))
+            do {
+                try await cluster.startAll()
+                let leader = try await cluster.waitForTradingLeader(timeout: .seconds(30))
+                // Warm up, then measure only orders sent after it.
+                try await Task.sleep(for: .seconds(2))
+                let skip = try await samples(cluster, leader).count
+                let deadline = ContinuousClock.now + .seconds(seconds)
+                var measured: [Int64] = []
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(500))
+                    measured = Array(try await samples(cluster, leader).dropFirst(skip))
+                    if measured.count >= orders { break }
+                }
+                var rss: [String: Double] = [:]
+                for id in cluster.ids {
+                    if let pid = cluster.pid(id), let bytes = BatonTestCluster.ChildProcesses.residentBytes(pid: pid) {
+                        rss["n\(id)"] = Double(bytes) / 1_048_576
+                    }
+                }
+                if let pid = cluster.processes.pid("venue"), let bytes = BatonTestCluster.ChildProcesses.residentBytes(pid: pid) {
+                    rss["venue"] = Double(bytes) / 1_048_576
+                }
+                let summary = LatencySummary(measured.prefix(orders).map { Double($0) / 1000 })
+                let venueOrders = try await cluster.venueStatistics().orders
+                results.append(Result(rate: rate, microseconds: summary, venueOrders: venueOrders, rssMiB: rss))
+                say(
+                    "tick-to-order at \(rate) ticks/s: n=\(summary.count) p50=\(format(summary.p50 / 1000, 3)) ms "
+                        + "p90=\(format(summary.p90 / 1000, 3)) ms p99=\(format(summary.p99 / 1000, 3)) ms "
+                        + "max=\(format(summary.max / 1000, 3)) ms (leader n\(leader); venue orders \(venueOrders))")
+                say("resident memory at \(rate) ticks/s: " + rss.keys.sorted().map { "\($0)=\(format(rss[$0]!, 1)) MiB" }.joined(separator: " "))
+            } catch {
+                cluster.shutdown()
+                throw error
+            }
+            cluster.shutdown()
+            try? FileManager.default.removeItem(atPath: cluster.directory)
+        }
+        try writeJSON(results, to: common.json)
+    }
+
+    func samples(_ cluster: TradingCluster, _ leader: UInt64) async throws -> [Int64] {
+        let (status, body) = try await cluster.get("\(cluster.replicas[leader]!.adminURL)/trading/tick-to-order", timeout: 5)
+        guard status == 200 else { throw ValidationError("tick-to-order samples: HTTP \(status)") }
+        struct Samples: Decodable { var nanoseconds: [Int64] }
+        return try JSONDecoder().decode(Samples.self, from: body).nanoseconds
+    }
+}
+
+struct FeedIngest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "feed-ingest",
+        abstract: "Ticks per second one core decodes and runs through the strategy (no network).")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Ticks per run.")
+    var ticks: Int = 2_000_000
+    @Option(help: "Ticks per WebSocket frame.")
+    var ticksPerFrame: Int = 50
+    @Option(help: "Runs (the best and the median are reported).")
+    var runs: Int = 5
+
+    struct Result: Codable {
+        var ticksPerSecondDecodeOnly: [Double]
+        var ticksPerSecondDecodeAndStrategy: [Double]
+    }
+
+    func run() async throws {
+        say("machine: \(machineDescription())")
+        let symbols = ["AAPL", "MSFT", "NVDA", "AMZN"]
+        let frames = FeedIngestBenchmark.makeFrames(
+            frames: max(1, ticks / ticksPerFrame), ticksPerFrame: ticksPerFrame, symbols: symbols)
+        let total = frames.count * ticksPerFrame
+        var decodeOnly: [Double] = []
+        var withStrategy: [Double] = []
+        let clock = ContinuousClock()
+        for _ in 0..<runs {
+            let start = clock.now
+            let forwarded = FeedIngestBenchmark.decodeBenchmark(frames: frames)
+            decodeOnly.append(Double(total) / (clock.now - start).seconds)
+            precondition(forwarded == total, "the monitor forwarded \(forwarded) of \(total) ticks")
+
+            var monitor = FeedMonitor(settings: FeedMonitorSettings(symbols: Set(symbols)), startedAt: 0)
+            _ = monitor.sourceConnected(.primary, at: 0)
+            var strategies = Dictionary(
+                uniqueKeysWithValues: symbols.map {
+                    ($0, MovingAverageCrossover(parameters: CrossoverParameters(symbol: $0)))
+                })
+            var signals = 0
+            var now: Int64 = 0
+            let begin = clock.now
+            for frame in frames {
+                now += 1_000
+                let outcome = monitor.receiveFrame(frame, from: .primary, at: now, receiveTimeNanos: now)
+                for tick in outcome.forwarded {
+                    if strategies[tick.symbol]!.onTick(sequence: tick.sequence, price: tick.price, receivedNanos: now)
+                        != nil
+                    {
+                        signals += 1
+                    }
+                }
+            }
+            withStrategy.append(Double(total) / (clock.now - begin).seconds)
+            precondition(signals > 0, "the synthetic walk should cross at least once")
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        say(
+            "feed ingest, decode + sequence checks: median \(format(median(decodeOnly), 0)) ticks/s, best \(format(decodeOnly.max()!, 0))")
+        say(
+            "feed ingest, decode + checks + MA(10)/MA(30): median \(format(median(withStrategy), 0)) ticks/s, best \(format(withStrategy.max()!, 0))")
+        try writeJSON(Result(ticksPerSecondDecodeOnly: decodeOnly, ticksPerSecondDecodeAndStrategy: withStrategy), to: common.json)
+    }
+}
+
+struct TradingFailover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trading-failover",
+        abstract: "kill -9 the leader → first order the venue accepts from the new leader, over many kills.")
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var trading: TradingOptions
+    @Option(help: "Leader kills.")
+    var kills: Int = 50
+    @Option(help: "Feed rate (ticks/s).")
+    var rate: Int = 1000
+
+    struct Result: Codable {
+        var milliseconds: LatencySummary
+        var duplicates: Int
+    }
+
+    func run() async throws {
+        say("machine: \(machineDescription())")
+        let cluster = try TradingCluster(options: trading.clusterOptions(tickRate: rate))
+        var samples: [Double] = []
+        do {
+            try await cluster.startAll()
+            for n in 0..<kills {
+                let leader = try await cluster.waitForTradingLeader(timeout: .seconds(30))
+                try await Task.sleep(for: .milliseconds(300))
+                let before = try await cluster.venueStatistics().sessions
+                let killedSession = "BATON\(leader)"
+                let start = ContinuousClock.now
+                cluster.kill9(leader)
+                var acknowledged: Duration?
+                while ContinuousClock.now - start < .seconds(20) {
+                    let sessions = try await cluster.venueStatistics().sessions
+                    if sessions.contains(where: { $0.key != killedSession && $0.value.orders > (before[$0.key]?.orders ?? 0) }) {
+                        acknowledged = ContinuousClock.now - start
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                guard let acknowledged else { throw ValidationError("kill \(n + 1): no order from a new leader within 20 s") }
+                samples.append(acknowledged.milliseconds)
+                say("kill \(n + 1)/\(kills): n\(leader) killed; first order from the new leader after \(format(acknowledged.milliseconds, 1)) ms")
+                try cluster.start(leader)
+                // Let the restarted replica catch up before the next kill.
+                try await Task.sleep(for: .seconds(1))
+            }
+            let duplicates = try await cluster.venueDuplicates().count
+            let summary = LatencySummary(samples)
+            say(
+                "trading failover over \(summary.count) kills: p50=\(format(summary.p50, 1)) ms p90=\(format(summary.p90, 1)) ms "
+                    + "p99=\(format(summary.p99, 1)) ms max=\(format(summary.max, 1)) ms; venue duplicate attempts \(duplicates)")
+            try writeJSON(Result(milliseconds: summary, duplicates: duplicates), to: common.json)
+        } catch {
+            cluster.shutdown()
+            throw error
+        }
+        cluster.shutdown()
+        try? FileManager.default.removeItem(atPath: cluster.directory)
+    }
+}
+
+struct Chaos: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Leader faults while orders flow, then an audit against the venue; prints a summary line.")
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var trading: TradingOptions
+    @Option(help: "Leader faults (kill -9, SIGSTOP/SIGCONT, transfer, feed outage, in rotation).")
+    var faults: Int = 100
+    @Option(help: "Feed rate (ticks/s).")
+    var rate: Int = 600
+
+    func run() async throws {
+        var options = trading.clusterOptions(tickRate: rate)
+        options.logLevel = "info"
+        let cluster = try TradingCluster(options: options)
+        say("chaos: \(faults) faults; cluster in \(cluster.directory)")
+        let summary: ChaosSummary
+        do {
+            try await cluster.startAll()
+            summary = try await ChaosRun(faults: faults, log: { say($0) }).run(on: cluster)
+        } catch {
+            cluster.shutdown()
+            throw error
+        }
+        cluster.shutdown()
+        say(summary.description)
+        guard summary.passed else { throw ExitCode.failure }
+        try? FileManager.default.removeItem(atPath: cluster.directory)
+    }
+}
+
+extension Duration {
+    var seconds: Double { milliseconds / 1000 }
+}
