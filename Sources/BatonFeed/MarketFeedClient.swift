@@ -366,9 +366,9 @@ public final class MarketFeedClient: Service, Sendable {
         for directive in directives {
             switch directive {
             case .switched(let from, let to, let reason):
-                metrics.switches.increment()
                 metrics.source(from).active.record(0)
                 metrics.source(to).active.record(1)
+                metrics.switches.increment()
                 logger.warning(
                     "market feed switched source",
                     metadata: ["feed.from": "\(from)", "feed.to": "\(to)", "feed.reason": "\(reason)"])

@@ -236,6 +236,12 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
             #expect(status.decodeErrors == 2)
             #expect(status.gaps == 1)
             #expect(status.missedTicks == 2)
+            // Metrics are updated just after the events are handed over: wait, then check exactly.
+            try await waitUntil("the metrics caught up") {
+                metrics.value("baton_feed_ticks_total", source: "primary") ?? 0 >= 8
+                    && metrics.value("baton_feed_gaps_total", source: "primary") ?? 0 >= 1
+                    && metrics.value("baton_feed_decode_errors_total", source: "primary") ?? 0 >= 2
+            }
             #expect(metrics.value("baton_feed_decode_errors_total", source: "primary") == 2)
             #expect(metrics.value("baton_feed_gaps_total", source: "primary") == 1)
             #expect(metrics.value("baton_feed_ticks_total", source: "primary") == 8)
@@ -266,13 +272,15 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
 
             let silenced = ContinuousClock.now
             primary.setMode(.silent)
-            try await waitUntil("switched to the backup") { client.status().active == .backup }
+            try await waitUntil("the consumer was told of the switch to the backup") {
+                log.firstTime(where: isSwitch(from: .primary, to: .backup)) != nil
+            }
             let switched = try #require(log.firstTime(where: isSwitch(from: .primary, to: .backup)))
             let switchDelay = silenced.duration(to: switched)
             #expect(switchDelay >= staleAfter - .milliseconds(60))
             #expect(switchDelay < staleAfter + .milliseconds(700))
             try await waitUntil("backup ticks flow") { log.ticks(from: .backup).count >= 20 }
-            #expect(metrics.value("baton_feed_switches_total") == 1)
+            try await waitUntil("the switch was counted") { metrics.value("baton_feed_switches_total") == 1 }
             #expect(metrics.value("baton_feed_source_active", source: "primary") == 0)
             #expect(metrics.value("baton_feed_source_active", source: "backup") == 1)
             #expect((metrics.value("baton_feed_staleness_seconds", source: "primary") ?? 0) >= 0.5)
@@ -280,7 +288,9 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
 
             let resumed = ContinuousClock.now
             primary.setMode(.streaming)
-            try await waitUntil("back on the primary") { client.status().active == .primary }
+            try await waitUntil("the consumer was told of the switch back to the primary") {
+                log.firstTime(where: isSwitch(from: .backup, to: .primary)) != nil
+            }
             let back = try #require(log.firstTime(where: isSwitch(from: .backup, to: .primary)))
             let recoverDelay = resumed.duration(to: back)
             #expect(recoverDelay >= recoverAfter)
@@ -305,7 +315,7 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
                 #expect(zip(sequences, sequences.dropFirst()).allSatisfy { $0 < $1 })
             }
             #expect(client.status().switches == 2)
-            #expect(metrics.value("baton_feed_switches_total") == 2)
+            try await waitUntil("the switch back was counted") { metrics.value("baton_feed_switches_total") == 2 }
             #expect(metrics.value("baton_feed_source_active", source: "primary") == 1)
         }
         await primary.stop()
@@ -325,7 +335,9 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
 
             await primary.stop()
             try await waitUntil("primary seen down") { client.status().sources.first?.connected == false }
-            try await waitUntil("switched to the backup") { client.status().active == .backup }
+            try await waitUntil("the consumer was told of the switch to the backup") {
+                log.firstTime(where: isSwitch(from: .primary, to: .backup)) != nil
+            }
             #expect(
                 log.all.contains { event in
                     if case .sourceSwitched(.primary, .backup, .disconnected) = event { return true }
@@ -340,7 +352,9 @@ private func isSwitch(from: FeedSource, to: FeedSource) -> (FeedEvent) -> Bool {
                 client.status().sources.first?.connected == true && primary.connections >= 1
             }
             #expect(client.status().sources.first?.reconnects == 1)
-            try await waitUntil("back on the primary") { client.status().active == .primary }
+            try await waitUntil("the consumer was told of the switch back to the primary") {
+                log.firstTime(where: isSwitch(from: .backup, to: .primary)) != nil
+            }
             let before = log.ticks(from: .primary).count
             try await waitUntil("primary ticks flow after the reconnect") {
                 log.ticks(from: .primary).count > before
