@@ -43,6 +43,9 @@ public struct TradingState: Sendable {
     public private(set) var orders: [String: OrderRecord] = [:]
     /// ClOrdIDs in log order, for listing.
     public private(set) var orderSequence: [String] = []
+    /// ClOrdIDs of orders not yet terminal, in log order: few at any time (the risk gate allows
+    /// one per symbol), so the hot paths never walk the whole history.
+    private var openIDs: [String] = []
     public private(set) var positions: [String: Position] = [:]
     public private(set) var executionIDs: Set<String> = []
     public private(set) var rejections: [RiskRejection] = []
@@ -84,6 +87,7 @@ public struct TradingState: Sendable {
                 leavesQuantity: intent.quantity)
             orders[id] = record
             orderSequence.append(id)
+            openIDs.append(id)
             intentTimes.append(intent.decidedAtNanos)
             // Keep an hour of decisions: the longest rate-limit window.
             let horizon = intent.decidedAtNanos - 3_600_000_000_000
@@ -103,7 +107,7 @@ public struct TradingState: Sendable {
             // A report may already have been journaled (it can overtake OrderSent in the log);
             // only an order the venue has not spoken about becomes "sent".
             if order.status == .intent || order.status == .unknown { order.status = .sent }
-            orders[sent.clOrdID] = order
+            store(order)
             return [.orderChanged(order)]
 
         case .execution(let record):
@@ -116,7 +120,7 @@ public struct TradingState: Sendable {
             guard !order.status.isTerminal else { return [] }
             order.status = .unknown
             order.unknownReason = unknown.reason
-            orders[unknown.clOrdID] = order
+            store(order)
             return [.orderChanged(order)]
 
         case .reconciled(let reconciliation):
@@ -134,7 +138,7 @@ public struct TradingState: Sendable {
                 order.status = .intent
                 order.reconciledInTerm = reconciliation.term
                 order.lastText = text
-                orders[order.clOrdID] = order
+                store(order)
                 return [.orderChanged(order)]
             }
 
@@ -184,7 +188,7 @@ public struct TradingState: Sendable {
         if order.status == .unknown || order.status == .intent, reconciledInTerm != nil {
             order.status = .sent
         }
-        orders[order.clOrdID] = order
+        store(order)
         effects.append(.orderChanged(order))
         return effects
     }
@@ -201,6 +205,11 @@ public struct TradingState: Sendable {
         case "3": return .canceled  // done for day: nothing more will fill
         default: return nil
         }
+    }
+
+    private mutating func store(_ order: OrderRecord) {
+        orders[order.clOrdID] = order
+        if order.status.isTerminal, let at = openIDs.firstIndex(of: order.clOrdID) { openIDs.remove(at: at) }
     }
 
     private mutating func applyFill(symbol: String, side: OrderSide, quantity: Int64, price: Int64) {
@@ -235,13 +244,13 @@ public struct TradingState: Sendable {
     public func position(_ symbol: String) -> Int64 { positions[symbol]?.quantity ?? 0 }
 
     /// Orders not yet terminal, in log order: what a new leader must reconcile.
-    public var openOrders: [OrderRecord] {
-        orderSequence.compactMap { orders[$0] }.filter { !$0.status.isTerminal }
-    }
+    public var openOrders: [OrderRecord] { openIDs.compactMap { orders[$0] } }
+
+    public var openOrderCount: Int { openIDs.count }
 
     public func openOrder(for symbol: String) -> OrderRecord? {
-        for id in orderSequence.reversed() {
-            if let order = orders[id], order.symbol == symbol, !order.status.isTerminal { return order }
+        for id in openIDs.reversed() {
+            if let order = orders[id], order.symbol == symbol { return order }
         }
         return nil
     }
