@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import Logging
 public import RaftCore
 public import ServiceLifecycle
@@ -19,6 +20,50 @@ public protocol RaftNetwork: Sendable {
     func send(_ message: RaftMessage)
     var inbound: AsyncStream<RaftMessage> { get }
     func linkStatus() async -> [PeerLinkStatus]
+}
+
+/// The loop's role, term and lease end as of its last event, for callers that must check the
+/// lease right before acting (the trading engine, before writing an order) without waiting for a
+/// hop onto the loop. The loop updates it after every event, in the same turn as a step-down.
+public final class LeaseCell: Sendable {
+    private struct Value {
+        var role: RaftRole = .follower
+        var term: Term = 0
+        var leader: NodeID?
+        var leaseUntil: ContinuousClock.Instant?
+        var termStartIndex: LogIndex?
+        var appliedIndex: LogIndex = 0
+    }
+    private let value = Mutex(Value())
+
+    func publish(
+        role: RaftRole, term: Term, leader: NodeID?, leaseUntil: ContinuousClock.Instant?, termStartIndex: LogIndex?,
+        appliedIndex: LogIndex
+    ) {
+        value.withLock {
+            $0 = Value(
+                role: role, term: term, leader: leader, leaseUntil: leaseUntil, termStartIndex: termStartIndex,
+                appliedIndex: appliedIndex)
+        }
+    }
+
+    /// The same view `ConsensusLoop.leadership()` gives, as of the loop's last event.
+    public var leadership: LeadershipView {
+        let v = value.withLock { $0 }
+        let now = ContinuousClock.now
+        return LeadershipView(
+            role: v.role, term: v.term, leader: v.leader,
+            leaseRemaining: v.leaseUntil.flatMap { $0 > now ? $0 - now : nil },
+            termStartIndex: v.role == .leader ? v.termStartIndex : nil, appliedIndex: v.appliedIndex)
+    }
+
+    /// Time left on the lease if this node leads `term` and holds one now.
+    public func leaseRemaining(inTerm term: Term) -> Duration? {
+        let v = value.withLock { $0 }
+        guard v.role == .leader, v.term == term, let until = v.leaseUntil else { return nil }
+        let now = ContinuousClock.now
+        return until > now ? until - now : nil
+    }
 }
 
 /// A state machine kept beside the journal's tables (the trading engine): it sees every committed
@@ -100,6 +145,9 @@ public actor ConsensusLoop {
     private var startWaiters: [CheckedContinuation<Void, Never>] = []
     private var commitWaiters: [LogIndex: [(term: Term, continuation: CheckedContinuation<Void, any Error>)]] = [:]
     private var applyQueue: AsyncStream<[LogEntry]>.Continuation?
+    private var stateMachineQueue: AsyncStream<[LogEntry]>.Continuation?
+    /// Lease and role as of the loop's last event, readable without a hop onto the loop.
+    public nonisolated let leaseCell = LeaseCell()
     private var flushSignal: AsyncStream<Void>.Continuation?
     private var pendingProposals: [(commands: [[UInt8]], continuation: CheckedContinuation<[LogPosition], any Error>)] =
         []
@@ -139,6 +187,8 @@ public actor ConsensusLoop {
     public func run() async throws {
         let (applyStream, applyContinuation) = AsyncStream.makeStream(of: [LogEntry].self)
         applyQueue = applyContinuation
+        let (stateMachineStream, stateMachineContinuation) = AsyncStream.makeStream(of: [LogEntry].self)
+        stateMachineQueue = stateMachineContinuation
         let (flushStream, flushContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         flushSignal = flushContinuation
         lastTick = .now
@@ -148,7 +198,9 @@ public actor ConsensusLoop {
         publishState()
         let tickInterval = node.settings.tickInterval
         do {
-            try await runLoops(tickInterval: tickInterval, applyStream: applyStream, flushStream: flushStream)
+            try await runLoops(
+                tickInterval: tickInterval, applyStream: applyStream, stateMachineStream: stateMachineStream,
+                flushStream: flushStream)
         } catch {
             stop()
             throw error
@@ -157,11 +209,19 @@ public actor ConsensusLoop {
     }
 
     private func runLoops(
-        tickInterval: Duration, applyStream: AsyncStream<[LogEntry]>, flushStream: AsyncStream<Void>
+        tickInterval: Duration, applyStream: AsyncStream<[LogEntry]>, stateMachineStream: AsyncStream<[LogEntry]>,
+        flushStream: AsyncStream<Void>
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in flushStream { await self.flushProposals() }
+            }
+            group.addTask {
+                // Committed entries are durable in the log, so the in-memory state machine (the
+                // trading engine) takes them at once rather than after the journal's own apply
+                // transaction: that is on the tick-to-order path. After a restart it rebuilds from
+                // the journal's applied commands and gets the rest again from the node.
+                for await entries in stateMachineStream { await self.stateMachine?.applied(entries) }
             }
             group.addTask {
                 // Ticks keep a steady cadence; a late tick is not made up for (the node only
@@ -189,7 +249,6 @@ public actor ConsensusLoop {
                     } catch {
                         throw ConsensusError.storageFailed("applying \(entries.first?.index ?? 0)…: \(error)")
                     }
-                    await self.stateMachine?.applied(entries)
                 }
             }
             try await group.next()
@@ -200,6 +259,7 @@ public actor ConsensusLoop {
     private func stop() {
         stopped = true
         applyQueue?.finish()
+        stateMachineQueue?.finish()
         flushSignal?.finish()
         flushSignal = nil
         for item in pendingProposals { item.continuation.resume(throwing: ConsensusError.stopped) }
@@ -359,6 +419,7 @@ public actor ConsensusLoop {
                 }
             case .apply(let entries):
                 applyQueue?.yield(entries)
+                if stateMachine != nil { stateMachineQueue?.yield(entries) }
                 resolveWaiters(through: entries.last!.index)
             case .roleChanged(let role, let term):
                 if role == .candidate { metrics.elections.increment() }
@@ -411,6 +472,9 @@ public actor ConsensusLoop {
     /// per tick, and the log metadata only when term or role change.
     private func publishState() {
         let now = ContinuousClock.now
+        leaseCell.publish(
+            role: node.role, term: node.term, leader: node.leader, leaseUntil: node.leaseRemaining.map { now + $0 },
+            termStartIndex: termStartIndex, appliedIndex: node.appliedIndex)
         if now - lastPublished >= node.settings.tickInterval {
             lastPublished = now
             metrics.update(

@@ -61,6 +61,10 @@ public actor TradingEngine: CommittedEntryConsumer {
     /// Raw tick-to-order samples (ns) of the orders this replica sent, newest last, bounded: the
     /// benchmark reads percentiles from these rather than from histogram buckets.
     private var recentTickToOrder: [Int64] = []
+    /// Where the time goes, per order sent: tick → decision proposed, → intent applied here,
+    /// → order written (ns each). Keyed by trace id until the order is written.
+    private var phaseMarks: [String: (proposed: Int64, applied: Int64?)] = [:]
+    private var recentPhases: [[Int64]] = []
     static let tickToOrderKept = 20_000
     public private(set) var shadowAgreements: UInt64 = 0
     public private(set) var shadowDivergences: UInt64 = 0
@@ -106,7 +110,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         logger.info(
             "trading state restored from the journal",
             metadata: [
-                "trading.orders": "\(state.orders.count)", "trading.open_orders": "\(state.openOrders.count)",
+                "trading.orders": "\(state.orders.count)", "trading.open_orders": "\(state.openOrderCount)",
                 "journal.applied_index": "\(appliedThrough)",
             ])
     }
@@ -144,6 +148,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         switch effect {
         case .orderCommitted(let order):
             inFlightSymbols.remove(order.symbol)
+            phaseMarks[order.intent.traceID]?.applied = Self.wallNanos()
             metrics.intents.increment()
             compareWithShadow(order.intent.signal)
             logger.info(
@@ -220,15 +225,10 @@ public actor TradingEngine: CommittedEntryConsumer {
                 strategies[tick.symbol] = strategy
                 if let signal { await decide(signal) }
             }
-        case .sourceSwitched(let from, let to, let reason):
-            logger.notice(
-                "market feed switched source", metadata: ["feed.from": "\(from)", "feed.to": "\(to)", "feed.reason": "\(reason)"])
-        case .gap(let source, let from, let to):
-            logger.warning("market feed gap", metadata: ["feed.source": "\(source)", "feed.missed": "\(from)…\(to)"])
-        case .sequenceReset(let source, let last, let new):
-            logger.warning(
-                "market feed restarted its sequence",
-                metadata: ["feed.source": "\(source)", "feed.last": "\(last)", "feed.new": "\(new)"])
+        case .sourceSwitched, .gap, .sequenceReset:
+            // The feed client logs these with their details; the averages simply continue on the
+            // new source's prices (both sources quote the same market).
+            break
         case .overflow(let ticks, let switches):
             logger.error(
                 "strategy fell behind the market feed; events dropped",
@@ -262,6 +262,10 @@ public actor TradingEngine: CommittedEntryConsumer {
             command = .riskRejection(RiskRejection(signal: signal.origin, reason: reason, decidedAtNanos: now))
         }
         inFlightSymbols.insert(signal.origin.symbol)
+        if case .orderIntent(let intent) = command {
+            if phaseMarks.count > 1000 { phaseMarks = [:] }
+            phaseMarks[intent.traceID] = (Self.wallNanos(), nil)
+        }
         if !(await propose(command, what: "decision for \(signal.origin.symbol)")) {
             inFlightSymbols.remove(signal.origin.symbol)
         }
@@ -366,7 +370,7 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     /// Runs the leader's duties every few milliseconds: notices leadership and session changes,
     /// drives reconciliation, sends committed intents, and makes silent orders unknown.
-    public func runDuties(every interval: Duration = .milliseconds(5)) async throws {
+    public func runDuties(every interval: Duration = .milliseconds(10)) async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: interval)
             await duty()
@@ -375,7 +379,7 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     func duty() async {
         guard let consensus, let initiator else { return }
-        let view = await consensus.leadership()
+        let view = consensus.leaseCell.leadership
         leadership = view
         let active = await initiator.status().session == .active
         let sessionDropped = sessionActive && !active
@@ -405,7 +409,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 return
             }
             setPhase(.reconciling)
-            logger.notice("reconciling open orders with the broker", metadata: ["trading.open_orders": "\(state.openOrders.count)"])
+            logger.notice("reconciling open orders with the broker", metadata: ["trading.open_orders": "\(state.openOrderCount)"])
             carryOut(reconciler.begin(term: view.term, state: state, now: now))
         case .reconciling, .halted:
             carryOut(reconciler.onTick(now: now))
@@ -498,8 +502,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         sentLocally[order.clOrdID] = Self.wallNanos()
         // The lease is checked at the last moment: an order goes out only while no other replica
         // can have been elected.
-        let view = await consensus.leadership()
-        guard view.role == .leader, view.term == term, let lease = view.leaseRemaining, lease > .milliseconds(1) else {
+        guard let lease = consensus.leaseCell.leaseRemaining(inTerm: term), lease > .milliseconds(1) else {
             sentLocally[order.clOrdID] = nil
             logger.notice("order held: no valid lease", metadata: ["order.clordid": "\(order.clOrdID)"])
             return
@@ -547,6 +550,12 @@ public actor TradingEngine: CommittedEntryConsumer {
             metrics.tickToOrder.recordNanoseconds(nanos)
             if recentTickToOrder.count == Self.tickToOrderKept { recentTickToOrder.removeFirst(Self.tickToOrderKept / 2) }
             recentTickToOrder.append(nanos)
+            if let marks = phaseMarks.removeValue(forKey: intent.traceID), let applied = marks.applied {
+                if recentPhases.count == Self.tickToOrderKept { recentPhases.removeFirst(Self.tickToOrderKept / 2) }
+                recentPhases.append([
+                    marks.proposed - intent.signal.tickReceivedNanos, applied - marks.proposed, sentAt - applied,
+                ])
+            }
         }
         logger.info(
             possResend ? "order re-sent with PossResend=Y" : "order sent",
@@ -712,7 +721,7 @@ public actor TradingEngine: CommittedEntryConsumer {
     public func status() -> StatusView {
         StatusView(
             node: nodeID.rawValue, phase: phase.rawValue, haltReason: haltReason, paused: state.paused,
-            pauseReason: state.pauseReason, orders: state.orders.count, openOrders: state.openOrders.count,
+            pauseReason: state.pauseReason, orders: state.orders.count, openOrders: state.openOrderCount,
             unknownOrders: state.openOrders.filter { $0.status == .unknown }.count,
             riskRejections: state.rejections.count, lastRejection: state.rejections.last?.reason,
             shadowAgreements: shadowAgreements, shadowDivergences: shadowDivergences, appliedIndex: appliedThrough,
@@ -720,6 +729,8 @@ public actor TradingEngine: CommittedEntryConsumer {
     }
 
     public var tickToOrderSamples: [Int64] { recentTickToOrder }
+    /// [tick → proposed, proposed → applied, applied → written] per sent order, in ns.
+    public var tickToOrderPhases: [[Int64]] { recentPhases }
 
     public var recentRejections: [RiskRejection] { Array(state.rejections.suffix(50)) }
 }

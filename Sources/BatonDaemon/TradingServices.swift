@@ -35,7 +35,7 @@ public struct TradingServices: Sendable {
         let initiator = try FIXInitiator(
             settings: settings, host: trading.venue.host, port: trading.venue.port,
             storePath: "\(configuration.dataDirectory)/fix-\(trading.senderCompID).sqlite",
-            logger: makeLogger("batond.fix"))
+            logger: makeLogger("batond.fix"), options: FIXInitiatorOptions(syncsStore: trading.storeSync))
         let feedConfiguration = try FeedConfiguration(
             primaryURL: trading.feedPrimary, backupURL: trading.feedBackup, symbols: Set(trading.symbols),
             staleAfter: trading.feedStaleAfter, recoverAfter: trading.feedRecoverAfter)
@@ -89,7 +89,15 @@ extension AdminAPI {
     /// Raw tick-to-order samples in nanoseconds (bounded; the newest last), for benchmarks.
     func tickToOrder() async -> Response {
         guard let trading else { return Self.tradingDisabled() }
-        return Self.json(["nanoseconds": await trading.engine.tickToOrderSamples], status: .ok)
+        struct Samples: Encodable {
+            var nanoseconds: [Int64]
+            /// Per order: tick → proposed, proposed → applied, applied → written.
+            var phases: [[Int64]]
+        }
+        return Self.json(
+            Samples(
+                nanoseconds: await trading.engine.tickToOrderSamples, phases: await trading.engine.tickToOrderPhases),
+            status: .ok)
     }
 
     func positions() async -> Response {

@@ -21,6 +21,8 @@ struct TradingOptions: ParsableArguments {
     var slowWindow: Int = 8
     @Option(help: "Journal durability of the replicas: full or normal.")
     var durability: String = "full"
+    @Option(help: "fsync the FIX session store on every message (venue.store_sync).")
+    var fixStoreSync: Bool = true
 
     func clusterOptions(tickRate: Int) -> TradingCluster.Options {
         var options = TradingCluster.Options()
@@ -32,6 +34,7 @@ struct TradingOptions: ParsableArguments {
         options.maxOrdersPerHour = 60_000_000
         options.logLevel = "notice"
         options.durability = durability
+        options.fixStoreSync = fixStoreSync
         return options
     }
 }
@@ -84,6 +87,12 @@ struct TickToOrder: AsyncParsableCommand {
                     rss["venue"] = Double(bytes) / 1_048_576
                 }
                 let summary = LatencySummary(measured.prefix(orders).map { Double($0) / 1000 })
+                let phases = try await phaseSamples(cluster, leader).suffix(summary.count)
+                let names = ["tick→proposed", "proposed→applied (quorum commit)", "applied→written (lease check, FIX store, socket)"]
+                for (i, name) in names.enumerated() {
+                    let part = LatencySummary(phases.map { Double($0[i]) / 1000 })
+                    say("  \(name): p50=\(format(part.p50 / 1000, 3)) ms p99=\(format(part.p99 / 1000, 3)) ms")
+                }
                 let venueOrders = try await cluster.venueStatistics().orders
                 results.append(Result(rate: rate, microseconds: summary, venueOrders: venueOrders, rssMiB: rss))
                 say(
@@ -99,6 +108,12 @@ struct TickToOrder: AsyncParsableCommand {
             try? FileManager.default.removeItem(atPath: cluster.directory)
         }
         try writeJSON(results, to: common.json)
+    }
+
+    func phaseSamples(_ cluster: TradingCluster, _ leader: UInt64) async throws -> [[Int64]] {
+        let (_, body) = try await cluster.get("\(cluster.replicas[leader]!.adminURL)/trading/tick-to-order", timeout: 5)
+        struct Samples: Decodable { var phases: [[Int64]] }
+        return try JSONDecoder().decode(Samples.self, from: body).phases.filter { $0.count == 3 }
     }
 
     func samples(_ cluster: TradingCluster, _ leader: UInt64) async throws -> [Int64] {
