@@ -136,6 +136,7 @@ extension BatondConfiguration {
         ("venue.sender_comp_id", "this replica's SenderCompID (default BATON<node id>)"),
         ("venue.target_comp_id", "the broker's CompID (default VENUE)"),
         ("venue.heartbeat_s", "FIX HeartBtInt in seconds (default 5)"),
+        ("venue.store_sync", "fsync the FIX session store on every message (default true)"),
         ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
         ("feed.backup", "backup market-data WebSocket URL (optional)"),
         ("feed.stale_after_ms", "a source silent this long is stale (default 500)"),
@@ -488,6 +489,8 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var senderCompID: String
     public var targetCompID: String
     public var heartbeatSeconds: Int
+    /// fsync the FIX session store on every message.
+    public var storeSync: Bool
     public var feedPrimary: String
     public var feedBackup: String?
     public var feedStaleAfter: Duration
@@ -571,6 +574,10 @@ extension ConfigReader {
             fail(key, "'\(value)' is not a CompID: printable ASCII without spaces")
         }
         let heartbeat = integer("venue.heartbeat_s", default: 5, in: 1...3600)
+        let storeSyncText = text("venue.store_sync") ?? "true"
+        if storeSyncText != "true" && storeSyncText != "false" {
+            fail("venue.store_sync", "'\(storeSyncText)' is not allowed: use true or false")
+        }
         let primary = required("feed.primary") ?? ""
         let backup = text("feed.backup")
         for (key, url) in [("feed.primary", primary), ("feed.backup", backup ?? "ws://x")]
@@ -587,7 +594,7 @@ extension ConfigReader {
                 maxOrderQuantity: Int64(maxOrder)),
             ackTimeout: .milliseconds(ackTimeout), reconcileAnswerTimeout: .milliseconds(answerTimeout),
             reconcileAttemptsBeforeHalt: attempts, venue: venue, senderCompID: sender, targetCompID: target,
-            heartbeatSeconds: heartbeat, feedPrimary: primary, feedBackup: backup, feedStaleAfter: .milliseconds(stale),
+            heartbeatSeconds: heartbeat, storeSync: storeSyncText != "false", feedPrimary: primary, feedBackup: backup, feedStaleAfter: .milliseconds(stale),
             feedRecoverAfter: .milliseconds(recover))
     }
 }

@@ -80,7 +80,8 @@ public actor FIXInitiator: Service {
         self.wallClock = wallClock
         self.backoff = options.reconnectBackoff
         self.database = try FIXSessionDatabase(
-            path: storePath, settings: settings, maxStoredMessages: options.maxStoredMessages)
+            path: storePath, settings: settings, maxStoredMessages: options.maxStoredMessages,
+            synchronous: options.syncsStore)
         let store = try database.load()
         var logger = logger
         logger[metadataKey: "fix.session"] = "\(settings.senderCompID)->\(settings.targetCompID)"

@@ -10,11 +10,15 @@ public struct FIXInitiatorOptions: Hashable, Sendable {
     public var reconnectBackoff: FIXReconnectBackoff
     /// Application messages kept for ResendRequest; older ones are gap-filled.
     public var maxStoredMessages: Int
+    /// fsync the session store on every change (see `FIXSessionDatabase.init`).
+    public var syncsStore: Bool
 
     public init(
         tickInterval: Duration = .milliseconds(100), connectTimeout: Duration = .seconds(5),
-        reconnectBackoff: FIXReconnectBackoff = FIXReconnectBackoff(), maxStoredMessages: Int = 50_000
+        reconnectBackoff: FIXReconnectBackoff = FIXReconnectBackoff(), maxStoredMessages: Int = 50_000,
+        syncsStore: Bool = true
     ) {
+        self.syncsStore = syncsStore
         self.tickInterval = tickInterval
         self.connectTimeout = connectTimeout
         self.reconnectBackoff = reconnectBackoff

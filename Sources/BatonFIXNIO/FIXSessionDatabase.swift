@@ -24,7 +24,11 @@ public final class FIXSessionDatabase: Sendable {
     ///
     /// - Throws: `FIXSessionDatabaseError` if the file cannot be opened, is not a session store,
     ///   or belongs to another session.
-    public init(path: String, settings: FIXSessionSettings, maxStoredMessages: Int = 50_000)
+    /// - Parameter synchronous: fsync every change (`synchronous = FULL`, the default). Without
+    ///   it (`NORMAL`) a change survives a crash of the process but not of the machine, as
+    ///   QuickFIX's FileStore without FileStoreSync: after a power loss the session may reuse a
+    ///   sequence number and need a reset with the broker. Orders stay deduplicated by ClOrdID.
+    public init(path: String, settings: FIXSessionSettings, maxStoredMessages: Int = 50_000, synchronous: Bool = true)
         throws(FIXSessionDatabaseError)
     {
         self.path = path
@@ -42,7 +46,7 @@ public final class FIXSessionDatabase: Sendable {
                     throw FIXSessionDatabaseError(
                         path: path, "SQLite refused WAL mode (journal_mode is \(mode ?? "?"))")
                 }
-                try db.execute(sql: "PRAGMA synchronous = FULL")
+                try db.execute(sql: synchronous ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
             }
             database = try DatabaseQueue(path: path, configuration: configuration)
             try Self.migrator.migrate(database)

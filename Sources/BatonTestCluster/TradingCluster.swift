@@ -32,6 +32,7 @@ public final class TradingCluster: Sendable {
         public var volatilityBps = 2
         public var logLevel = "info"
         public var durability = "full"
+        public var fixStoreSync = true
         /// More YAML appended to every replica's file.
         public var extraConfig = ""
         public init() {}
@@ -113,6 +114,7 @@ public final class TradingCluster: Sendable {
                   fix: 127.0.0.1:\(fixPort)
                   sender_comp_id: BATON\(id)
                   heartbeat_s: \(options.heartbeatSeconds)
+                  store_sync: \(options.fixStoreSync)
                 feed:
                   primary: ws://127.0.0.1:\(venueHTTPPort)/feed
                   backup: ws://127.0.0.1:\(backupHTTPPort)/feed

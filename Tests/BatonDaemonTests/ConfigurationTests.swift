@@ -112,3 +112,60 @@ struct ConfigurationTests {
         }
     }
 }
+
+@Suite("batond trading configuration")
+struct TradingConfigurationTests {
+    static let trading = ConfigurationTests.valid + """
+
+        trading:
+          enabled: true
+          symbols: [AAPL, MSFT]
+          strategy:
+            threshold: 0.05
+        venue:
+          fix: 127.0.0.1:9878
+        feed:
+          primary: ws://127.0.0.1:9880/feed
+          backup: ws://127.0.0.1:9881/feed
+        """
+
+    @Test func tradingSectionWithDefaults() throws {
+        let config = try BatondConfiguration.parse(yaml: Self.trading, source: "n2.yaml", environment: [:])
+        let trading = try #require(config.trading)
+        #expect(trading.symbols == ["AAPL", "MSFT"])
+        #expect(trading.threshold == 500, "0.05 in units of 1/10000")
+        #expect(trading.fastWindow == 10 && trading.slowWindow == 30)
+        #expect(trading.senderCompID == "BATON2", "one session per replica by default")
+        #expect(trading.targetCompID == "VENUE")
+        #expect(trading.clOrdIDPrefix == "BTN")
+        #expect(trading.feedBackup == "ws://127.0.0.1:9881/feed")
+    }
+
+    @Test func tradingIsOffUnlessEnabled() throws {
+        #expect(try BatondConfiguration.parse(yaml: ConfigurationTests.valid, source: "n2.yaml", environment: [:]).trading == nil)
+    }
+
+    @Test(arguments: [
+        ("symbols: [AAPL, MSFT]", "symbols: []", "trading.symbols", "is required"),
+        ("threshold: 0.05", "threshold: 0.000001", "trading.strategy.threshold", "at most 4 places"),
+        ("threshold: 0.05", "threshold: 0.05\n    fast_window: 40", "trading.strategy.slow_window", "must be larger"),
+        ("fix: 127.0.0.1:9878", "fix: venue", "venue.fix", "host:port"),
+        ("primary: ws://127.0.0.1:9880/feed", "primary: http://127.0.0.1:9880/feed", "feed.primary", "WebSocket URL"),
+        ("symbols: [AAPL, MSFT]", "symbols: [AAPL, AAPL]", "trading.symbols", "twice"),
+    ])
+    func invalidTradingValuesAreNamed(from: String, to: String, key: String, allowed: String) throws {
+        let yaml = Self.trading.replacingOccurrences(of: from, with: to)
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
+        }
+        let match = error.errors.first { $0.key == key }
+        #expect(match != nil, "expected an error for \(key), got \(error)")
+        #expect(match?.description.contains(allowed) == true, "\(match?.description ?? "")")
+    }
+
+    @Test func symbolsCanComeFromTheEnvironment() throws {
+        let config = try BatondConfiguration.parse(
+            yaml: Self.trading, source: "n2.yaml", environment: ["BATON_TRADING_SYMBOLS": "EURUSD, GBPUSD"])
+        #expect(config.trading?.symbols == ["EURUSD", "GBPUSD"])
+    }
+}
