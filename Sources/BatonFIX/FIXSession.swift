@@ -193,6 +193,9 @@ public struct FIXSession: Sendable {
     private enum Queued: Sendable {
         case message(FIXMessage)
         case malformed(FIXDecodingError)
+        /// A ResendRequest answered when it arrived ahead of the sequence; in sequence it only
+        /// moves the expected number on.
+        case answeredResendRequest
     }
 
     static let sessionMsgTypes: Set<String> = ["0", "1", "2", "3", "4", "5", "A"]
@@ -439,6 +442,15 @@ public struct FIXSession: Sendable {
                 requestResend(from: expected, seenThrough: seq)
                 return
             }
+            if msgType == "2", status == .active, let request = try? FIXResendRequest(message) {
+                // Answer at once, as QuickFIX does: when both sides detect a gap at the same
+                // time (both lost messages across a reconnect), each one's ResendRequest sits
+                // behind the other's gap, and holding it until our own gap is filled would
+                // leave both sides waiting for each other forever.
+                answerResend(request)
+                enqueue(.answeredResendRequest, seq: seq)
+                return
+            }
             enqueue(.message(message), seq: seq)
             return
         }
@@ -572,6 +584,7 @@ public struct FIXSession: Sendable {
             let seq = store.nextTargetSeqNum
             switch item {
             case .message(let message): process(message, seq: seq)
+            case .answeredResendRequest: advanceTarget(to: seq + 1)
             case .malformed(let error):
                 rejectMalformed(error, seq: seq)
                 advanceTarget(to: seq + 1)

@@ -54,21 +54,43 @@ struct Link {
                 }
                 sent[side]!.append(message)
                 if !drop(side, message) {
-                    let now = self.now
-                    run(Self.other(side)) { $0.onReceived(bytes: bytes, now: now) }
+                    // In flight in order, as on TCP: delivered after what is already on the wire,
+                    // not in the middle of the sender's own directives.
+                    wire.append((Self.other(side), bytes))
+                    pump()
                 }
             case .deliver(let message):
                 delivered[side]!.append(message)
             case .disconnect(let reason):
                 disconnects[side]!.append(reason)
-                let now = self.now
-                run(Self.other(side)) { $0.onDisconnected(now: now) }
+                // The close arrives after the bytes already in flight, as on TCP.
+                wire.append((Self.other(side), nil))
+                pump()
             case .statusChanged:
                 break
             case .log(let text):
                 logs[side]!.append(text)
             }
         }
+    }
+
+    /// Bytes in flight, or nil for the connection closing.
+    var wire: [(Side, [UInt8]?)] = []
+    var pumping = false
+
+    mutating func pump() {
+        guard !pumping else { return }
+        pumping = true
+        while !wire.isEmpty {
+            let (to, bytes) = wire.removeFirst()
+            let now = self.now
+            if let bytes {
+                run(to) { $0.onReceived(bytes: bytes, now: now) }
+            } else {
+                run(to) { $0.onDisconnected(now: now) }
+            }
+        }
+        pumping = false
     }
 
     mutating func connect() {
@@ -274,6 +296,33 @@ struct FIXSessionTests {
         #expect(gapFill[123] == "Y" && gapFill[36] == "4", "seqs 2 and 3 (both orders) are gap-filled")
         #expect(link.delivered[.acceptor]!.isEmpty, "neither order reaches the venue through the session layer")
         #expect(link.acceptor.status == .active && link.initiator.status == .active)
+    }
+
+    /// Both sides lost their last message in a reconnect: each sees a gap on the other's first
+    /// message, and each one's ResendRequest arrives behind the other's gap.
+    @Test("a ResendRequest ahead of the sequence is answered at once: simultaneous gaps do not deadlock")
+    func simultaneousGaps() throws {
+        var link = Link(initiatorResends: false)
+        link.connect()
+        // Both write one message that the other never gets, then the connection drops.
+        link.drop = { _, message in message[11] == "b-1-1" }
+        try link.send(.initiator, order(1))
+        try link.send(.acceptor, report(1))
+        link.drop = { _, _ in false }
+        let now = link.now
+        link.run(.initiator) { $0.onDisconnected(now: now) }
+        link.run(.acceptor) { $0.onDisconnected(now: now) }
+        link.connect()
+        #expect(link.initiator.status == .active && link.acceptor.status == .active, "\(link.logs) \(link.disconnects)")
+        #expect(link.sentTypes(.initiator).filter { $0 == "2" }.count >= 1, "the initiator asked for a resend")
+        #expect(link.sentTypes(.acceptor).filter { $0 == "2" }.count >= 1, "the venue asked for a resend")
+        // The gaps are filled: both sides accept the next application message at once.
+        try link.send(.initiator, order(2))
+        try link.send(.acceptor, report(2))
+        #expect(link.delivered[.acceptor]!.map { $0[11] }.contains("b-1-2"))
+        #expect(link.delivered[.initiator]!.map { $0[17] }.contains("E2"))
+        #expect(link.initiator.store.nextTargetSeqNum == link.acceptor.store.nextSenderSeqNum)
+        #expect(link.acceptor.store.nextTargetSeqNum == link.initiator.store.nextSenderSeqNum)
     }
 
     @Test("MsgSeqNum too low without PossDupFlag → Logout with text, then disconnect")
