@@ -124,10 +124,16 @@ public struct AdminAPI: Sendable {
             var term: UInt64
             var leader: UInt64?
             var lag: UInt64
+            /// Beside readiness, not part of it: a HALTED leader is still a ready replica (it must
+            /// stay reachable and keep reconciling), but on-call needs to see why it does not trade.
+            var tradingPhase: String?
+            var tradingHaltReason: String?
         }
+        let trading = await self.trading?.engine.status()
         let body = Ready(
             ready: health.ready, reason: health.readinessReason, role: health.role.rawValue, term: health.term,
-            leader: health.leader?.rawValue, lag: health.lag
+            leader: health.leader?.rawValue, lag: health.lag, tradingPhase: trading?.phase,
+            tradingHaltReason: trading?.haltReason
         )
         return Self.json(body, status: health.ready ? .ok : .serviceUnavailable)
     }

@@ -137,6 +137,7 @@ extension BatondConfiguration {
         ("venue.target_comp_id", "the broker's CompID (default VENUE)"),
         ("venue.heartbeat_s", "FIX HeartBtInt in seconds (default 5)"),
         ("venue.store_sync", "fsync the FIX session store on every message (default true)"),
+        ("venue.max_order_age_ms", "the broker refuses orders whose SendingTime is older; orders go out only with more lease left (default 100)"),
         ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
         ("feed.backup", "backup market-data WebSocket URL (optional)"),
         ("feed.stale_after_ms", "a source silent this long is stale (default 500)"),
@@ -433,6 +434,14 @@ private struct ConfigReader {
         }
 
         let trading = tradingSection(nodeID: nodeRaw)
+        let lease = raft.electionTimeoutMin - raft.maxClockDrift
+        if let trading, trading.minimumLeaseToSend >= lease {
+            fail(
+                "venue.max_order_age_ms",
+                "\(trading.maxOrderAge.milliseconds) ms leaves no room in the leader lease "
+                    + "(raft.election_timeout_min_ms − raft.max_clock_drift_ms = \(lease.milliseconds) ms; "
+                    + "orders need the age limit + 20 ms of lease left)")
+        }
 
         let known = Set(BatondConfiguration.keys.map(\.key))
         for key in values.keys.sorted() where !consumed.contains(key) && !known.contains(key) {
@@ -491,6 +500,11 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var heartbeatSeconds: Int
     /// fsync the FIX session store on every message.
     public var storeSync: Bool
+    /// The broker refuses a NewOrderSingle whose SendingTime is older than this.
+    public var maxOrderAge: Duration
+    /// An order is written only with at least this much lease left: the broker's limit on an
+    /// order's age plus a margin for writing it.
+    public var minimumLeaseToSend: Duration { maxOrderAge + .milliseconds(20) }
     public var feedPrimary: String
     public var feedBackup: String?
     public var feedStaleAfter: Duration
@@ -574,6 +588,7 @@ extension ConfigReader {
             fail(key, "'\(value)' is not a CompID: printable ASCII without spaces")
         }
         let heartbeat = integer("venue.heartbeat_s", default: 5, in: 1...3600)
+        let maxOrderAge = integer("venue.max_order_age_ms", default: 100, in: 1...60_000)
         let storeSyncText = text("venue.store_sync") ?? "true"
         if storeSyncText != "true" && storeSyncText != "false" {
             fail("venue.store_sync", "'\(storeSyncText)' is not allowed: use true or false")
@@ -594,7 +609,8 @@ extension ConfigReader {
                 maxOrderQuantity: Int64(maxOrder)),
             ackTimeout: .milliseconds(ackTimeout), reconcileAnswerTimeout: .milliseconds(answerTimeout),
             reconcileAttemptsBeforeHalt: attempts, venue: venue, senderCompID: sender, targetCompID: target,
-            heartbeatSeconds: heartbeat, storeSync: storeSyncText != "false", feedPrimary: primary, feedBackup: backup, feedStaleAfter: .milliseconds(stale),
+            heartbeatSeconds: heartbeat, storeSync: storeSyncText != "false", maxOrderAge: .milliseconds(maxOrderAge),
+            feedPrimary: primary, feedBackup: backup, feedStaleAfter: .milliseconds(stale),
             feedRecoverAfter: .milliseconds(recover))
     }
 }

@@ -502,7 +502,9 @@ public actor TradingEngine: CommittedEntryConsumer {
         sentLocally[order.clOrdID] = Self.wallNanos()
         // The lease is checked at the last moment: an order goes out only while no other replica
         // can have been elected.
-        guard let lease = consensus.leaseCell.leaseRemaining(inTerm: term), lease > .milliseconds(1) else {
+        let leaseCell = consensus.leaseCell
+        let minimumLease = configuration.minimumLeaseToSend
+        guard let lease = leaseCell.leaseRemaining(inTerm: term), lease >= minimumLease else {
             sentLocally[order.clOrdID] = nil
             logger.notice("order held: no valid lease", metadata: ["order.clordid": "\(order.clOrdID)"])
             return
@@ -519,7 +521,16 @@ public actor TradingEngine: CommittedEntryConsumer {
         if killPoint == .beforeSend { Self.die("before sending \(order.clOrdID)") }
         let seqNum: Int
         do {
-            seqNum = try await initiator.send(message)
+            // Checked again on the session's loop right before the message is stamped and written.
+            // With at least `max_order_age` of lease left at that moment, the venue either gets the
+            // order while no other leader can exist, or refuses it as stale (its SendingTime is too
+            // old), so a pause between check and write cannot make an ex-leader's order count.
+            seqNum = try await initiator.send(message) {
+                guard let left = leaseCell.leaseRemaining(inTerm: term), left >= minimumLease else {
+                    return "lease lost or under \(minimumLease) left before writing \(order.clOrdID)"
+                }
+                return nil
+            }
             if killPoint == .afterSend { Self.die("after sending \(order.clOrdID)") }
         } catch let error as FIXInitiatorError {
             switch error {

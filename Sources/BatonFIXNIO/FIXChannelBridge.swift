@@ -6,7 +6,9 @@ enum FIXConnectionEvent: Sendable {
     case received([UInt8])
     case closed(reason: String)
     case tick
-    case send(FIXMessage, CheckedContinuation<Int, any Error>)
+    /// The condition, if any, is checked on the connection's loop right before the message is
+    /// stamped and written; it returns why not to send, or nil.
+    case send(FIXMessage, (@Sendable () -> String?)?, CheckedContinuation<Int, any Error>)
     case logout
 }
 

@@ -127,7 +127,12 @@ public actor FIXInitiator: Service {
     ///
     /// Never queues: a message that cannot go out now throws `FIXInitiatorError.notLoggedOn`
     /// (or `.disconnected` / `.storeFailed`), and an order refused here was not sent.
-    public func send(_ message: FIXMessage) async throws -> Int {
+    ///
+    /// - Parameter condition: checked right before the message is stamped (SendingTime) and
+    ///   written, on the connection's own loop: the last moment at which sending can still be
+    ///   refused. It returns why not to send, or nil. Baton's leader passes its lease check here,
+    ///   so the time between the check and the write is as short as the loop can make it.
+    public func send(_ message: FIXMessage, onlyIf condition: (@Sendable () -> String?)? = nil) async throws -> Int {
         let type = message.msgType ?? ""
         guard !["0", "1", "2", "3", "4", "5", "A"].contains(type) else {
             throw FIXInitiatorError.sessionMessageType(type)
@@ -136,7 +141,7 @@ public actor FIXInitiator: Service {
             throw FIXInitiatorError.notLoggedOn(snapshot.session)
         }
         return try await withCheckedThrowingContinuation { continuation in
-            if case .terminated = connection.yield(.send(message, continuation)) {
+            if case .terminated = connection.yield(.send(message, condition, continuation)) {
                 continuation.resume(throwing: FIXInitiatorError.notLoggedOn(.disconnected))
             }
         }
@@ -269,7 +274,7 @@ public actor FIXInitiator: Service {
         sink.finish()
         let reason = connection.closeReason ?? "connection ended"
         while let event = await iterator.next(isolation: #isolation) {
-            if case .send(_, let continuation) = event {
+            if case .send(_, _, let continuation) = event {
                 continuation.resume(throwing: FIXInitiatorError.disconnected(reason: reason, seqNum: nil))
             }
         }
@@ -317,10 +322,16 @@ public actor FIXInitiator: Service {
             connection.loggingOut = true
             logger.info("logging out")
             await perform(connection.session.logout(text: "shutting down", now: wallClock()), on: &connection)
-        case .send(let message, let continuation):
+        case .send(let message, let condition, let continuation):
             let directives: [FIXSessionDirective]
+            // The clock is read before the condition, so SendingTime never postdates the check.
+            let now = wallClock()
+            if let refusal = condition?() {
+                continuation.resume(throwing: FIXInitiatorError.refused(refusal))
+                return
+            }
             do {
-                directives = try connection.session.send(message, now: wallClock())
+                directives = try connection.session.send(message, now: now)
             } catch {
                 switch error {
                 case .notLoggedOn(let status): continuation.resume(throwing: FIXInitiatorError.notLoggedOn(status))

@@ -99,6 +99,8 @@ public enum FIXInitiatorError: Error, Hashable, Sendable, CustomStringConvertibl
     case notLoggedOn(FIXSessionStatus)
     /// Session-level messages are written by the session itself.
     case sessionMessageType(String)
+    /// The caller's condition refused the message at the last moment; it was not sent.
+    case refused(String)
     /// The connection ended before the message's bytes were written. With `seqNum` nil the
     /// message was never stored or sent. With `seqNum` set it was stored, so its fate is
     /// unknown: part of it may have reached the broker, and the session will offer it again
@@ -121,6 +123,7 @@ public enum FIXInitiatorError: Error, Hashable, Sendable, CustomStringConvertibl
             return "connection lost before the message was sent (\(reason)): message not sent"
         case .storeFailed(let reason): return "message not sent: the session store failed: \(reason)"
         case .timedOut(let what): return "timed out: \(what)"
+        case .refused(let why): return "message not sent: \(why)"
         }
     }
 }

@@ -89,6 +89,8 @@ public struct ChaosSummary: Sendable, CustomStringConvertible {
     public var committedIntents: Int
     public var venueOrders: Int
     public var duplicateAttempts: Int
+    /// Orders the venue refused as stale (written by a replica after it could have lost its lease).
+    public var staleOrders: Int
     /// Intents neither terminal nor reconciled after settling.
     public var unresolvedIntents: Int
     /// Intents the venue never received (after settling, should be 0: each is sent or re-sent).
@@ -110,10 +112,11 @@ public struct ChaosSummary: Sendable, CustomStringConvertible {
         let faultText = ChaosRun.Fault.allCases.map { "\($0.rawValue)=\(faults[$0, default: 0])" }.joined(separator: " ")
         let total = faults.values.reduce(0, +)
         return "chaos summary: faults=\(total) (\(faultText)) intents=\(committedIntents) venue_orders=\(venueOrders) "
-            + "fills=\(fills) duplicates=\(duplicateAttempts) unresolved=\(unresolvedIntents) "
+            + "fills=\(fills) duplicates=\(duplicateAttempts) stale_refused=\(staleOrders) unresolved=\(unresolvedIntents) "
             + "missing_at_venue=\(intentsMissingAtVenue) reconciled=\(reconciledOrders) "
             + "resent_possresend=\(resentWithPossResend) positions=\(positionsMatch ? "match" : "MISMATCH \(positionDetail)") "
             + "journals_verified=\(journalsVerified)/\(replicas) result=\(passed ? "PASS" : "FAIL")"
+            + (passed || positionDetail.isEmpty ? "" : " detail: \(positionDetail)")
     }
 }
 
@@ -125,6 +128,7 @@ public enum ChaosAudit {
     {
         // Every replica running, one trading leader, and no open order left on it.
         for id in cluster.ids where !cluster.isRunning(id) { try cluster.start(id) }
+        var duplicateDetail: [String] = []
         let leader = try await cluster.waitForTradingLeader(timeout: .seconds(30))
         // Stop new orders so the books can settle; the pause is itself journaled.
         _ = try? await cluster.post("\(cluster.replicas[leader]!.adminURL)/admin/trading/pause", body: "{\"reason\":\"chaos audit\"}")
@@ -139,6 +143,10 @@ public enum ChaosAudit {
         let intents = try await cluster.orders(leader)
         let venueOrders = try await cluster.venueOrders()
         let duplicates = try await cluster.venueDuplicates()
+        for d in duplicates {
+            duplicateDetail.append(
+                "duplicate \(d.clOrdID): first from \(d.originalSession) at \(d.originalReceivedAt), again from \(d.session) at \(d.receivedAt) (PossResend=\(d.possResend))")
+        }
         let statistics = try await cluster.venueStatistics()
         let venuePositions = try await cluster.venuePositions()
         let atVenue = Set(venueOrders.map(\.clOrdID))
@@ -165,11 +173,11 @@ public enum ChaosAudit {
         }
         return ChaosSummary(
             faults: faults, committedIntents: intents.count, venueOrders: venueOrders.count,
-            duplicateAttempts: duplicates.count, unresolvedIntents: unresolved,
+            duplicateAttempts: duplicates.count, staleOrders: statistics.staleOrders, unresolvedIntents: unresolved,
             intentsMissingAtVenue: intents.filter { !atVenue.contains($0.clOrdId) }.count,
             resentWithPossResend: intents.filter(\.possResend).count,
             reconciledOrders: intents.filter { $0.reconciledInTerm != nil }.count, positionsMatch: positionsMatch,
-            positionDetail: detail.joined(separator: "; "), journalsVerified: verified, replicas: cluster.ids.count,
+            positionDetail: (detail + duplicateDetail).joined(separator: "; "), journalsVerified: verified, replicas: cluster.ids.count,
             fills: statistics.fills)
     }
 }

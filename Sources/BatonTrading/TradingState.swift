@@ -157,6 +157,11 @@ public struct TradingState: Sendable {
             guard !executionIDs.contains(report.execID) else { return [.duplicateExecution(execID: report.execID)] }
         }
         executionIDs.insert(report.execID)
+        if report.ordRejReason == 6 {
+            // "Duplicate ClOrdID": the venue refused a second NewOrderSingle and says nothing
+            // about the order it already has. Recorded, never applied to the order.
+            return [noteAnomaly("venue refused a duplicate NewOrderSingle for \(report.clOrdID) (ExecID \(report.execID))")]
+        }
         guard var order = orders[report.clOrdID] else {
             return [noteAnomaly("ExecutionReport \(report.execID) for unknown ClOrdID \(report.clOrdID)")]
         }

@@ -18,10 +18,16 @@ public struct MatchingEngine: Sendable {
         public var partialFillProbability: Double
         /// How many slices a partially filled order is cut into.
         public var partialFillSlices: Int
+        /// A NewOrderSingle whose SendingTime is older than this (ms) is refused as stale, before
+        /// its ClOrdID is looked at or remembered; 0 turns the check off. It bounds how late an
+        /// order written by a sender that has since lost its right to send can still count.
+        public var maxOrderAgeMilliseconds: Int64
 
         public init(
-            seed: UInt64, slippageBps: Int64 = 1, partialFillProbability: Double = 0, partialFillSlices: Int = 3
+            seed: UInt64, slippageBps: Int64 = 1, partialFillProbability: Double = 0, partialFillSlices: Int = 3,
+            maxOrderAgeMilliseconds: Int64 = 0
         ) {
+            self.maxOrderAgeMilliseconds = maxOrderAgeMilliseconds
             self.seed = seed
             self.slippageBps = slippageBps
             self.partialFillProbability = partialFillProbability
@@ -32,6 +38,8 @@ public struct MatchingEngine: Sendable {
     public struct Totals: Hashable, Sendable {
         public var orders = 0
         public var duplicateAttempts = 0
+        /// NewOrderSingles refused because their SendingTime was too old.
+        public var staleOrders = 0
         /// ExecutionReports produced, of every ExecType.
         public var executions = 0
         public var fills = 0
@@ -69,9 +77,23 @@ public struct MatchingEngine: Sendable {
 
     /// NewOrderSingle(D) from `session`.
     public mutating func newOrder(
-        _ request: FIXNewOrderSingle, session: String, now: FIXTimestamp
+        _ request: FIXNewOrderSingle, session: String, now: FIXTimestamp, sendingTime: FIXTimestamp? = nil
     ) -> [VenueReport] {
         var reports: [VenueReport] = []
+        if settings.maxOrderAgeMilliseconds > 0, let sendingTime,
+            now.milliseconds(since: sendingTime) > settings.maxOrderAgeMilliseconds
+        {
+            totals.staleOrders += 1
+            var report = FIXExecutionReport(
+                orderID: "NONE", clOrdID: request.clOrdID, execID: makeExecID(), execType: .rejected,
+                ordStatus: .rejected, symbol: request.symbol, side: request.side, orderQty: request.orderQty,
+                leavesQty: 0, cumQty: 0, avgPx: 0, ordRejReason: 99, transactTime: now,
+                text: "stale order: SendingTime \(sendingTime.fixString) is \(now.milliseconds(since: sendingTime)) ms old "
+                    + "(limit \(settings.maxOrderAgeMilliseconds) ms); not accepted and not remembered")
+            report.price = request.price
+            append(report, to: session, into: &reports)
+            return reports
+        }
         if let index = indexByClOrdID[request.clOrdID] {
             let original = orders[index]
             duplicates.append(

@@ -202,6 +202,7 @@ public actor Venue {
         let engine = core.engine
         return VenueStatistics(
             orders: engine.totals.orders, duplicateAttempts: engine.totals.duplicateAttempts,
+            staleOrders: engine.totals.staleOrders,
             executions: engine.totals.executions, fills: engine.totals.fills,
             filledQuantity: VenueDecimal.string(engine.totals.filledQuantity),
             positions: engine.positions.mapValues(VenueDecimal.string),
@@ -243,6 +244,8 @@ public struct VenueStatistics: Codable, Hashable, Sendable {
 
     public var orders: Int
     public var duplicateAttempts: Int
+    /// NewOrderSingles refused as stale (SendingTime older than --max-order-age-ms).
+    public var staleOrders: Int
     public var executions: Int
     public var fills: Int
     public var filledQuantity: String

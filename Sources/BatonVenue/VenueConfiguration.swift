@@ -13,6 +13,8 @@ public struct VenueConfiguration: Hashable, Sendable {
     public var slippageBps: Int64
     public var partialFillProbability: Double
     public var partialFillSlices: Int
+    /// Refuse NewOrderSingles whose SendingTime is older than this many ms (0: no limit).
+    public var maxOrderAgeMilliseconds: Int64 = 0
     public var volatilityBps: Int64
     /// Counterparties allowed to log on; nil accepts any SenderCompID.
     public var sessions: Set<String>?
@@ -48,6 +50,6 @@ public struct VenueConfiguration: Hashable, Sendable {
     var matchingSettings: MatchingEngine.Settings {
         MatchingEngine.Settings(
             seed: seed, slippageBps: slippageBps, partialFillProbability: partialFillProbability,
-            partialFillSlices: partialFillSlices)
+            partialFillSlices: partialFillSlices, maxOrderAgeMilliseconds: maxOrderAgeMilliseconds)
     }
 }

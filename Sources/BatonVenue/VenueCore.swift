@@ -240,7 +240,8 @@ public struct VenueCore: Sendable {
             case "D":
                 counterparties[compID]?.counters.orders += 1
                 let order = try FIXNewOrderSingle(message)
-                deliver(engine.newOrder(order, session: compID, now: now), now: now)
+                let sendingTime = message[FIXTag.sendingTime].flatMap { FIXTimestamp(fixString: $0) }
+                deliver(engine.newOrder(order, session: compID, now: now, sendingTime: sendingTime), now: now)
             case "H":
                 counterparties[compID]?.counters.statusRequests += 1
                 deliver(engine.statusRequest(try FIXOrderStatusRequest(message), session: compID, now: now), now: now)

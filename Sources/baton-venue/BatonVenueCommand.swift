@@ -29,6 +29,8 @@ struct BatonVenueCommand: AsyncParsableCommand {
     @Option(help: "Probability in [0, 1] that an order fills in slices.") var partialFillProbability = 0.0
     @Option(help: "Slices of a partially filled order.") var partialFillSlices = 3
     @Option(help: "Largest price step per tick, in basis points.") var volatilityBps: Int64 = 2
+    @Option(help: "Refuse NewOrderSingles whose SendingTime is older than this many ms (0: no limit).")
+    var maxOrderAgeMs: Int64 = 100
     @Option(help: "Comma-separated SenderCompIDs allowed to log on (default: any).") var sessions: String?
     @Flag(help: "Serve the market feed only, without the FIX acceptor (a backup feed).") var feedOnly = false
     @Option(help: "Log format on stderr: text or json.") var logFormat = "text"
@@ -95,11 +97,16 @@ struct BatonVenueCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning, error or critical")
         }
-        return VenueConfiguration(
+        guard (0...3_600_000).contains(maxOrderAgeMs) else {
+            throw ValidationError("--max-order-age-ms \(maxOrderAgeMs) must be between 0 (no limit) and 3600000")
+        }
+        var configuration = VenueConfiguration(
             host: host, fixPort: fixPort, httpPort: httpPort, compID: compID, seed: seed, symbols: symbolList,
             startPrices: prices, ticksPerSecond: tickRate, slippageBps: slippageBps,
             partialFillProbability: partialFillProbability, partialFillSlices: partialFillSlices,
             volatilityBps: volatilityBps, sessions: allowed, feedOnly: feedOnly)
+        configuration.maxOrderAgeMilliseconds = maxOrderAgeMs
+        return configuration
     }
 
     func validate() throws {

@@ -154,3 +154,40 @@ import Testing
         #expect(summary.journalsVerified == 3)
     }
 }
+
+extension TradingProcessTests {
+    /// A new leader whose status requests go unanswered does not guess: it reports HALTED with
+    /// the reason (in /trading and beside /readyz), keeps asking, and trades once answered.
+    @Test func reconciliationThatCannotFinishHaltsAndResumes() async throws {
+        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"]; $0.heartbeatSeconds = 5 })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let first = try await cluster.waitForTradingLeader()
+        try await cluster.armKill(first, when: "after-send")
+        try await cluster.waitUntil("the armed leader killed itself", timeout: .seconds(30)) { !cluster.isRunning(first) }
+        // The venue freezes before the next leader can ask about the order that is open.
+        cluster.processes.signal("venue", SIGSTOP)
+        var halted: (UInt64, String)?
+        let deadline = ContinuousClock.now + .seconds(20)
+        search: while ContinuousClock.now < deadline {
+            for id in cluster.ids where cluster.isRunning(id) {
+                if let view = await cluster.trading(id), view.engine.phase == "halted" {
+                    halted = (id, view.engine.haltReason ?? "")
+                    break search
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let (leader, reason) = try #require(halted, "no leader reported HALTED\n\(cluster.logs())")
+        #expect(reason.contains("reconciliation incomplete"), "\(reason)")
+        let (_, ready) = try await cluster.get("\(cluster.replicas[leader]!.adminURL)/readyz")
+        #expect(String(decoding: ready, as: UTF8.self).contains("\"trading_halt_reason\":\"reconciliation incomplete"))
+        cluster.processes.signal("venue", SIGCONT)
+        try await cluster.waitUntil("trading resumes once the venue answers", timeout: .seconds(30)) {
+            (await cluster.trading(leader))?.engine.phase == "trading"
+        }
+        try cluster.start(first)
+        try await Self.settle(cluster, leader: leader)
+        #expect(try await cluster.venueDuplicates().isEmpty)
+    }
+}

@@ -223,3 +223,16 @@ func report(
         #expect(reconciler.stop() == [.phaseChanged(.idle)])
     }
 }
+
+@Suite struct DuplicateRejectTests {
+    @Test func aDuplicateClOrdIDRejectDoesNotTouchTheOrder() {
+        var state = TradingState()
+        state.apply(.orderIntent(intent()), term: 1, index: 1)
+        state.apply(.execution(report("BTN-1-1", exec: "F1", status: "2", last: 100, lastPx: 5, cum: 100, avg: 5)), term: 1, index: 2)
+        let effects = state.apply(
+            .execution(report("BTN-1-1", exec: "R1", type: "8", status: "8", cum: 0, avg: 0, rej: 6)), term: 2, index: 3)
+        #expect(state.orders["BTN-1-1"]?.status == .filled, "the venue's refusal of a second copy is not the order's state")
+        #expect(state.position("AAPL") == 100)
+        #expect(effects.count == 1 && state.anomalies.count == 1)
+    }
+}

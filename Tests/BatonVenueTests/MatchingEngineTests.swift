@@ -322,3 +322,28 @@ extension FIXMessage {
         return message
     }
 }
+
+@Suite struct StaleOrderTests {
+    /// An order that arrives after its sender could have lost the right to send it is refused
+    /// before its ClOrdID counts: a later re-send with PossResend=Y is a first, not a duplicate.
+    @Test func anOrderOlderThanTheLimitIsRefusedAndNotRemembered() throws {
+        var venue = MatchingEngine(
+            settings: MatchingEngine.Settings(seed: 1, maxOrderAgeMilliseconds: 100), prices: ["AAPL": 1_872_500])
+        let stale = try reports(
+            venue.newOrder(order("B1"), session: "BATON1", now: t0.adding(milliseconds: 101), sendingTime: t0))
+        #expect(stale.count == 1)
+        #expect(stale[0].ordStatus == .rejected && stale[0].ordRejReason == 99)
+        #expect(stale[0].text?.contains("stale order") == true)
+        #expect(venue.totals.staleOrders == 1 && venue.totals.orders == 0)
+        let fresh = try reports(
+            venue.newOrder(
+                order("B1", possResend: true), session: "BATON2", now: t0.adding(milliseconds: 500),
+                sendingTime: t0.adding(milliseconds: 499)))
+        #expect(fresh.map(\.execType) == [.new, .trade])
+        #expect(venue.totals.duplicateAttempts == 0)
+        // Within the limit is accepted as usual.
+        let onTime = try reports(
+            venue.newOrder(order("B2"), session: "BATON2", now: t0.adding(milliseconds: 100), sendingTime: t0))
+        #expect(onTime.first?.execType == .new)
+    }
+}
