@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BatonJournal
+import BatonTestCluster
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -81,17 +82,7 @@ final class LocalCluster: Sendable {
 
     // MARK: - Processes
 
-    static func executable(_ name: String) throws -> String {
-        var candidates: [URL] = []
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
-        candidates.append(
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name))
-        candidates.append(
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
-                ".build/debug/\(name)"))
-        for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
-        throw ClusterError("cannot find the \(name) executable next to the tests (looked in \(candidates.map(\.path)))")
-    }
+    static func executable(_ name: String) throws -> String { try ChildProcesses.executable(name) }
 
     func start(_ id: UInt64, extraEnvironment: [String: String] = [:]) throws {
         let process = Process()
@@ -296,26 +287,7 @@ final class LocalCluster: Sendable {
 
     // MARK: - Ports
 
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ClusterError("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard bound == 0 else { throw ClusterError("bind() failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() throws -> Int { try ChildProcesses.freePort() }
 }
 
 struct ClusterError: Error, CustomStringConvertible {
