@@ -34,7 +34,7 @@ trap stop INT TERM
 
 # The venue simulator: FIX 4.4 acceptor on 9878, market feed and inspection API on 9880; a
 # second instance with the same seed serves the backup feed on 9881.
-venue_args=(--seed 42 --symbols AAPL,MSFT,EURUSD --start-prices AAPL=187.25,MSFT=411.10,EURUSD=1.0842 --tick-rate 1000)
+venue_args=(--seed 42 --symbols AAPL,MSFT,EURUSD --start-prices AAPL=187.25,MSFT=411.10,EURUSD=1.0842 --tick-rate 200)
 "$bin/baton-venue" --fix-port 9878 --http-port 9880 "${venue_args[@]}" >cluster/local/data/venue.log 2>&1 &
 venue_pids+=($!)
 "$bin/baton-venue" --feed-only --http-port 9881 "${venue_args[@]}" >cluster/local/data/backup-feed.log 2>&1 &
