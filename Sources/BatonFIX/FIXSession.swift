@@ -316,7 +316,8 @@ public struct FIXSession: Sendable {
         let type = message.msgType ?? ""
         guard !FIXSession.sessionMsgTypes.contains(type) else { throw .sessionMessageType(type) }
         guard status == .active else { throw .notLoggedOn(status) }
-        stampAndSend(message, keep: true)
+        // A session that never re-sends has no use for a copy: the store keeps only the number.
+        stampAndSend(message, keep: settings.resendsApplicationMessages)
         return finish()
     }
 

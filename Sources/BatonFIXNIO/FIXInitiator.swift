@@ -341,7 +341,11 @@ public actor FIXInitiator: Service {
                 return
             }
             var seqNum: Int?
-            for case .persist(.sent(let seq, .some(_))) in directives { seqNum = seq }
+            // The application message's own number (kept for resend or not, depending on the
+            // session's settings); session messages written alongside have other types.
+            for case .send(let written, _) in directives where written.msgType == message.msgType {
+                seqNum = written.msgSeqNum
+            }
             let outcome = await perform(directives, on: &connection)
             switch outcome {
             case .done:

@@ -295,6 +295,8 @@ struct FIXSessionTests {
         let gapFill = try #require(link.sent[.initiator]!.first { $0.msgType == "4" })
         #expect(gapFill[123] == "Y" && gapFill[36] == "4", "seqs 2 and 3 (both orders) are gap-filled")
         #expect(link.delivered[.acceptor]!.isEmpty, "neither order reaches the venue through the session layer")
+        #expect(link.initiator.store.sentApplicationMessages.isEmpty, "nothing kept that will never be re-sent")
+        #expect(link.initiator.store.nextSenderSeqNum == 4, "only the numbers are kept: Logon 1, orders 2 and 3")
         #expect(link.acceptor.status == .active && link.initiator.status == .active)
     }
 
