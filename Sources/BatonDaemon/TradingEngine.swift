@@ -49,6 +49,8 @@ public actor TradingEngine: CommittedEntryConsumer {
     /// The latest direction this replica's own strategy chose per symbol (shadow on followers).
     private var shadowDirection: [String: TargetDirection] = [:]
     private var sessionActive = false
+    /// The last tick per symbol (sequence, price), for standing signals at takeover.
+    private var lastTicks: [String: (sequence: UInt64, price: Int64)] = [:]
     private var ledTerm: Term?
     /// Test-only fault injection (debug endpoints): SIGKILL this process around the next order.
     public enum KillPoint: String, Sendable, Codable {
@@ -223,6 +225,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 let signal = strategy.onTick(
                     sequence: tick.sequence, price: tick.price, receivedNanos: tick.receiveTimeNanos)
                 strategies[tick.symbol] = strategy
+                lastTicks[tick.symbol] = (tick.sequence, tick.price)
                 if let signal { await decide(signal) }
             }
         case .sourceSwitched, .gap, .sequenceReset:
@@ -457,6 +460,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 case .trading:
                     setPhase(.trading)
                     logger.notice("reconciliation complete: trading", metadata: ["raft.term": "\(reconciler.term)"])
+                    Task { await self.actOnStandingSignals() }
                 case .halted(let reason):
                     setPhase(.halted)
                     haltReason = reason
@@ -464,6 +468,25 @@ public actor TradingEngine: CommittedEntryConsumer {
                     logger.critical("trading HALTED", metadata: ["halt.reason": "\(reason)"])
                 }
             }
+        }
+    }
+
+    /// On becoming able to trade: the warm (shadow) strategies may already want a position the
+    /// journal does not have, e.g. the old leader saw the crossing and died before its intent.
+    /// Each such standing signal goes through the risk gate like any other.
+    private func actOnStandingSignals() async {
+        for symbol in configuration.symbols {
+            guard phase == .trading, let strategy = strategies[symbol], let last = lastTicks[symbol],
+                let signal = strategy.standingSignal(
+                    position: state.position(symbol), lastSequence: last.sequence, lastPrice: last.price)
+            else { continue }
+            // An order in flight settles the position first; the gate says so without a journal
+            // entry for something that is not a new decision.
+            guard state.openOrder(for: symbol) == nil, !inFlightSymbols.contains(symbol) else { continue }
+            logger.info(
+                "acting on the standing signal at takeover",
+                metadata: ["signal.symbol": "\(symbol)", "signal.direction": "\(signal.origin.direction.rawValue)"])
+            await decide(signal)
         }
     }
 

@@ -117,6 +117,27 @@ public struct MovingAverageCrossover: Sendable {
             targetQuantity: target)
     }
 
+    /// The signal the current regime stands for when `position` is not where it wants it: what a
+    /// new leader acts on as soon as it may trade, so a crossing the old leader saw but did not
+    /// turn into an order (it died first) is not lost. nil when the regime is unknown or the
+    /// position already matches it. The tick fields name the last tick seen; `receivedNanos` is
+    /// 0 because no tick triggered this decision (it is left out of tick-to-order).
+    public func standingSignal(position: Int64, lastSequence: UInt64, lastPrice: Int64) -> StrategySignal? {
+        guard let regime else { return nil }
+        let target: Int64
+        switch regime {
+        case .long: target = parameters.quantity
+        case .short: target = -parameters.quantity
+        case .flat: target = 0
+        }
+        guard target != position else { return nil }
+        return StrategySignal(
+            origin: SignalOrigin(
+                strategy: Self.name, strategyVersion: version, symbol: parameters.symbol, direction: regime,
+                tickSequence: lastSequence, tickPrice: lastPrice, tickReceivedNanos: 0),
+            targetQuantity: target)
+    }
+
     /// Forget the averages (a feed discontinuity that makes them meaningless, e.g. a long gap).
     public mutating func reset() {
         head = 0

@@ -70,6 +70,19 @@ func report(
         }
     }
 
+    @Test func aStandingSignalIsTheRegimeThePositionDoesNotMatch() {
+        var strategy = MovingAverageCrossover(parameters: CrossoverParameters(symbol: "AAPL", fastWindow: 2, slowWindow: 4, quantity: 50))
+        #expect(strategy.standingSignal(position: 0, lastSequence: 0, lastPrice: 0) == nil, "no regime yet")
+        for (i, p) in [100, 100, 100, 100, 110, 120].enumerated() {
+            _ = strategy.onTick(sequence: UInt64(i + 1), price: Int64(p), receivedNanos: 1)
+        }
+        #expect(strategy.regime == .long)
+        let standing = strategy.standingSignal(position: 0, lastSequence: 6, lastPrice: 120)
+        #expect(standing?.targetQuantity == 50 && standing?.origin.direction == .long)
+        #expect(standing?.origin.tickReceivedNanos == 0, "not a tick-triggered decision")
+        #expect(strategy.standingSignal(position: 50, lastSequence: 6, lastPrice: 120) == nil)
+    }
+
     @Test func parametersAreValidated() {
         #expect(CrossoverParameters(symbol: "", fastWindow: 5, slowWindow: 5, quantity: 0).problems.count == 3)
         #expect(CrossoverParameters(symbol: "A").problems.isEmpty)
