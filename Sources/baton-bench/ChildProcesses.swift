@@ -20,6 +20,13 @@ final class ChildProcesses: Sendable {
     private let running = Mutex<[String: Process]>([:])
     private let scratchDirectories = Mutex<[String]>([])
     private let signalSources = Mutex<[any DispatchSourceSignal]>([])
+    /// Other cleanups to run on a signal: the trading benchmarks' clusters, whose processes
+    /// BatonTestCluster starts and tracks itself.
+    private let cleanups = Mutex<[@Sendable () -> Void]>([])
+
+    func onSignal(_ cleanup: @escaping @Sendable () -> Void) {
+        cleanups.withLock { $0.append(cleanup) }
+    }
 
     /// Starts `executable` with `arguments`; stdout and stderr go to `logPath`.
     func launch(name: String, executable: String, arguments: [String], logPath: String) throws -> Int32 {
@@ -127,6 +134,7 @@ final class ChildProcesses: Sendable {
                     FileHandle.standardError.write(
                         Data("baton-bench: signal \(number): killing child processes\n".utf8))
                     ChildProcesses.shared.terminateAll()
+                    for cleanup in ChildProcesses.shared.cleanups.withLock({ $0 }) { cleanup() }
                     exit(code)
                 }
                 source.resume()

@@ -64,6 +64,7 @@ struct TickToOrder: AsyncParsableCommand {
         var results: [Result] = []
         for rate in try list(rates) as [Int] {
             let cluster = try TradingCluster(options: trading.clusterOptions(tickRate: rate))
+            killOnSignal(cluster)
             do {
                 try await cluster.startAll()
                 let leader = try await cluster.waitForTradingLeader(timeout: .seconds(30))
@@ -207,6 +208,7 @@ struct TradingFailover: AsyncParsableCommand {
     func run() async throws {
         say("machine: \(machineDescription())")
         let cluster = try TradingCluster(options: trading.clusterOptions(tickRate: rate))
+        killOnSignal(cluster)
         var samples: [Double] = []
         do {
             try await cluster.startAll()
@@ -262,6 +264,7 @@ struct Chaos: AsyncParsableCommand {
         var options = trading.clusterOptions(tickRate: rate)
         options.logLevel = "info"
         let cluster = try TradingCluster(options: options)
+        killOnSignal(cluster)
         say("chaos: \(faults) faults; cluster in \(cluster.directory)")
         let summary: ChaosSummary
         do {
@@ -280,4 +283,10 @@ struct Chaos: AsyncParsableCommand {
 
 extension Duration {
     var seconds: Double { milliseconds / 1000 }
+}
+
+/// Ctrl-C (or SIGTERM) during a trading benchmark kills the cluster's replicas and venues too.
+func killOnSignal(_ cluster: TradingCluster) {
+    ChildProcesses.shared.onSignal { cluster.shutdown() }
+    ChildProcesses.shared.installSignalHandlers()
 }
