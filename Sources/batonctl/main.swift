@@ -132,12 +132,7 @@ struct Status: AsyncParsableCommand {
                 rows.append(["?", "unreachable", "-", "-", "-", "-", "-", "-", "-", url])
             }
         }
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            print(
-                row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(
-                    separator: "  "))
-        }
+        printTable(rows)
         if leaders.count > 1 { print("warning: more than one replica reports itself leader (different terms?)") }
         if leaders.isEmpty { print("no leader right now") }
     }
