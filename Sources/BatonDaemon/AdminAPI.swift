@@ -176,13 +176,18 @@ public struct AdminAPI: Sendable {
         let target = request?.to.map { NodeID($0) }
         let started = ContinuousClock.now
         do {
-            let newLeader = try await consensus.transferLeadership(to: target, timeout: transferTimeout)
+            let (newLeader, drain) = try await consensus.transferLeadershipDrained(to: target, timeout: transferTimeout)
             struct Done: Encodable {
                 var newLeader: UInt64?
                 var tookMs: Double
+                /// Orders in flight when sends stopped, how long their answers took, and any still
+                /// unanswered (past max_order_age) when the lease was withdrawn.
+                var drain: HandOverReport
             }
             return Self.json(
-                Done(newLeader: newLeader?.rawValue, tookMs: (ContinuousClock.now - started).milliseconds), status: .ok)
+                Done(
+                    newLeader: newLeader?.rawValue, tookMs: (ContinuousClock.now - started).milliseconds, drain: drain),
+                status: .ok)
         } catch let error as ConsensusError {
             return Self.error(error)
         }
@@ -287,6 +292,8 @@ public struct AdminAPI: Sendable {
             return json(["error": error.description], status: .badRequest)
         case .timedOut:
             return json(["error": error.description], status: .gatewayTimeout)
+        case .handOverRefused:
+            return json(["error": error.description], status: .conflict)
         default:
             return json(["error": error.description], status: .serviceUnavailable)
         }

@@ -33,6 +33,9 @@ public final class LeaseCell: Sendable {
         var leaseUntil: ContinuousClock.Instant?
         var termStartIndex: LogIndex?
         var appliedIndex: LogIndex = 0
+        /// A leader handing over gives up its lease for the rest of `fencedTerm` before it sends
+        /// TimeoutNow (whose campaign voters grant without waiting out the lease).
+        var fencedTerm: Term?
     }
     private let value = Mutex(Value())
 
@@ -41,10 +44,26 @@ public final class LeaseCell: Sendable {
         appliedIndex: LogIndex
     ) {
         value.withLock {
+            let fenced = $0.fencedTerm == term
             $0 = Value(
-                role: role, term: term, leader: leader, leaseUntil: leaseUntil, termStartIndex: termStartIndex,
-                appliedIndex: appliedIndex)
+                role: role, term: term, leader: leader, leaseUntil: fenced ? nil : leaseUntil,
+                termStartIndex: termStartIndex, appliedIndex: appliedIndex, fencedTerm: fenced ? term : nil)
         }
+    }
+
+    /// Withdraws the lease of `term` at once, before any TimeoutNow can leave: an order checked
+    /// against the lease after this is not written.
+    func fence(term: Term) {
+        value.withLock {
+            $0.fencedTerm = term
+            if $0.term == term { $0.leaseUntil = nil }
+        }
+    }
+
+    /// Lifts a fence after a hand-over that never sent TimeoutNow (the node's own lease is then
+    /// the truth again; the next publish restores it).
+    func liftFence(term: Term) {
+        value.withLock { if $0.fencedTerm == term { $0.fencedTerm = nil } }
     }
 
     /// The same view `ConsensusLoop.leadership()` gives, as of the loop's last event.
@@ -70,6 +89,34 @@ public final class LeaseCell: Sendable {
 /// entry once, in order, after the journal has recorded it as applied.
 public protocol CommittedEntryConsumer: Sendable {
     func applied(_ entries: [LogEntry]) async
+
+    /// A planned leadership transfer is about to start: stop acting on the outside world and
+    /// return once nothing this leader did can still be in flight (bounded by `timeout`). The
+    /// loop then withdraws the lease and sends TimeoutNow, whose campaign skips the lease wait.
+    func prepareHandOver(timeout: Duration) async -> HandOverReport
+
+    /// The transfer ended without this node losing leadership (refused or timed out).
+    func handOverAbandoned() async
+}
+
+/// What a leader's state machine had in flight when it prepared to hand over.
+public struct HandOverReport: Sendable, Codable {
+    /// Orders written and not yet answered when the hand-over began.
+    public var inFlight: Int
+    /// Of those, the ones still unanswered when the wait timed out: the hand-over is then refused.
+    public var unanswered: [String]
+    public var waitedMs: Double
+
+    public init(inFlight: Int = 0, unanswered: [String] = [], waitedMs: Double = 0) {
+        self.inFlight = inFlight
+        self.unanswered = unanswered
+        self.waitedMs = waitedMs
+    }
+}
+
+extension CommittedEntryConsumer {
+    public func prepareHandOver(timeout: Duration) async -> HandOverReport { HandOverReport() }
+    public func handOverAbandoned() async {}
 }
 
 /// What the trading engine needs to know about this node's leadership, read in one actor hop.
@@ -116,6 +163,8 @@ public enum ConsensusError: Error, Sendable, CustomStringConvertible {
     case timedOut(String)
     case stopped
     case storageFailed(String)
+    /// A planned hand-over refused because orders this leader wrote are still unanswered.
+    case handOverRefused(HandOverReport)
 
     public var description: String {
         switch self {
@@ -125,6 +174,11 @@ public enum ConsensusError: Error, Sendable, CustomStringConvertible {
         case .timedOut(let what): return "timed out: \(what)"
         case .stopped: return "the consensus loop has stopped"
         case .storageFailed(let why): return "storage failed: \(why)"
+        case .handOverRefused(let report):
+            return "hand-over refused: \(report.unanswered.count) order(s) written by this leader still unanswered after "
+                + "\(Int(report.waitedMs)) ms (\(report.unanswered.prefix(5).joined(separator: ", "))); the target would "
+                + "reconcile at once and could hear \"unknown\" before the broker has processed them. Still leading; "
+                + "try again once the broker has answered (batonctl orders)"
         }
     }
 }
@@ -372,25 +426,61 @@ public actor ConsensusLoop {
         }
     }
 
-    /// Starts a leadership transfer and waits until this node is no longer leader, or `timeout`.
+    /// A planned hand-over: the state machine first stops acting and lets what it has in flight
+    /// be answered (`prepareHandOver`), then the lease is withdrawn, and only then does the node
+    /// catch the target up and send TimeoutNow. Without the drain, an order written just before
+    /// could reach the broker after the target (elected without waiting out any lease) asked
+    /// about it and heard "unknown". Waits until this node is no longer leader, or `timeout`.
     public func transferLeadership(to target: NodeID?, timeout: Duration) async throws -> NodeID? {
+        let (leader, _) = try await transferLeadershipDrained(to: target, timeout: timeout)
+        return leader
+    }
+
+    /// `transferLeadership`, also returning what the state machine drained first.
+    public func transferLeadershipDrained(to target: NodeID?, timeout: Duration) async throws
+        -> (newLeader: NodeID?, drain: HandOverReport)
+    {
+        guard node.role == .leader else { throw ConsensusError.transferRejected(.notLeader(knownLeader: node.leader)) }
+        let term = node.term
+        let drain = await stateMachine?.prepareHandOver(timeout: timeout / 2) ?? HandOverReport()
+        guard node.role == .leader, node.term == term else {
+            await stateMachine?.handOverAbandoned()
+            throw ConsensusError.transferRejected(.notLeader(knownLeader: node.leader))
+        }
+        if !drain.unanswered.isEmpty {
+            // "Unknown" from the broker is a proof only once it has processed what was written:
+            // without an answer, the target's reconciliation could re-send a live order.
+            logger.warning(
+                "hand-over refused: orders still unanswered", metadata: ["order.clordids": "\(drain.unanswered.joined(separator: ","))"])
+            await stateMachine?.handOverAbandoned()
+            throw ConsensusError.handOverRefused(drain)
+        }
+        leaseCell.fence(term: term)
         do {
             execute(try node.transferLeadership(to: target))
         } catch {
+            leaseCell.liftFence(term: term)
+            publishState()
+            await stateMachine?.handOverAbandoned()
             throw ConsensusError.transferRejected(error)
         }
         let deadline = ContinuousClock.now + timeout
-        while node.role == .leader && ContinuousClock.now < deadline {
+        while node.role == .leader && node.term == term && ContinuousClock.now < deadline {
             try await Task.sleep(for: node.settings.tickInterval)
         }
-        if node.role == .leader {
+        if node.role == .leader && node.term == term {
+            // The node abandons the transfer itself after an election timeout; if it had sent
+            // TimeoutNow it has already stepped down, so its own lease is the truth again.
+            leaseCell.liftFence(term: term)
+            publishState()
+            await stateMachine?.handOverAbandoned()
             throw ConsensusError.timedOut("leadership transfer did not finish within \(timeout)")
         }
         // Wait briefly for the new leader to announce itself.
         while node.leader == nil && ContinuousClock.now < deadline + .seconds(1) {
             try await Task.sleep(for: node.settings.tickInterval)
         }
-        return node.leader
+        return (node.leader, drain)
     }
 
     /// Blocks the loop's thread for `duration` (debug only): the watchdog must notice.
@@ -403,6 +493,10 @@ public actor ConsensusLoop {
     // MARK: - Directives
 
     private func execute(_ directives: [RaftDirective]) {
+        // The node's state has already moved: publish it before any message leaves, so that the
+        // lease the trading engine reads is never younger than what a peer can have been told
+        // (a TimeoutNow clears the lease in the node; the cell must be clear when it is sent).
+        publishState()
         for directive in directives {
             switch directive {
             case .persist(let write):

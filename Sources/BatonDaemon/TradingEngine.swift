@@ -52,6 +52,8 @@ public actor TradingEngine: CommittedEntryConsumer {
     /// The last tick per symbol (sequence, price), for standing signals at takeover.
     private var lastTicks: [String: (sequence: UInt64, price: Int64)] = [:]
     private var ledTerm: Term?
+    /// Set while a planned hand-over drains: no decision is proposed and no order is written.
+    private var handingOver = false
     /// Test-only fault injection (debug endpoints): SIGKILL this process around the next order.
     public enum KillPoint: String, Sendable, Codable {
         /// After the intent is committed, before its NewOrderSingle is written.
@@ -243,6 +245,12 @@ public actor TradingEngine: CommittedEntryConsumer {
         shadowDirection[signal.origin.symbol] = signal.origin.direction
         metrics.signals.increment()
         guard leadership?.role == .leader else { return }
+        guard !handingOver else {
+            logger.info(
+                "signal not acted on: handing leadership over",
+                metadata: ["signal.symbol": "\(signal.origin.symbol)", "signal.direction": "\(signal.origin.direction.rawValue)"])
+            return
+        }
         guard phase == .trading else {
             logger.info(
                 "signal not acted on: trading is \(phase.rawValue)",
@@ -425,6 +433,7 @@ public actor TradingEngine: CommittedEntryConsumer {
     private func loseLeadership(reason: String) {
         carryOut(reconciler.stop())
         ledTerm = nil
+        handingOver = false
         inFlightSymbols = []
         sentLocally = [:]
         proposedExecIDs = []
@@ -510,7 +519,7 @@ public actor TradingEngine: CommittedEntryConsumer {
     /// Sends every committed intent this leader may send: intents of its own term, and orders its
     /// reconciliation proved the broker never received (again, with PossResend=Y).
     private func sendCommittedIntents() async {
-        guard phase == .trading, let term = ledTerm else { return }
+        guard phase == .trading, !handingOver, let term = ledTerm else { return }
         let now = Self.wallNanos()
         // After a refused send, wait a little before trying again rather than spinning.
         guard now - lastSendFailure > 100_000_000 else { return }
@@ -521,7 +530,7 @@ public actor TradingEngine: CommittedEntryConsumer {
     }
 
     private func send(_ order: OrderRecord, term: Term) async {
-        guard let consensus, let initiator else { return }
+        guard let consensus, let initiator, !handingOver else { return }
         sentLocally[order.clOrdID] = Self.wallNanos()
         // The lease is checked at the last moment: an order goes out only while no other replica
         // can have been elected.
@@ -657,6 +666,51 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     static func traceID() -> String {
         String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    }
+
+    // MARK: - Planned hand-over
+
+    /// Stops new decisions and sends, then waits until every order this leader has written (or
+    /// is writing) is answered in the journal. Only then may the lease go and TimeoutNow leave:
+    /// the target reconciles at once, without waiting out a lease, and the broker's "unknown" is
+    /// a proof only for an order it has finished processing. Age is no proof: an order can arrive
+    /// within `max_order_age` and still sit in the broker's order gateway (see
+    /// `baton-venue --order-latency-ms`). Orders still unanswered at `timeout` are reported, and
+    /// the loop refuses the hand-over.
+    public func prepareHandOver(timeout: Duration) async -> HandOverReport {
+        handingOver = true
+        let started = Self.wallNanos()
+        let deadline = started + Int64(timeout.nanosecondsClamped)
+        func unanswered() -> [String: Int64] {
+            sentLocally.filter { id, _ in
+                guard let order = state.orders[id] else { return false }
+                return order.status == .intent || order.status == .sent
+            }
+        }
+        let inFlight = unanswered()
+        var left = inFlight
+        while !left.isEmpty {
+            if Self.wallNanos() >= deadline { break }
+            try? await Task.sleep(for: .milliseconds(2))
+            left = unanswered()
+        }
+        let report = HandOverReport(
+            inFlight: inFlight.count, unanswered: left.keys.sorted(),
+            waitedMs: Double(Self.wallNanos() - started) / 1e6)
+        metrics.handOverDrainSeconds.recordNanoseconds(Self.wallNanos() - started)
+        logger.notice(
+            "hand-over: sends stopped, in-flight orders drained",
+            metadata: [
+                "handover.in_flight": "\(report.inFlight)", "handover.unanswered": "\(report.unanswered.count)",
+                "handover.waited_ms": "\(report.waitedMs)",
+            ])
+        return report
+    }
+
+    public func handOverAbandoned() {
+        guard handingOver else { return }
+        handingOver = false
+        logger.notice("hand-over abandoned: still leading")
     }
 
     // MARK: - Operator actions

@@ -18,6 +18,8 @@ public final class TradingMetrics: Sendable {
     let shadowDivergences: Counter
     /// Tick received → NewOrderSingle written, on the replica that decided and sent.
     let tickToOrder: DurationHistogram
+    /// How long a planned hand-over waited for this leader's in-flight orders to be answered.
+    let handOverDrainSeconds: DurationHistogram
     let phaseGauges: [TradingEngine.Phase: Gauge]
 
     public init(node: UInt64, registry: PrometheusCollectorRegistry) {
@@ -46,6 +48,13 @@ public final class TradingMetrics: Sendable {
                 .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1),
             ],
             help: "Tick received to NewOrderSingle written, including the quorum commit of the intent")
+        handOverDrainSeconds = registry.makeDurationHistogram(
+            name: "baton_trading_handover_drain_seconds", labels: labels,
+            buckets: [
+                .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+                .milliseconds(100), .milliseconds(250), .seconds(1),
+            ],
+            help: "Planned hand-over: time from stopping sends to every in-flight order answered (or past max_order_age)")
         var phases: [TradingEngine.Phase: Gauge] = [:]
         for phase in [TradingEngine.Phase.follower, .waiting, .reconciling, .trading, .halted] {
             phases[phase] = registry.makeGauge(

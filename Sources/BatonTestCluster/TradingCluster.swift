@@ -33,6 +33,8 @@ public final class TradingCluster: Sendable {
         public var logLevel = "info"
         public var durability = "full"
         public var fixStoreSync = true
+        /// The venue's order gateway latency (`baton-venue --order-latency-ms`).
+        public var venueOrderLatencyMs = 0
         /// More YAML appended to every replica's file.
         public var extraConfig = ""
         public init() {}
@@ -144,7 +146,8 @@ public final class TradingCluster: Sendable {
     public func startVenue() throws {
         try processes.start(
             "venue", executable: try ChildProcesses.executable("baton-venue"),
-            arguments: ["--fix-port", "\(fixPort)", "--http-port", "\(venueHTTPPort)"] + venueArguments,
+            arguments: ["--fix-port", "\(fixPort)", "--http-port", "\(venueHTTPPort)"] + venueArguments
+                + ["--order-latency-ms", "\(options.venueOrderLatencyMs)"],
             logPath: "\(directory)/venue.log")
         try processes.start(
             "backup-feed", executable: try ChildProcesses.executable("baton-venue"),
@@ -180,6 +183,12 @@ public final class TradingCluster: Sendable {
     /// Kills every process of the cluster (synchronous, so `defer { cluster.shutdown() }` works).
     public func shutdown() {
         processes.killAll()
+    }
+
+    /// Removes the cluster's directory (journals, configs, logs). Call it only after a run that
+    /// passed: a failed run keeps its logs so that the failure explains itself.
+    public func removeDirectory() {
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     public func tail(_ id: UInt64, lines: Int = 40) -> String {
@@ -277,6 +286,9 @@ public final class TradingCluster: Sendable {
         public var possResend: Bool
         public var reconciledInTerm: UInt64?
         public var riskDecision: String
+        public var unknownReason: String?
+        /// The venue's last text about the order (a rejection's reason, for one).
+        public var text: String?
     }
 
     public struct ReplicaPosition: Decodable, Sendable {
@@ -366,6 +378,13 @@ public final class TradingCluster: Sendable {
         let (status, body) = try await get("\(venueURL)/duplicates", timeout: 5)
         guard status == 200 else { throw ClusterFailure("venue /duplicates: HTTP \(status)") }
         return try JSONDecoder().decode([DuplicateView].self, from: body)
+    }
+
+    /// NewOrderSingles the venue refused before they became orders (stale SendingTime).
+    public func venueRefusals() async throws -> [RefusalView] {
+        let (status, body) = try await get("\(venueURL)/refusals", timeout: 5)
+        guard status == 200 else { throw ClusterFailure("venue /refusals: HTTP \(status)") }
+        return try JSONDecoder().decode([RefusalView].self, from: body)
     }
 
     public func pauseFeed(seconds: Double) async throws {

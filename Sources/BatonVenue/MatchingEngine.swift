@@ -49,6 +49,11 @@ public struct MatchingEngine: Sendable {
     public let settings: Settings
     public private(set) var orders: [VenueOrder] = []
     public private(set) var duplicates: [DuplicateOrderAttempt] = []
+    /// NewOrderSingles refused before they became orders (stale SendingTime), newest last: the
+    /// ClOrdID is not remembered for uniqueness, but the refusal is, so an audit can tell "refused
+    /// with a reason" from "never arrived". Bounded; `totals.staleOrders` keeps the full count.
+    public private(set) var refusals: [RefusedOrder] = []
+    public static let maxRefusalsKept = 100_000
     public private(set) var totals = Totals()
     /// Net filled quantity per symbol (buys minus sells), in units of 1/scale.
     public private(set) var positions: [String: Int64] = [:]
@@ -77,20 +82,28 @@ public struct MatchingEngine: Sendable {
 
     /// NewOrderSingle(D) from `session`.
     public mutating func newOrder(
-        _ request: FIXNewOrderSingle, session: String, now: FIXTimestamp, sendingTime: FIXTimestamp? = nil
+        _ request: FIXNewOrderSingle, session: String, now: FIXTimestamp, sendingTime: FIXTimestamp? = nil,
+        receivedAt: FIXTimestamp? = nil
     ) -> [VenueReport] {
         var reports: [VenueReport] = []
+        // The age is the order's on arrival at the venue's session, not after its own gateway.
+        let arrival = receivedAt ?? now
         if settings.maxOrderAgeMilliseconds > 0, let sendingTime,
-            now.milliseconds(since: sendingTime) > settings.maxOrderAgeMilliseconds
+            arrival.milliseconds(since: sendingTime) > settings.maxOrderAgeMilliseconds
         {
             totals.staleOrders += 1
             var report = FIXExecutionReport(
                 orderID: "NONE", clOrdID: request.clOrdID, execID: makeExecID(), execType: .rejected,
                 ordStatus: .rejected, symbol: request.symbol, side: request.side, orderQty: request.orderQty,
                 leavesQty: 0, cumQty: 0, avgPx: 0, ordRejReason: 99, transactTime: now,
-                text: "stale order: SendingTime \(sendingTime.fixString) is \(now.milliseconds(since: sendingTime)) ms old "
+                text: "stale order: SendingTime \(sendingTime.fixString) is \(arrival.milliseconds(since: sendingTime)) ms old "
                     + "(limit \(settings.maxOrderAgeMilliseconds) ms); not accepted and not remembered")
             report.price = request.price
+            if refusals.count == Self.maxRefusalsKept { refusals.removeFirst(Self.maxRefusalsKept / 10) }
+            refusals.append(
+                RefusedOrder(
+                    clOrdID: request.clOrdID, session: session, possResend: request.possResend, receivedAt: arrival,
+                    sendingTime: sendingTime, ordRejReason: 99, text: report.text ?? "stale order"))
             append(report, to: session, into: &reports)
             return reports
         }

@@ -32,7 +32,9 @@ public actor Venue {
         var prices: [String: Int64] = [:]
         for symbol in configuration.symbols { prices[symbol] = generator.price(of: symbol) }
         core = VenueCore(
-            settings: VenueCore.Settings(compID: configuration.compID, allowedSessions: configuration.sessions),
+            settings: VenueCore.Settings(
+                compID: configuration.compID, allowedSessions: configuration.sessions,
+                orderLatencyMilliseconds: configuration.orderLatencyMilliseconds),
             engine: MatchingEngine(settings: configuration.matchingSettings, prices: prices))
         feed = MarketFeed(
             settings: MarketFeed.Settings(ticksPerSecond: configuration.ticksPerSecond), generator: generator)
@@ -69,6 +71,7 @@ public actor Venue {
         let ready = feed.step(monotonicNanos: Self.monotonicNanos(), wallNanos: wall, frame: &frame) { tick in
             directives.append(contentsOf: core.marketTick(tick, now: now))
         }
+        if core.ordersInGateway > 0 { directives.append(contentsOf: core.releaseOrders(now: now)) }
         carryOut(directives)
         guard ready, !subscribers.isEmpty else { return }
         // Normally one frame per step; a catch-up burst is cut at line ends so that no frame
@@ -197,6 +200,7 @@ public actor Venue {
 
     public var orders: [VenueOrder] { core.engine.orders }
     public var duplicates: [DuplicateOrderAttempt] { core.engine.duplicates }
+    public var refusals: [RefusedOrder] { core.engine.refusals }
 
     public func statistics() -> VenueStatistics {
         let engine = core.engine

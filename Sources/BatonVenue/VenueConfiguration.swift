@@ -15,6 +15,8 @@ public struct VenueConfiguration: Hashable, Sendable {
     public var partialFillSlices: Int
     /// Refuse NewOrderSingles whose SendingTime is older than this many ms (0: no limit).
     public var maxOrderAgeMilliseconds: Int64 = 0
+    /// Order gateway latency (VenueCore.Settings.orderLatencyMilliseconds); 0: none.
+    public var orderLatencyMilliseconds: Int64 = 0
     public var volatilityBps: Int64
     /// Counterparties allowed to log on; nil accepts any SenderCompID.
     public var sessions: Set<String>?

@@ -16,10 +16,16 @@ public struct VenueCore: Sendable {
         public var compID: String
         /// Counterparties allowed to log on; nil accepts any SenderCompID.
         public var allowedSessions: Set<String>?
+        /// The order gateway's latency: a NewOrderSingle reaches matching this long after its
+        /// session received it (its SendingTime is checked on receipt), while status requests are
+        /// answered at once. Brokers route orders and answer status from different services, so
+        /// "unknown" right after a write is no proof the order will not arrive.
+        public var orderLatencyMilliseconds: Int64
 
-        public init(compID: String, allowedSessions: Set<String>? = nil) {
+        public init(compID: String, allowedSessions: Set<String>? = nil, orderLatencyMilliseconds: Int64 = 0) {
             self.compID = compID
             self.allowedSessions = allowedSessions
+            self.orderLatencyMilliseconds = orderLatencyMilliseconds
         }
     }
 
@@ -65,6 +71,8 @@ public struct VenueCore: Sendable {
     private var counterparties: [String: Counterparty] = [:]
     private var connections: [FIXConnectionID: Connection] = [:]
     private var out: [Directive] = []
+    /// NewOrderSingles on their way through the order gateway, in arrival order.
+    private var gateway: [(session: String, order: FIXNewOrderSingle, sendingTime: FIXTimestamp?, receivedAt: FIXTimestamp)] = []
     /// The shell caps a connection that never sends a full first message.
     public static let maxPendingBytes = 64 * 1024
 
@@ -181,6 +189,21 @@ public struct VenueCore: Sendable {
         return finish()
     }
 
+    /// Hands the orders whose gateway latency has passed to matching; call every millisecond or so.
+    public mutating func releaseOrders(now: FIXTimestamp) -> [Directive] {
+        let latency = settings.orderLatencyMilliseconds
+        while let first = gateway.first, now.milliseconds(since: first.receivedAt) >= latency {
+            gateway.removeFirst()
+            deliver(
+                engine.newOrder(
+                    first.order, session: first.session, now: now, sendingTime: first.sendingTime,
+                    receivedAt: first.receivedAt), now: now)
+        }
+        return finish()
+    }
+
+    public var ordersInGateway: Int { gateway.count }
+
     public mutating func endOfDay(now: FIXTimestamp) -> [Directive] {
         deliver(engine.endOfDay(now: now), now: now)
         return finish()
@@ -241,7 +264,11 @@ public struct VenueCore: Sendable {
                 counterparties[compID]?.counters.orders += 1
                 let order = try FIXNewOrderSingle(message)
                 let sendingTime = message[FIXTag.sendingTime].flatMap { FIXTimestamp(fixString: $0) }
-                deliver(engine.newOrder(order, session: compID, now: now, sendingTime: sendingTime), now: now)
+                if settings.orderLatencyMilliseconds > 0 {
+                    gateway.append((compID, order, sendingTime, now))
+                } else {
+                    deliver(engine.newOrder(order, session: compID, now: now, sendingTime: sendingTime), now: now)
+                }
             case "H":
                 counterparties[compID]?.counters.statusRequests += 1
                 deliver(engine.statusRequest(try FIXOrderStatusRequest(message), session: compID, now: now), now: now)

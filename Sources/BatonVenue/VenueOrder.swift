@@ -74,6 +74,18 @@ public struct DuplicateOrderAttempt: Hashable, Sendable {
     public var originalReceivedAt: FIXTimestamp
 }
 
+/// A NewOrderSingle the venue refused before it became an order (so it is not in `orders` and its
+/// ClOrdID stays free), with the reason it sent back.
+public struct RefusedOrder: Hashable, Sendable {
+    public var clOrdID: String
+    public var session: String
+    public var possResend: Bool
+    public var receivedAt: FIXTimestamp
+    public var sendingTime: FIXTimestamp
+    public var ordRejReason: Int
+    public var text: String
+}
+
 /// An application message for one counterparty session.
 public struct VenueReport: Hashable, Sendable {
     public var session: String

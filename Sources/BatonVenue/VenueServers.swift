@@ -110,7 +110,7 @@ public struct VenueClock: Service {
 }
 
 /// The venue's HTTP side on one port: the market feed WebSocket (`/feed`), inspection
-/// (`/orders`, `/duplicates`, `/stats`, `/healthz`) and outage control (`/admin/feed/…`).
+/// (`/orders`, `/duplicates`, `/refusals`, `/stats`, `/healthz`) and outage control (`/admin/feed/…`).
 public func buildVenueApplication(
     venue: Venue, host: String, port: Int, logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -122,6 +122,9 @@ public func buildVenueApplication(
     }
     router.get("/duplicates") { _, _ in
         try jsonResponse(await venue.duplicates.map(DuplicateView.init))
+    }
+    router.get("/refusals") { _, _ in
+        try jsonResponse(await venue.refusals.map(RefusalView.init))
     }
     router.get("/stats") { _, _ in
         try jsonResponse(await venue.statistics())
@@ -262,5 +265,26 @@ public struct DuplicateView: Codable, Hashable, Sendable {
         receivedAt = attempt.receivedAt.fixString
         originalSession = attempt.originalSession
         originalReceivedAt = attempt.originalReceivedAt.fixString
+    }
+}
+
+/// One entry of `GET /refusals`: a NewOrderSingle refused before it became an order.
+public struct RefusalView: Codable, Hashable, Sendable {
+    public var clOrdID: String
+    public var session: String
+    public var possResend: Bool
+    public var receivedAt: String
+    public var sendingTime: String
+    public var ordRejReason: Int
+    public var text: String
+
+    public init(_ refusal: RefusedOrder) {
+        clOrdID = refusal.clOrdID
+        session = refusal.session
+        possResend = refusal.possResend
+        receivedAt = refusal.receivedAt.fixString
+        sendingTime = refusal.sendingTime.fixString
+        ordRejReason = refusal.ordRejReason
+        text = refusal.text
     }
 }

@@ -272,12 +272,13 @@ struct Chaos: AsyncParsableCommand {
             summary = try await ChaosRun(faults: faults, log: { say($0) }).run(on: cluster)
         } catch {
             cluster.shutdown()
+            say("chaos: run failed (\(error)); logs kept in \(cluster.directory)")
             throw error
         }
         cluster.shutdown()
         say(summary.description)
         guard summary.passed else { throw ExitCode.failure }
-        try? FileManager.default.removeItem(atPath: cluster.directory)
+        cluster.removeDirectory()
     }
 }
 

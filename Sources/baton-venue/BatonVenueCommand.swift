@@ -31,6 +31,8 @@ struct BatonVenueCommand: AsyncParsableCommand {
     @Option(help: "Largest price step per tick, in basis points.") var volatilityBps: Int64 = 2
     @Option(help: "Refuse NewOrderSingles whose SendingTime is older than this many ms (0: no limit).")
     var maxOrderAgeMs: Int64 = 100
+    @Option(help: "Order gateway latency: a NewOrderSingle reaches matching this many ms after receipt, while status requests are answered at once (0: none).")
+    var orderLatencyMs: Int64 = 0
     @Option(help: "Comma-separated SenderCompIDs allowed to log on (default: any).") var sessions: String?
     @Flag(help: "Serve the market feed only, without the FIX acceptor (a backup feed).") var feedOnly = false
     @Option(help: "Log format on stderr: text or json.") var logFormat = "text"
@@ -106,6 +108,10 @@ struct BatonVenueCommand: AsyncParsableCommand {
             partialFillProbability: partialFillProbability, partialFillSlices: partialFillSlices,
             volatilityBps: volatilityBps, sessions: allowed, feedOnly: feedOnly)
         configuration.maxOrderAgeMilliseconds = maxOrderAgeMs
+        guard (0...60_000).contains(orderLatencyMs) else {
+            throw ValidationError("--order-latency-ms \(orderLatencyMs) must be between 0 and 60000")
+        }
+        configuration.orderLatencyMilliseconds = orderLatencyMs
         return configuration
     }
 

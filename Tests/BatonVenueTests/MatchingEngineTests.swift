@@ -335,6 +335,10 @@ extension FIXMessage {
         #expect(stale[0].ordStatus == .rejected && stale[0].ordRejReason == 99)
         #expect(stale[0].text?.contains("stale order") == true)
         #expect(venue.totals.staleOrders == 1 && venue.totals.orders == 0)
+        // Not an order, but on the record: an audit can tell "refused with a reason" from "never arrived".
+        #expect(venue.refusals.map(\.clOrdID) == ["B1"])
+        #expect(venue.refusals.first?.session == "BATON1" && venue.refusals.first?.ordRejReason == 99)
+        #expect(venue.order(clOrdID: "B1") == nil)
         let fresh = try reports(
             venue.newOrder(
                 order("B1", possResend: true), session: "BATON2", now: t0.adding(milliseconds: 500),

@@ -11,9 +11,10 @@ struct Wire {
     var closed: [FIXConnectionID: String] = [:]
     var now = t0
 
-    init(allowed: Set<String>? = nil) {
+    init(allowed: Set<String>? = nil, orderLatencyMilliseconds: Int64 = 0) {
         core = VenueCore(
-            settings: VenueCore.Settings(compID: "VENUE", allowedSessions: allowed),
+            settings: VenueCore.Settings(
+                compID: "VENUE", allowedSessions: allowed, orderLatencyMilliseconds: orderLatencyMilliseconds),
             engine: MatchingEngine(settings: MatchingEngine.Settings(seed: 1), prices: ["AAPL": 1_872_500]))
     }
 
@@ -149,6 +150,26 @@ struct Wire {
         #expect(toNew.map(\.clOrdID) == ["C-3-10"])
         #expect(toNew.map(\.execType) == [.trade])
         #expect(toOld.map(\.clOrdID) == ["C-3-11"])
+    }
+
+    /// With an order gateway latency, a status request right after a write hears "unknown" and
+    /// the order still arrives: the reason a leader drains before it hands over.
+    @Test func anOrderInTheGatewayIsUnknownToStatusRequestsUntilItReachesMatching() throws {
+        var wire = Wire(orderLatencyMilliseconds: 250)
+        wire.connect(1, as: "BATON1")
+        wire.connect(2, as: "BATON2")
+        try wire.send(1, order("G-1").message)
+        #expect(wire.core.engine.order(clOrdID: "G-1") == nil)
+        try wire.send(2, FIXOrderStatusRequest(clOrdID: "G-1", symbol: "AAPL", side: .buy).message)
+        let answer = try #require(try (wire.inbox[2] ?? []).map { try FIXExecutionReport($0) }.last)
+        #expect(answer.ordStatus == .rejected && answer.ordRejReason == 5)
+        wire.venueCarryOut(wire.core.releaseOrders(now: t0.adding(milliseconds: 249)))
+        #expect(wire.core.ordersInGateway == 1)
+        wire.venueCarryOut(wire.core.releaseOrders(now: t0.adding(milliseconds: 250)))
+        #expect(wire.core.ordersInGateway == 0)
+        #expect(wire.core.engine.order(clOrdID: "G-1")?.status == .filled)
+        let reports = try (wire.inbox[1] ?? []).map { try FIXExecutionReport($0) }
+        #expect(reports.map(\.execType) == [.new, .trade])
     }
 
     @Test func unknownOrSecondConnectionsOfASessionAreRefused() throws {
