@@ -19,6 +19,7 @@ public import RaftCore
 /// | `GET /trading` | trading phase (HALTED with its reason), broker session, market feed |
 /// | `GET /trading/tick-to-order` | raw tick-to-order samples of orders this replica sent |
 /// | `POST /admin/trading/pause`, `/resume` | `{"reason": "…"}`: journaled; no new orders while paused |
+/// | `POST /admin/orders/resolve` | `{"clordid": "BTN-3-41", "outcome": "not-received" or "filled", "quantity": 100, "price": "187.25", "reason": "…"}`: journaled; settles an order reconciliation could not |
 /// | `POST /admin/debug/kill-on-next-order` | `{"when": "before-send"}` or `after-send` (debug only) |
 /// | `POST /admin/debug/stall` | `{"ms": 3000}`: wedge the loop (only with `debug.endpoints: true`) |
 public struct AdminAPI: Sendable {
@@ -69,6 +70,9 @@ public struct AdminAPI: Sendable {
         }
         router.post("/admin/trading/resume") { request, _ in
             try await self.authorized(request) { body in try await self.pause(false, body) }
+        }
+        router.post("/admin/orders/resolve") { request, _ in
+            try await self.authorized(request) { body in try await self.resolveOrder(body) }
         }
         router.post("/admin/debug/kill-on-next-order") { request, _ in
             guard self.debugEndpoints else {

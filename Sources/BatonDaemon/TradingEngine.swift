@@ -54,6 +54,9 @@ public actor TradingEngine: CommittedEntryConsumer {
     private var ledTerm: Term?
     /// Set while a planned hand-over drains: no decision is proposed and no order is written.
     private var handingOver = false
+    /// MsgSeqNum of each OrderStatusRequest this leader sent → its ClOrdID, so a Reject or
+    /// BusinessMessageReject of the request (RefSeqNum) is matched to the question.
+    private var statusRequestSeqNums: [Int: String] = [:]
     /// Test-only fault injection (debug endpoints): SIGKILL this process around the next order.
     public enum KillPoint: String, Sendable, Codable {
         /// After the intent is committed, before its NewOrderSingle is written.
@@ -175,6 +178,16 @@ public actor TradingEngine: CommittedEntryConsumer {
                 ])
             return false
         case .orderChanged(let order):
+            if case .resolved(let resolution) = command {
+                logger.notice(
+                    "order resolved by an operator",
+                    metadata: [
+                        "order.clordid": "\(order.clOrdID)", "order.status": "\(order.status.rawValue)",
+                        "resolution.by": "\(resolution.by)", "resolution.reason": "\(resolution.reason)",
+                    ])
+                carryOut(reconciler.onResolved(clOrdID: resolution.clOrdID))
+                return false
+            }
             if case .reconciled(let reconciliation) = command {
                 proposedReconciliations.remove(reconciliation.clOrdID)
                 let directives = reconciler.onCommitted(reconciliation)
@@ -298,8 +311,24 @@ public actor TradingEngine: CommittedEntryConsumer {
             await onExecutionReport(report)
         case "9":
             logger.warning("OrderCancelReject from the broker", metadata: ["fix": "\(message)"])
-        case "3":
-            logger.error("the broker rejected one of our messages (session Reject)", metadata: ["fix": "\(message)"])
+        case "3", "j":
+            let refSeqNum = message[FIXTag.refSeqNum].flatMap { Int($0) }
+            let refMsgType = message[FIXTag.refMsgType] ?? ""
+            let name = message.msgType == "j" ? "BusinessMessageReject(j)" : "session Reject(3)"
+            let reason = message[message.msgType == "j" ? 380 : 373].map { " reason \($0)" } ?? ""
+            let text = message[FIXTag.text].map { " \"\($0.prefix(120))\"" } ?? ""
+            let asked = refSeqNum.flatMap { statusRequestSeqNums[$0] }
+                ?? (refMsgType == "H" ? message[379].flatMap { reconciler.isAsking(about: $0) ? $0 : nil } : nil)
+            if let clOrdID = asked {
+                logger.error(
+                    "the broker refused an OrderStatusRequest: the order stays unknown",
+                    metadata: ["order.clordid": "\(clOrdID)", "fix": "\(message)"])
+                carryOut(
+                    reconciler.onStatusRequestRefused(
+                        clOrdID: clOrdID, answer: "\(name)\(reason)\(text)", now: Self.wallNanos()))
+            } else {
+                logger.error("the broker rejected one of our messages (\(name))", metadata: ["fix": "\(message)"])
+            }
         default:
             logger.warning("unexpected application message from the broker", metadata: ["fix": "\(message)"])
         }
@@ -426,7 +455,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             carryOut(reconciler.onTick(now: now))
         case .trading:
             await sendCommittedIntents()
-            checkAcknowledgements(now: now)
+            await checkAcknowledgements(now: now)
         }
     }
 
@@ -454,7 +483,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             case .requestStatus(let clOrdID, let symbol, let side):
                 let request = FIXOrderStatusRequest(
                     clOrdID: clOrdID, symbol: symbol, side: side == .buy ? .buy : .sell)
-                Task { await self.sendToBroker(request.message, what: "OrderStatusRequest \(clOrdID)") }
+                Task { await self.requestStatus(request) }
             case .journal(let reconciliation):
                 guard !proposedReconciliations.contains(reconciliation.clOrdID) else { continue }
                 proposedReconciliations.insert(reconciliation.clOrdID)
@@ -507,12 +536,16 @@ public actor TradingEngine: CommittedEntryConsumer {
         reconciler.onJournalFailed(clOrdID: reconciliation.clOrdID, now: Self.wallNanos())
     }
 
-    private func sendToBroker(_ message: FIXMessage, what: String) async {
+    private func requestStatus(_ request: FIXOrderStatusRequest) async {
         guard let initiator else { return }
         do {
-            _ = try await initiator.send(message)
+            let seqNum = try await initiator.send(request.message)
+            if statusRequestSeqNums.count > 10_000 { statusRequestSeqNums = [:] }
+            statusRequestSeqNums[seqNum] = request.clOrdID
         } catch {
-            logger.warning("could not send to the broker", metadata: ["fix.what": "\(what)", "error": "\(error)"])
+            logger.warning(
+                "could not send to the broker",
+                metadata: ["fix.what": "OrderStatusRequest \(request.clOrdID)", "error": "\(error)"])
         }
     }
 
@@ -611,7 +644,7 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     /// An order written by this leader that the broker has not answered within the timeout is
     /// unknown, and the whole open book is reconciled again.
-    private func checkAcknowledgements(now: Int64) {
+    private func checkAcknowledgements(now: Int64) async {
         let timeout = Int64(configuration.ackTimeout.nanosecondsClamped)
         var silent: [String] = []
         for (id, sentAt) in sentLocally {
@@ -623,17 +656,18 @@ public actor TradingEngine: CommittedEntryConsumer {
             if now - sentAt > timeout { silent.append(id) }
         }
         guard !silent.isEmpty else { return }
-        for id in silent {
-            sentLocally[id] = nil
-            logger.error("no answer from the broker: order unknown", metadata: ["order.clordid": "\(id)"])
-            Task {
-                await self.propose(
-                    .orderUnknown(OrderUnknown(clOrdID: id, reason: "no answer within \(self.configuration.ackTimeout)", atNanos: now)),
-                    what: "unknown \(id)")
-            }
-        }
+        // Stop trading first, then append each OrderUnknown and wait for the log to take it, so
+        // that it lands before any reconciliation the next duty cycle starts: an OrderUnknown
+        // applied after the reconciliation that answered it would leave the order stuck.
         carryOut(reconciler.stop())
         setPhase(.waiting)
+        for id in silent.sorted() {
+            sentLocally[id] = nil
+            logger.error("no answer from the broker: order unknown", metadata: ["order.clordid": "\(id)"])
+            await propose(
+                .orderUnknown(OrderUnknown(clOrdID: id, reason: "no answer within \(configuration.ackTimeout)", atNanos: now)),
+                what: "unknown \(id)")
+        }
     }
 
     /// Appends a command to the log (without waiting for the commit: applying it is the answer).
@@ -726,6 +760,58 @@ public actor TradingEngine: CommittedEntryConsumer {
         fatalError("unreachable: SIGKILL did not stop the process")
     }
 
+    public enum ResolveError: Error, CustomStringConvertible {
+        case unknownOrder(String)
+        case alreadyTerminal(String, status: String)
+        case invalid(String)
+
+        public var description: String {
+            switch self {
+            case .unknownOrder(let id): return "no order \(id) in the journal"
+            case .alreadyTerminal(let id, let status):
+                return "order \(id) is already \(status): only open orders (unknown, pending) are resolved by hand"
+            case .invalid(let why): return why
+            }
+        }
+
+        var isUnknownOrder: Bool {
+            if case .unknownOrder = self { return true }
+            return false
+        }
+    }
+
+    /// Journals an operator's resolution of an open order and returns the order as applied. The
+    /// checks here give the operator a clear answer; the state applies the same rules again.
+    public func resolve(clOrdID: String, outcome: OrderResolution.Outcome, by: String, reason: String) async throws
+        -> OrderView
+    {
+        guard let consensus else { throw ConsensusError.stopped }
+        guard let order = state.orders[clOrdID] else { throw ResolveError.unknownOrder(clOrdID) }
+        guard !order.status.isTerminal else { throw ResolveError.alreadyTerminal(clOrdID, status: order.status.rawValue) }
+        switch outcome {
+        case .notReceived:
+            guard order.cumulativeQuantity == 0 else {
+                throw ResolveError.invalid(
+                    "order \(clOrdID) has journaled fills (CumQty \(order.cumulativeQuantity)): the broker had it; "
+                        + "resolve it as filled with the broker's total")
+            }
+        case .filled(let quantity, _):
+            guard quantity >= order.cumulativeQuantity, quantity <= order.intent.quantity else {
+                throw ResolveError.invalid(
+                    "quantity \(quantity) for \(clOrdID) must be between its journaled fills (\(order.cumulativeQuantity)) "
+                        + "and its order quantity (\(order.intent.quantity))")
+            }
+        }
+        let resolution = OrderResolution(
+            clOrdID: clOrdID, outcome: outcome, by: by, reason: reason, atNanos: Self.wallNanos())
+        _ = try await consensus.propose([TradingCommand.resolved(resolution).encoded()], waitForCommit: true)
+        return orders(matching: clOrdID) ?? orders(limit: 1)[0]
+    }
+
+    func orders(matching clOrdID: String) -> OrderView? {
+        state.orders[clOrdID].map(view)
+    }
+
     public func setPaused(_ paused: Bool, by: String, reason: String) async throws {
         guard let consensus else { throw ConsensusError.stopped }
         _ = try await consensus.propose(
@@ -758,18 +844,23 @@ public actor TradingEngine: CommittedEntryConsumer {
         public var riskDecision: String
         public var traceID: String
         public var signalDirection: String
+        /// Who resolved the order by hand, if anyone (its text says what they said).
+        public var resolvedBy: String?
     }
 
     public func orders(limit: Int) -> [OrderView] {
-        state.orderList.suffix(limit).map { o in
+        state.orderList.suffix(limit).map(view)
+    }
+
+    private func view(_ o: OrderRecord) -> OrderView {
             OrderView(
                 clOrdID: o.clOrdID, logIndex: o.index, logTerm: o.term, symbol: o.symbol, side: o.intent.side.rawValue,
                 quantity: o.intent.quantity, status: o.status.rawValue, cumQty: o.cumulativeQuantity,
                 avgPx: TickCodec.formatPrice(o.averagePrice), leavesQty: o.leavesQuantity, sends: o.sends.count,
                 possResend: o.sends.contains(where: \.possResend), reconciledInTerm: o.reconciledInTerm,
                 unknownReason: o.unknownReason, text: o.lastText, riskDecision: o.intent.riskDecision,
-                traceID: o.intent.traceID, signalDirection: o.intent.signal.direction.rawValue)
-        }
+                traceID: o.intent.traceID, signalDirection: o.intent.signal.direction.rawValue,
+                resolvedBy: o.resolution?.by)
     }
 
     public struct PositionView: Codable, Sendable {

@@ -177,6 +177,78 @@ extension AdminAPI {
         return Self.json(["paused": paused], status: .ok)
     }
 
+    struct ResolveRequest: Decodable {
+        var clordid: String
+        /// "not-received" or "filled".
+        var outcome: String
+        var quantity: Int64?
+        /// Decimal, e.g. "187.25" (at most four places).
+        var price: String?
+        var reason: String
+        var by: String?
+    }
+
+    /// An operator settles an order that reconciliation could not (after checking with the
+    /// broker): journaled as an OrderResolution with who and why, then the leader trades on.
+    func resolveOrder(_ body: ByteBuffer) async throws -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        guard let request = try Self.decode(ResolveRequest.self, from: body) else {
+            return Self.json(
+                ["error": "POST /admin/orders/resolve needs {\"clordid\", \"outcome\", \"reason\"[, \"quantity\", \"price\"]}"],
+                status: .badRequest)
+        }
+        guard !request.clordid.isEmpty, request.clordid.utf8.count <= 64 else {
+            return Self.json(["error": "clordid must be 1 to 64 bytes"], status: .badRequest)
+        }
+        guard !request.reason.isEmpty, request.reason.utf8.count <= 500 else {
+            return Self.json(["error": "reason must be 1 to 500 bytes: say what the broker confirmed"], status: .badRequest)
+        }
+        let outcome: OrderResolution.Outcome
+        switch request.outcome {
+        case "not-received":
+            guard request.quantity == nil, request.price == nil else {
+                return Self.json(["error": "outcome not-received takes no quantity or price"], status: .badRequest)
+            }
+            outcome = .notReceived
+        case "filled":
+            guard let quantity = request.quantity, quantity > 0 else {
+                return Self.json(["error": "outcome filled needs a quantity above 0"], status: .badRequest)
+            }
+            guard let text = request.price, let price = Self.priceUnits(text) else {
+                return Self.json(
+                    ["error": "outcome filled needs a price: a positive decimal with at most 4 places below 100000000, got \(request.price ?? "none")"],
+                    status: .badRequest)
+            }
+            outcome = .filled(quantity: quantity, price: price)
+        default:
+            return Self.json(
+                ["error": "outcome must be not-received or filled, got \(request.outcome.prefix(40))"], status: .badRequest)
+        }
+        do {
+            let order = try await trading.engine.resolve(
+                clOrdID: request.clordid, outcome: outcome, by: request.by ?? "admin API", reason: request.reason)
+            return Self.json(order, status: .ok)
+        } catch let error as TradingEngine.ResolveError {
+            return Self.json(["error": error.description], status: error.isUnknownOrder ? .notFound : .conflict)
+        } catch let error as ConsensusError {
+            return Self.error(error)
+        }
+    }
+
+    /// "187.25" → 1_872_500 price units; nil unless positive, at most four places, under 10^8.
+    static func priceUnits(_ text: String) -> Int64? {
+        guard text.utf8.count <= 20, let decimal = FIXDecimal(text), decimal.scale <= 4, decimal.units > 0 else {
+            return nil
+        }
+        var units = decimal.units
+        for _ in decimal.scale..<4 {
+            let (next, overflow) = units.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            units = next
+        }
+        return units < 1_000_000_000_000 ? units : nil
+    }
+
     static func tradingDisabled() -> Response {
         json(["error": "trading is not enabled on this replica (trading.enabled: false)"], status: .notFound)
     }

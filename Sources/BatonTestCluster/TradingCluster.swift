@@ -35,6 +35,8 @@ public final class TradingCluster: Sendable {
         public var fixStoreSync = true
         /// The venue's order gateway latency (`baton-venue --order-latency-ms`).
         public var venueOrderLatencyMs = 0
+        /// The venue answers OrderStatusRequests with a BusinessMessageReject.
+        public var venueRejectsStatusRequests = false
         /// More YAML appended to every replica's file.
         public var extraConfig = ""
         public init() {}
@@ -147,7 +149,8 @@ public final class TradingCluster: Sendable {
         try processes.start(
             "venue", executable: try ChildProcesses.executable("baton-venue"),
             arguments: ["--fix-port", "\(fixPort)", "--http-port", "\(venueHTTPPort)"] + venueArguments
-                + ["--order-latency-ms", "\(options.venueOrderLatencyMs)"],
+                + ["--order-latency-ms", "\(options.venueOrderLatencyMs)"]
+                + (options.venueRejectsStatusRequests ? ["--reject-status-requests"] : []),
             logPath: "\(directory)/venue.log")
         try processes.start(
             "backup-feed", executable: try ChildProcesses.executable("baton-venue"),
@@ -387,8 +390,19 @@ public final class TradingCluster: Sendable {
         return try JSONDecoder().decode([RefusalView].self, from: body)
     }
 
+    /// Pausing again only restarts the pause, so one retry is safe. It is there because one chaos
+    /// run in twenty on a loaded machine saw this POST go unanswered for its whole 5 s timeout
+    /// while the venue kept streaming; a second request on a new attempt gets through.
     public func pauseFeed(seconds: Double) async throws {
-        let (status, _) = try await post("\(venueURL)/admin/feed/pause", body: "{\"seconds\": \(seconds)}")
+        let url = "\(venueURL)/admin/feed/pause"
+        let body = "{\"seconds\": \(seconds)}"
+        let status: UInt
+        do {
+            status = try await post(url, body: body, timeout: 3).status
+        } catch {
+            FileHandle.standardError.write(Data("TradingCluster: pausing the feed failed (\(error)); retrying once\n".utf8))
+            status = try await post(url, body: body, timeout: 5).status
+        }
         guard status == 200 || status == 202 else { throw ClusterFailure("pausing the feed: HTTP \(status)") }
     }
 

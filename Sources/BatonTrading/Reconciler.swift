@@ -3,7 +3,13 @@
 /// shell feeds it time, status reports and commits, and carries out its directives.
 ///
 /// It never guesses. An order the venue does not answer about keeps trading HALTED; the reconciler
-/// keeps asking (every `retryInterval`) and resumes by itself once every answer is journaled.
+/// keeps asking (every `answerTimeoutNanos`) and resumes by itself once every answer is journaled.
+/// Only the standard "unknown order" answer (ExecType=I, OrdStatus=8, OrdRejReason=5) proves the
+/// venue never received an order, and only for an order the journal has no fill and no broker
+/// OrderID for. Anything else that is not the order's status (a BusinessMessageReject or session
+/// Reject of the request, a rejected status without OrderID or reason 5, a denial that
+/// contradicts the journal) keeps the order unknown and trading HALTED with a reason that names
+/// the broker's answer, until an answer proves something or an operator resolves the order.
 public struct Reconciler: Sendable {
     public struct Settings: Sendable, Hashable {
         /// How long to wait for one status report before asking again.
@@ -39,6 +45,13 @@ public struct Reconciler: Sendable {
         var askedAt: Int64
         var attempts: Int
         var answered = false
+        /// What the journal knew when the question was asked: a denial cannot undo it.
+        var journaledCumulativeQuantity: Int64 = 0
+        var journaledVenueOrderID: String?
+        /// The broker's last answer that proved nothing, in words; it names the halt.
+        var unusableAnswer: String?
+        /// The broker denies an order the journal has proof of: asking again cannot settle it.
+        var contradiction: String?
     }
 
     public let settings: Settings
@@ -59,7 +72,9 @@ public struct Reconciler: Sendable {
         var out: [Directive] = []
         for order in state.openOrders {
             questions[order.clOrdID] = Question(
-                symbol: order.symbol, side: order.intent.side, askedAt: now, attempts: 1)
+                symbol: order.symbol, side: order.intent.side, askedAt: now, attempts: 1,
+                journaledCumulativeQuantity: order.cumulativeQuantity,
+                journaledVenueOrderID: order.venueOrderID.flatMap { Self.isOrderID($0) ? $0 : nil })
             out.append(.requestStatus(clOrdID: order.clOrdID, symbol: order.symbol, side: order.intent.side))
         }
         out.append(contentsOf: updatePhase())
@@ -78,16 +93,80 @@ public struct Reconciler: Sendable {
 
     /// A status report (ExecType=I) arrived for `report.clOrdID`.
     public mutating func onStatusReport(_ report: ExecutionRecord, now: Int64) -> [Directive] {
-        guard var question = questions[report.clOrdID], !question.answered else { return [] }
+        guard var question = questions[report.clOrdID], !question.answered, question.contradiction == nil else {
+            return []
+        }
+        let text = report.text.map { " \"\($0.prefix(120))\"" } ?? ""
+        if report.ordStatus == "8" && report.ordRejReason == 5 {
+            // The standard "unknown order" answer: proof of never received, unless the journal
+            // already holds proof of the opposite.
+            if question.journaledCumulativeQuantity > 0 || question.journaledVenueOrderID != nil {
+                let proof =
+                    question.journaledCumulativeQuantity > 0
+                    ? "journaled fills (CumQty \(question.journaledCumulativeQuantity))"
+                    : "the broker's OrderID \(question.journaledVenueOrderID ?? "")"
+                question.contradiction =
+                    "the broker answered \(report.clOrdID) unknown (OrdRejReason=5\(text)) but the journal has \(proof); "
+                    + "not re-sent: check with the broker and resolve it (batonctl orders resolve)"
+                questions[report.clOrdID] = question
+                return haltNamingAnswers()
+            }
+            question.answered = true
+            question.unusableAnswer = nil
+            questions[report.clOrdID] = question
+            return [
+                .journal(
+                    Reconciliation(
+                        clOrdID: report.clOrdID, finding: .neverReceived(text: report.text ?? "unknown order"), term: term,
+                        atNanos: now))
+            ]
+        }
+        if report.ordStatus == "8" && !Self.isOrderID(report.venueOrderID) {
+            // "Rejected" with no OrderID and not the unknown-order reason: some brokers say
+            // "unknown" this way, others mean an order they refused. It proves neither.
+            question.unusableAnswer =
+                "status of \(report.clOrdID) answered OrdStatus=8 OrdRejReason=\(report.ordRejReason.map(String.init) ?? "none") "
+                + "without an OrderID\(text): neither a status nor proof it never arrived"
+            question.askedAt = now
+            questions[report.clOrdID] = question
+            return haltNamingAnswers()
+        }
         question.answered = true
+        question.unusableAnswer = nil
         questions[report.clOrdID] = question
-        // OrdStatus=8 with OrdRejReason=5 (unknown order) is the venue's proof it never received
-        // the order; anything else is the order's real state.
-        let finding: Reconciliation.Finding =
-            (report.ordStatus == "8" && report.ordRejReason == 5)
-            ? .neverReceived(text: report.text ?? "unknown order")
-            : .venueKnows(report)
-        return [.journal(Reconciliation(clOrdID: report.clOrdID, finding: finding, term: term, atNanos: now))]
+        return [.journal(Reconciliation(clOrdID: report.clOrdID, finding: .venueKnows(report), term: term, atNanos: now))]
+    }
+
+    /// The broker refused the OrderStatusRequest itself (BusinessMessageReject(j), session
+    /// Reject(3), or anything else that is not a status report): the order stays unknown and
+    /// trading HALTED with the broker's answer as the reason. Asking goes on at the usual pace.
+    public mutating func onStatusRequestRefused(clOrdID: String, answer: String, now: Int64) -> [Directive] {
+        guard var question = questions[clOrdID], !question.answered, question.contradiction == nil else { return [] }
+        question.unusableAnswer = "OrderStatusRequest for \(clOrdID) answered with \(answer)"
+        question.askedAt = now
+        questions[clOrdID] = question
+        return haltNamingAnswers()
+    }
+
+    /// An operator's resolution of an order was committed: it is no longer a question.
+    public mutating func onResolved(clOrdID: String) -> [Directive] {
+        guard questions.removeValue(forKey: clOrdID) != nil else { return [] }
+        if questions.values.allSatisfy({ $0.unusableAnswer == nil && $0.contradiction == nil }), phase.isHalted {
+            phase = .reconciling(outstanding: questions.count)
+        }
+        return updatePhase()
+    }
+
+    /// "NONE" and the empty string are what brokers put in OrderID(37) when they have none.
+    static func isOrderID(_ id: String) -> Bool { !id.isEmpty && id != "NONE" }
+
+    private mutating func haltNamingAnswers() -> [Directive] {
+        let named = questions.keys.sorted().compactMap { id in questions[id].flatMap { $0.contradiction ?? $0.unusableAnswer } }
+        guard let first = named.first else { return [] }
+        let reason = "reconciliation cannot finish: \(first)" + (named.count > 1 ? " (and \(named.count - 1) more)" : "")
+        guard phase != .halted(reason: reason) else { return [] }
+        phase = .halted(reason: reason)
+        return [.phaseChanged(phase)]
     }
 
     /// A reconciliation of this term was committed and applied.
@@ -111,7 +190,7 @@ public struct Reconciler: Sendable {
         guard case .reconciling = phase.normalised else { return [] }
         var out: [Directive] = []
         var stuck: [String] = []
-        for (id, var question) in questions where !question.answered {
+        for (id, var question) in questions where !question.answered && question.contradiction == nil {
             guard now - question.askedAt >= settings.answerTimeoutNanos else { continue }
             if question.attempts >= settings.attemptsBeforeHalt { stuck.append(id) }
             question.attempts += 1
@@ -119,7 +198,10 @@ public struct Reconciler: Sendable {
             questions[id] = question
             out.append(.requestStatus(clOrdID: id, symbol: question.symbol, side: question.side))
         }
-        if !stuck.isEmpty {
+        if questions.values.contains(where: { $0.unusableAnswer != nil || $0.contradiction != nil }) {
+            // The broker's own words name the halt better than a count of attempts.
+            out.append(contentsOf: haltNamingAnswers())
+        } else if !stuck.isEmpty {
             let shown = stuck.sorted().prefix(5).joined(separator: ", ")
             let reason =
                 "reconciliation incomplete: no status from the venue for \(stuck.count) order(s) (\(shown)) after "

@@ -136,10 +136,13 @@ public enum OrderStatus: String, Codable, Sendable, Hashable {
     /// Sent (or maybe sent) and then the answer was lost: a timeout, a disconnect, a garbled
     /// report. Never "failed": only the venue can say what happened, and reconciliation asks.
     case unknown
+    /// Closed without reaching the venue, with a journaled reason: an operator, having checked
+    /// with the broker, resolved an unknown order as never received.
+    case notSent = "not-sent"
 
     public var isTerminal: Bool {
         switch self {
-        case .filled, .canceled, .rejected, .expired: return true
+        case .filled, .canceled, .rejected, .expired, .notSent: return true
         case .intent, .sent, .new, .partiallyFilled, .unknown: return false
         }
     }
@@ -221,6 +224,35 @@ public struct Reconciliation: Codable, Sendable, Hashable {
     }
 }
 
+/// An operator's answer for an order reconciliation could not settle (the broker refused status
+/// requests, or denied an order the journal has proof of): what the broker's own records or
+/// desk say happened to it. Journaled and shown in the order's history, so it is audited.
+public struct OrderResolution: Codable, Sendable, Hashable {
+    public enum Outcome: Codable, Sendable, Hashable {
+        /// The broker never received it: the order closes as not sent; it is never re-sent
+        /// (the strategy decides afresh, through the risk gate).
+        case notReceived
+        /// The broker filled `quantity` in all at an average `price` (price units) and nothing
+        /// more will fill.
+        case filled(quantity: Int64, price: Int64)
+    }
+
+    public var clOrdID: String
+    public var outcome: Outcome
+    /// Who resolved it (the admin token's role, and the name the operator gave).
+    public var by: String
+    public var reason: String
+    public var atNanos: Int64
+
+    public init(clOrdID: String, outcome: Outcome, by: String, reason: String, atNanos: Int64) {
+        self.clOrdID = clOrdID
+        self.outcome = outcome
+        self.by = by
+        self.reason = reason
+        self.atNanos = atNanos
+    }
+}
+
 /// Everything that changes trading state goes through the log as one of these.
 public enum TradingCommand: Codable, Sendable, Hashable {
     case orderIntent(OrderIntent)
@@ -231,6 +263,8 @@ public enum TradingCommand: Codable, Sendable, Hashable {
     case reconciled(Reconciliation)
     /// Operator pause/resume: no new intents while paused (orders in flight still finish).
     case tradingPaused(paused: Bool, by: String, reason: String, atNanos: Int64)
+    /// An operator resolved an order by hand (OrderResolution).
+    case resolved(OrderResolution)
 
     /// Log payloads that start with this byte are trading commands; anything else in the log
     /// (operator test proposals, future command families) is not the trading engine's.

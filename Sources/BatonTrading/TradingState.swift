@@ -19,6 +19,8 @@ public struct OrderRecord: Codable, Sendable, Hashable {
     public var lastText: String?
     /// Set when a new leader asked the venue about this order and journaled the answer.
     public var reconciledInTerm: UInt64?
+    /// Set when an operator resolved the order by hand.
+    public var resolution: OrderResolution?
 
     public var symbol: String { intent.signal.symbol }
 }
@@ -134,6 +136,13 @@ public struct TradingState: Sendable {
                 guard !order.status.isTerminal else {
                     return [noteAnomaly("venue denies \(order.clOrdID), which the journal has as \(order.status)")]
                 }
+                // Fills prove the venue had it: re-sending would trade the quantity again.
+                guard order.cumulativeQuantity == 0 else {
+                    return [
+                        noteAnomaly(
+                            "venue denies \(order.clOrdID), which has journaled fills (CumQty \(order.cumulativeQuantity)); not re-sent")
+                    ]
+                }
                 // Still not terminal: the leader re-sends it (PossResend=Y, same ClOrdID).
                 order.status = .intent
                 order.reconciledInTerm = reconciliation.term
@@ -146,7 +155,54 @@ public struct TradingState: Sendable {
             self.paused = paused
             pauseReason = paused ? reason : nil
             return [.pausedChanged(paused)]
+
+        case .resolved(let resolution):
+            return applyResolution(resolution)
         }
+    }
+
+    /// An operator's resolution closes an order that is still open; it never reopens or changes
+    /// a terminal one, and it never contradicts the fills the journal already holds.
+    private mutating func applyResolution(_ resolution: OrderResolution) -> [Effect] {
+        guard var order = orders[resolution.clOrdID] else {
+            return [noteAnomaly("resolution of unknown order \(resolution.clOrdID)")]
+        }
+        guard !order.status.isTerminal else {
+            return [noteAnomaly("resolution of \(order.clOrdID) ignored: it is already \(order.status.rawValue)")]
+        }
+        var effects: [Effect] = []
+        switch resolution.outcome {
+        case .notReceived:
+            guard order.cumulativeQuantity == 0 else {
+                return [noteAnomaly("resolution 'not received' of \(order.clOrdID) ignored: it has journaled fills")]
+            }
+            order.status = .notSent
+            order.lastText = "resolved by \(resolution.by): not received by the broker (\(resolution.reason))"
+        case .filled(let quantity, let price):
+            guard quantity >= order.cumulativeQuantity, quantity <= order.intent.quantity, quantity > 0, price > 0 else {
+                return [
+                    noteAnomaly(
+                        "resolution 'filled \(quantity)' of \(order.clOrdID) ignored: journal has CumQty \(order.cumulativeQuantity) of \(order.intent.quantity)")
+                ]
+            }
+            if quantity > order.cumulativeQuantity {
+                let delta = quantity - order.cumulativeQuantity
+                let notional = quantity * price - order.cumulativeQuantity * order.averagePrice
+                let fillPrice = notional / delta
+                applyFill(symbol: order.symbol, side: order.intent.side, quantity: delta, price: fillPrice)
+                effects.append(.filled(clOrdID: order.clOrdID, symbol: order.symbol, quantity: delta, price: fillPrice))
+            }
+            order.cumulativeQuantity = quantity
+            order.averagePrice = price
+            order.status = quantity == order.intent.quantity ? .filled : .canceled
+            order.lastText =
+                "resolved by \(resolution.by): filled \(quantity) at \(price) per the broker (\(resolution.reason))"
+        }
+        order.leavesQuantity = 0
+        order.resolution = resolution
+        store(order)
+        effects.append(.orderChanged(order))
+        return effects
     }
 
     /// Reports drive the order by cumulative quantity, not by LastQty: a report can be missed (the
@@ -171,7 +227,26 @@ public struct TradingState: Sendable {
         if let term = reconciledInTerm { order.reconciledInTerm = term }
         if let text = report.text { order.lastText = text }
         let newCum = report.cumulativeQuantity
-        if newCum > order.cumulativeQuantity {
+        let isBustOrCorrection = report.execType == "H" || report.execType == "G"
+        if isBustOrCorrection {
+            // Trade cancel (bust) or correction: the venue's new cumulative figures replace the
+            // journal's. Undo what the journal had at its average, then apply the venue's.
+            if order.cumulativeQuantity > 0 {
+                applyFill(
+                    symbol: order.symbol, side: order.intent.side == .buy ? .sell : .buy,
+                    quantity: order.cumulativeQuantity, price: order.averagePrice)
+                effects.append(
+                    .filled(
+                        clOrdID: order.clOrdID, symbol: order.symbol, quantity: -order.cumulativeQuantity,
+                        price: order.averagePrice))
+            }
+            if newCum > 0 {
+                applyFill(symbol: order.symbol, side: order.intent.side, quantity: newCum, price: report.averagePrice)
+                effects.append(.filled(clOrdID: order.clOrdID, symbol: order.symbol, quantity: newCum, price: report.averagePrice))
+            }
+            order.cumulativeQuantity = newCum
+            order.averagePrice = report.averagePrice
+        } else if newCum > order.cumulativeQuantity {
             let oldNotional = order.cumulativeQuantity * order.averagePrice
             let newNotional = newCum * report.averagePrice
             let delta = newCum - order.cumulativeQuantity
@@ -187,8 +262,9 @@ public struct TradingState: Sendable {
         }
         order.leavesQuantity = report.leavesQuantity
         if let status = Self.status(fromOrdStatus: report.ordStatus) {
-            // Never walk back from a terminal state (a late status report of an older state).
-            if !order.status.isTerminal || status.isTerminal { order.status = status }
+            // Never walk back from a terminal state (a late status report of an older state),
+            // except when the venue busts or corrects a trade: then its word is the new state.
+            if !order.status.isTerminal || status.isTerminal || isBustOrCorrection { order.status = status }
         }
         if order.status == .unknown || order.status == .intent, reconciledInTerm != nil {
             order.status = .sent
@@ -214,7 +290,13 @@ public struct TradingState: Sendable {
 
     private mutating func store(_ order: OrderRecord) {
         orders[order.clOrdID] = order
-        if order.status.isTerminal, let at = openIDs.firstIndex(of: order.clOrdID) { openIDs.remove(at: at) }
+        if order.status.isTerminal {
+            if let at = openIDs.firstIndex(of: order.clOrdID) { openIDs.remove(at: at) }
+        } else if !openIDs.contains(order.clOrdID) {
+            // A bust reopened a terminal order: it is open again, in log order.
+            openIDs.append(order.clOrdID)
+            openIDs.sort { (orders[$0]?.index ?? 0) < (orders[$1]?.index ?? 0) }
+        }
     }
 
     private mutating func applyFill(symbol: String, side: OrderSide, quantity: Int64, price: Int64) {

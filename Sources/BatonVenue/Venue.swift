@@ -34,7 +34,8 @@ public actor Venue {
         core = VenueCore(
             settings: VenueCore.Settings(
                 compID: configuration.compID, allowedSessions: configuration.sessions,
-                orderLatencyMilliseconds: configuration.orderLatencyMilliseconds),
+                orderLatencyMilliseconds: configuration.orderLatencyMilliseconds,
+                rejectsStatusRequests: configuration.rejectsStatusRequests),
             engine: MatchingEngine(settings: configuration.matchingSettings, prices: prices))
         feed = MarketFeed(
             settings: MarketFeed.Settings(ticksPerSecond: configuration.ticksPerSecond), generator: generator)

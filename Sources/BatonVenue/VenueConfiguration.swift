@@ -17,6 +17,8 @@ public struct VenueConfiguration: Hashable, Sendable {
     public var maxOrderAgeMilliseconds: Int64 = 0
     /// Order gateway latency (VenueCore.Settings.orderLatencyMilliseconds); 0: none.
     public var orderLatencyMilliseconds: Int64 = 0
+    /// Answer OrderStatusRequests with a BusinessMessageReject (VenueCore.Settings).
+    public var rejectsStatusRequests = false
     public var volatilityBps: Int64
     /// Counterparties allowed to log on; nil accepts any SenderCompID.
     public var sessions: Set<String>?

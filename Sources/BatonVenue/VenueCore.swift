@@ -21,11 +21,18 @@ public struct VenueCore: Sendable {
         /// answered at once. Brokers route orders and answer status from different services, so
         /// "unknown" right after a write is no proof the order will not arrive.
         public var orderLatencyMilliseconds: Int64
+        /// Answer OrderStatusRequest(H) with a BusinessMessageReject(j) "unsupported message
+        /// type", as QuickFIX's executor and brokers without status lookups do.
+        public var rejectsStatusRequests: Bool
 
-        public init(compID: String, allowedSessions: Set<String>? = nil, orderLatencyMilliseconds: Int64 = 0) {
+        public init(
+            compID: String, allowedSessions: Set<String>? = nil, orderLatencyMilliseconds: Int64 = 0,
+            rejectsStatusRequests: Bool = false
+        ) {
             self.compID = compID
             self.allowedSessions = allowedSessions
             self.orderLatencyMilliseconds = orderLatencyMilliseconds
+            self.rejectsStatusRequests = rejectsStatusRequests
         }
     }
 
@@ -269,6 +276,10 @@ public struct VenueCore: Sendable {
                 } else {
                     deliver(engine.newOrder(order, session: compID, now: now, sendingTime: sendingTime), now: now)
                 }
+            case "H" where settings.rejectsStatusRequests:
+                counterparties[compID]?.counters.statusRequests += 1
+                businessReject(
+                    message, to: compID, reason: 3, text: "Unsupported Message Type: OrderStatusRequest", now: now)
             case "H":
                 counterparties[compID]?.counters.statusRequests += 1
                 deliver(engine.statusRequest(try FIXOrderStatusRequest(message), session: compID, now: now), now: now)

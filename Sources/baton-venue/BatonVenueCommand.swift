@@ -33,6 +33,8 @@ struct BatonVenueCommand: AsyncParsableCommand {
     var maxOrderAgeMs: Int64 = 100
     @Option(help: "Order gateway latency: a NewOrderSingle reaches matching this many ms after receipt, while status requests are answered at once (0: none).")
     var orderLatencyMs: Int64 = 0
+    @Flag(help: "Answer OrderStatusRequests with a BusinessMessageReject, as brokers without status lookups do.")
+    var rejectStatusRequests = false
     @Option(help: "Comma-separated SenderCompIDs allowed to log on (default: any).") var sessions: String?
     @Flag(help: "Serve the market feed only, without the FIX acceptor (a backup feed).") var feedOnly = false
     @Option(help: "Log format on stderr: text or json.") var logFormat = "text"
@@ -112,6 +114,7 @@ struct BatonVenueCommand: AsyncParsableCommand {
             throw ValidationError("--order-latency-ms \(orderLatencyMs) must be between 0 and 60000")
         }
         configuration.orderLatencyMilliseconds = orderLatencyMs
+        configuration.rejectsStatusRequests = rejectStatusRequests
         return configuration
     }
 

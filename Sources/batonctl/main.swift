@@ -245,7 +245,13 @@ struct TradingSource: ParsableArguments {
 }
 
 struct Orders: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the journal's orders (newest last).")
+    static let configuration = CommandConfiguration(
+        abstract: "The journal's orders: list them (default), or resolve one by hand.",
+        subcommands: [OrdersList.self, ResolveOrder.self], defaultSubcommand: OrdersList.self)
+}
+
+struct OrdersList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the journal's orders (newest last).")
     @OptionGroup var options: AdminOptions
     @OptionGroup var source: TradingSource
     @Option(help: "How many of the newest orders.")
@@ -263,6 +269,8 @@ struct Orders: AsyncParsableCommand {
         var possResend: Bool
         var reconciledInTerm: UInt64?
         var unknownReason: String?
+        var resolvedBy: String?
+        var text: String?
     }
 
     func run() async throws {
@@ -274,6 +282,7 @@ struct Orders: AsyncParsableCommand {
             if o.possResend { note.append("re-sent PossResend=Y") }
             if let term = o.reconciledInTerm { note.append("reconciled in term \(term)") }
             if let why = o.unknownReason { note.append("unknown: \(why)") }
+            if let by = o.resolvedBy { note.append("resolved by \(by)") }
             rows.append([
                 o.clOrdId, o.symbol, o.side, "\(o.quantity)", o.status, "\(o.cumQty)", o.avgPx, "\(o.sends)",
                 note.joined(separator: "; "),
@@ -281,6 +290,64 @@ struct Orders: AsyncParsableCommand {
         }
         printTable(rows)
         if orders.isEmpty { print("no orders yet") }
+    }
+}
+
+/// After checking with the broker (runbooks/trading.md, "An order reconciliation cannot settle"),
+/// an operator says what happened to an order the cluster holds HALTED on.
+struct ResolveOrder: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolve",
+        abstract: "Resolve an open order by hand, after checking with the broker (journaled and audited).",
+        discussion: """
+            Use it only for an order the leader cannot reconcile (trading HALTED names it). Check with the
+            broker first: its order blotter or desk, by ClOrdID. Then either:
+              batonctl orders resolve BTN-3-41 --not-received --reason "desk: never received, ticket 123"
+              batonctl orders resolve BTN-3-41 --filled 100@187.25 --reason "desk: filled, ticket 123"
+            A not-received order closes and is never re-sent; a filled one moves the position.
+            """)
+    @OptionGroup var options: AdminOptions
+    @Argument(help: "The order's ClOrdID (batonctl orders).") var clOrdID: String
+    @Flag(help: "The broker confirms it never received the order.") var notReceived = false
+    @Option(help: "The broker confirms this total fill, as QTY@AVGPX (e.g. 100@187.25); nothing more will fill.")
+    var filled: String?
+    @Option(help: "What the broker confirmed, and where (journaled).") var reason: String
+    @Option(help: "Your name, for the audit (journaled).") var by: String = "batonctl"
+
+    func validate() throws {
+        guard notReceived != (filled != nil) else {
+            throw ValidationError("give exactly one of --not-received or --filled QTY@PX")
+        }
+        if let filled {
+            let parts = filled.split(separator: "@")
+            guard parts.count == 2, let quantity = Int64(parts[0]), quantity > 0, !parts[1].isEmpty else {
+                throw ValidationError("--filled \(filled): expected QTY@PX with a whole quantity, e.g. 100@187.25")
+            }
+        }
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("--reason must say what the broker confirmed")
+        }
+    }
+
+    func run() async throws {
+        var request: [String: Any] = ["clordid": clOrdID, "reason": reason, "by": by]
+        if let filled {
+            let parts = filled.split(separator: "@")
+            request["outcome"] = "filled"
+            request["quantity"] = Int64(parts[0]) ?? 0
+            request["price"] = String(parts[1])
+        } else {
+            request["outcome"] = "not-received"
+        }
+        let leader = try await Admin.findLeader(options)
+        let (status, reply) = try await Admin.send(
+            "\(leader)/admin/orders/resolve", method: .POST, token: options.token,
+            body: try JSONSerialization.data(withJSONObject: request), timeout: options.timeout + 5)
+        guard status == 200 else {
+            throw ValidationError("resolving \(clOrdID) failed (HTTP \(status)): \(Admin.message(reply))")
+        }
+        let order = try Admin.decoder.decode(OrdersList.Order.self, from: reply)
+        print("\(order.clOrdId): \(order.status), filled \(order.cumQty) at \(order.avgPx) — \(order.text ?? "")")
     }
 }
 

@@ -242,3 +242,68 @@ extension TradingProcessTests {
         #expect(try await cluster.venueDuplicates().isEmpty)
     }
 }
+
+extension TradingProcessTests {
+    /// A broker that answers OrderStatusRequest with a BusinessMessageReject (QuickFIX's executor,
+    /// brokers without status lookups). The new leader cannot learn the fate of the order the old
+    /// one wrote: it stays HALTED naming the broker's answer and never re-sends. The on-call
+    /// engineer checks the broker's record and resolves the order with batonctl; trading resumes.
+    @Test func aRefusedStatusRequestHaltsUntilAnOperatorResolvesTheOrder() async throws {
+        let cluster = try TradingCluster(
+            options: Self.options { $0.symbols = ["AAPL"]; $0.venueRejectsStatusRequests = true })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let first = try await cluster.waitForTradingLeader()
+        try await cluster.armKill(first, when: "after-send")
+        try await cluster.waitUntil("the armed leader killed itself", timeout: .seconds(30)) { !cluster.isRunning(first) }
+        var halted: (UInt64, String)?
+        let deadline = ContinuousClock.now + .seconds(20)
+        search: while ContinuousClock.now < deadline {
+            for id in cluster.ids where cluster.isRunning(id) {
+                if let view = await cluster.trading(id), view.engine.phase == "halted" {
+                    halted = (id, view.engine.haltReason ?? "")
+                    break search
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let (leader, reason) = try #require(halted, "no leader reported HALTED\n\(cluster.logs())")
+        #expect(reason.contains("BusinessMessageReject(j)"), "the halt names the broker's answer: \(reason)")
+        #expect(reason.contains("Unsupported Message Type"), "\(reason)")
+        let open = try #require(try await cluster.orders(leader).first { !["filled", "canceled", "rejected", "expired", "not-sent"].contains($0.status) })
+        #expect(reason.contains(open.clOrdId))
+        // Held, not guessed: still halted a while later, and the order went to the venue once.
+        try await Task.sleep(for: .seconds(1))
+        #expect((await cluster.trading(leader))?.engine.phase == "halted")
+        let atVenue = try await cluster.venueOrders().filter { $0.clOrdID == open.clOrdId }
+        #expect(atVenue.count == 1 && atVenue.first?.possResend == false, "never re-sent")
+
+        // The operator checks the broker's record and resolves the order as it says.
+        let truth = try #require(atVenue.first)
+        let admin = cluster.ids.map { cluster.replicas[$0]!.adminURL }.joined(separator: ",")
+        let quantity = truth.cumQty.split(separator: ".").first.map(String.init) ?? truth.cumQty
+        let resolve = try BatonctlTests.run(
+            ["orders", "resolve", open.clOrdId, "--filled", "\(quantity)@\(truth.avgPx)", "--reason",
+             "venue blotter shows \(truth.orderID) filled", "--by", "on-call", "--admin", admin,
+             "--token", TradingCluster.token])
+        #expect(resolve.status == 0, "\(resolve.output)")
+        #expect(resolve.output.contains("\(open.clOrdId): filled"), "\(resolve.output)")
+        try await cluster.waitUntil("trading resumes after the resolution", timeout: .seconds(10)) {
+            (await cluster.trading(leader))?.engine.phase == "trading"
+        }
+        // A second resolution of a terminal order is refused, saying why.
+        let again = try BatonctlTests.run(
+            ["orders", "resolve", open.clOrdId, "--not-received", "--reason", "typo", "--admin", admin,
+             "--token", TradingCluster.token])
+        #expect(again.status != 0 && again.output.contains("already filled"), "\(again.output)")
+        try cluster.start(first)
+        try await Self.settle(cluster, leader: leader)
+        #expect(try await cluster.venueDuplicates().isEmpty)
+        let venuePositions = try await cluster.venuePositions()
+        for id in cluster.ids {
+            let order = try #require(try await cluster.orders(id).first { $0.clOrdId == open.clOrdId })
+            #expect(order.status == "filled" && order.text?.contains("resolved by on-call") == true, "n\(id): \(order)")
+            #expect(try await cluster.positions(id).filter { $0.value != 0 } == venuePositions, "n\(id) positions")
+        }
+    }
+}

@@ -249,3 +249,149 @@ func report(
         #expect(effects.count == 1 && state.anomalies.count == 1)
     }
 }
+
+/// Reconciliation never guesses (issue 9): only the standard unknown-order answer proves "never
+/// received", and only for an order the journal has no proof of.
+@Suite struct ReconciliationWithoutGuessingTests {
+    func reconciler(_ state: TradingState) -> Reconciler {
+        var reconciler = Reconciler(settings: .init(answerTimeoutNanos: 10, attemptsBeforeHalt: 3))
+        _ = reconciler.begin(term: 2, state: state, now: 0)
+        return reconciler
+    }
+
+    func oneOpenOrder(partFilled: Bool = false) -> TradingState {
+        var state = TradingState()
+        state.apply(.orderIntent(intent("AAPL")), term: 1, index: 1)
+        if partFilled {
+            state.apply(
+                .execution(report("BTN-1-1", exec: "P1", status: "1", last: 40, lastPx: 100_000, cum: 40, avg: 100_000, leaves: 60)),
+                term: 1, index: 2)
+        }
+        return state
+    }
+
+    func unknownAnswer(rej: Int?, orderID: String = "NONE") -> ExecutionRecord {
+        var answer = report("BTN-1-1", exec: "S1", type: "I", status: "8", cum: 0, avg: 0, rej: rej)
+        answer.venueOrderID = orderID
+        answer.text = "Unknown order"
+        return answer
+    }
+
+    @Test func theStandardUnknownAnswerProvesNeverReceived() {
+        var r = reconciler(oneOpenOrder())
+        let out = r.onStatusReport(unknownAnswer(rej: 5), now: 1)
+        guard case .journal(let finding) = out.first, case .neverReceived = finding.finding else {
+            Issue.record("expected neverReceived, got \(out)")
+            return
+        }
+    }
+
+    @Test func aRejectedStatusWithoutReasonFiveOrAnOrderIDProvesNothingAndHalts() {
+        var r = reconciler(oneOpenOrder())
+        let out = r.onStatusReport(unknownAnswer(rej: 99), now: 1)
+        #expect(!out.contains { if case .journal = $0 { true } else { false } }, "nothing journaled: \(out)")
+        guard case .halted(let reason) = r.phase else {
+            Issue.record("expected HALTED, got \(r.phase)")
+            return
+        }
+        #expect(reason.contains("OrdRejReason=99") && reason.contains("BTN-1-1"), "\(reason)")
+        // It keeps asking; a real answer later settles it.
+        #expect(r.onTick(now: 11).contains(.requestStatus(clOrdID: "BTN-1-1", symbol: "AAPL", side: .buy)))
+        let known = r.onStatusReport(report("BTN-1-1", exec: "S2", type: "I", status: "2", cum: 100, avg: 10), now: 12)
+        guard case .journal(let finding) = known.first else {
+            Issue.record("expected a finding, got \(known)")
+            return
+        }
+        #expect(r.onCommitted(finding) == [.phaseChanged(.trading)])
+    }
+
+    @Test func aRejectedStatusWithTheBrokersOrderIDIsTheOrdersState() {
+        var r = reconciler(oneOpenOrder())
+        let out = r.onStatusReport(unknownAnswer(rej: 99, orderID: "O-7"), now: 1)
+        guard case .journal(let finding) = out.first, case .venueKnows = finding.finding else {
+            Issue.record("expected venueKnows, got \(out)")
+            return
+        }
+    }
+
+    @Test func aDenialOfAnOrderWithJournaledFillsHaltsAndIsNeverReSent() {
+        var state = oneOpenOrder(partFilled: true)
+        var r = reconciler(state)
+        let out = r.onStatusReport(unknownAnswer(rej: 5), now: 1)
+        #expect(!out.contains { if case .journal = $0 { true } else { false } })
+        guard case .halted(let reason) = r.phase else {
+            Issue.record("expected HALTED, got \(r.phase)")
+            return
+        }
+        #expect(reason.contains("journaled fills (CumQty 40)"), "\(reason)")
+        #expect(!r.onTick(now: 100).contains { if case .requestStatus = $0 { true } else { false } }, "a contradiction is not re-asked")
+        // Even if such a finding reached the log, the state would not re-send the order.
+        let effects = state.apply(
+            .reconciled(Reconciliation(clOrdID: "BTN-1-1", finding: .neverReceived(text: "x"), term: 2, atNanos: 0)),
+            term: 2, index: 3)
+        #expect(state.orders["BTN-1-1"]?.status == .partiallyFilled)
+        #expect(effects.contains { if case .anomaly = $0 { true } else { false } })
+        // The operator resolves it with the broker's total; trading resumes.
+        state.apply(
+            .resolved(OrderResolution(clOrdID: "BTN-1-1", outcome: .filled(quantity: 100, price: 110_000), by: "op", reason: "desk", atNanos: 0)),
+            term: 2, index: 4)
+        #expect(state.orders["BTN-1-1"]?.status == .filled)
+        #expect(state.orders["BTN-1-1"]?.averagePrice == 110_000)
+        #expect(state.position("AAPL") == 100)
+        // The journal had 40 at 10.0000; the broker's total is 100 at 11.0000: the other 60 at ~11.6667.
+        #expect(abs((state.positions["AAPL"]?.averagePrice ?? 0) - 110_000) <= 1)
+        #expect(r.onResolved(clOrdID: "BTN-1-1") == [.phaseChanged(.trading)])
+    }
+
+    @Test func aRefusedStatusRequestHaltsNamingTheBrokersAnswer() {
+        var r = reconciler(oneOpenOrder())
+        let out = r.onStatusRequestRefused(
+            clOrdID: "BTN-1-1", answer: "BusinessMessageReject(j) reason 3 \"Unsupported Message Type\"", now: 1)
+        guard case .phaseChanged(.halted(let reason)) = out.last else {
+            Issue.record("expected HALTED, got \(out)")
+            return
+        }
+        #expect(reason.contains("BusinessMessageReject(j)") && reason.contains("BTN-1-1"))
+        // Attempts do not replace the broker's words in the reason.
+        _ = r.onTick(now: 11)
+        _ = r.onTick(now: 22)
+        _ = r.onTick(now: 33)
+        #expect(r.phase == .halted(reason: reason))
+    }
+
+    @Test func resolvingNotReceivedClosesTheOrderWithoutASend() {
+        var state = oneOpenOrder()
+        state.apply(
+            .resolved(OrderResolution(clOrdID: "BTN-1-1", outcome: .notReceived, by: "op", reason: "desk", atNanos: 0)),
+            term: 2, index: 2)
+        #expect(state.orders["BTN-1-1"]?.status == .notSent)
+        #expect(state.openOrders.isEmpty)
+        #expect(state.position("AAPL") == 0)
+        // Terminal: a later resolution or a denial changes nothing.
+        let again = state.apply(
+            .resolved(OrderResolution(clOrdID: "BTN-1-1", outcome: .filled(quantity: 100, price: 1), by: "op", reason: "x", atNanos: 0)),
+            term: 2, index: 3)
+        #expect(state.orders["BTN-1-1"]?.status == .notSent && state.position("AAPL") == 0)
+        #expect(again.contains { if case .anomaly = $0 { true } else { false } })
+    }
+
+    @Test func aBustTakesTheFillOutOfThePositionAndACorrectionReplacesIt() {
+        var state = TradingState()
+        state.apply(.orderIntent(intent("AAPL")), term: 1, index: 1)
+        state.apply(.execution(report("BTN-1-1", exec: "F1", status: "2", last: 100, lastPx: 10, cum: 100, avg: 10)), term: 1, index: 2)
+        #expect(state.position("AAPL") == 100)
+        // Trade cancel: the venue's cumulative figures drop to 0 and the order is open again.
+        state.apply(
+            .execution(report("BTN-1-1", exec: "B1", type: "H", status: "0", cum: 0, avg: 0, leaves: 100)), term: 1, index: 3)
+        #expect(state.position("AAPL") == 0)
+        #expect(state.orders["BTN-1-1"]?.status == .new)
+        #expect(state.openOrders.map(\.clOrdID) == ["BTN-1-1"])
+        // Filled again, then corrected to 60 at 12.
+        state.apply(.execution(report("BTN-1-1", exec: "F2", status: "2", last: 100, lastPx: 11, cum: 100, avg: 11)), term: 1, index: 4)
+        state.apply(
+            .execution(report("BTN-1-1", exec: "C1", type: "G", status: "1", cum: 60, avg: 12, leaves: 40)), term: 1, index: 5)
+        #expect(state.position("AAPL") == 60)
+        #expect(state.orders["BTN-1-1"]?.cumulativeQuantity == 60)
+        #expect(state.positions["AAPL"]?.averagePrice == 12)
+    }
+}
