@@ -137,6 +137,9 @@ extension BatondConfiguration {
         ("venue.target_comp_id", "the broker's CompID (default VENUE)"),
         ("venue.heartbeat_s", "FIX HeartBtInt in seconds (default 5)"),
         ("venue.store_sync", "fsync the FIX session store on every message (default true)"),
+        ("venue.username", "Username(553) sent on Logon, if the broker issued one"),
+        ("venue.password_file", "file holding the Password(554) sent on Logon (never logged; trailing newline ignored)"),
+        ("venue.reset_seq_num_on_logon", "send ResetSeqNumFlag(141)=Y on every Logon, restarting both sequences (default false: only when the broker asks for it)"),
         ("venue.max_order_age_ms", "the broker refuses orders whose SendingTime is older; orders go out only with more lease left (default 100)"),
         ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
         ("feed.backup", "backup market-data WebSocket URL (optional)"),
@@ -500,6 +503,10 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var heartbeatSeconds: Int
     /// fsync the FIX session store on every message.
     public var storeSync: Bool
+    public var username: String? = nil
+    /// Read from `venue.password_file`; its description is `***`.
+    public var password: FIXPassword? = nil
+    public var resetSeqNumOnLogon = false
     /// The broker refuses a NewOrderSingle whose SendingTime is older than this.
     public var maxOrderAge: Duration
     /// An order is written only with at least this much lease left: the broker's limit on an
@@ -593,6 +600,31 @@ extension ConfigReader {
         if storeSyncText != "true" && storeSyncText != "false" {
             fail("venue.store_sync", "'\(storeSyncText)' is not allowed: use true or false")
         }
+        let username = text("venue.username")
+        if let username, username.isEmpty || username.utf8.count > 128
+            || username.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F })
+        {
+            fail("venue.username", "must be 1 to 128 printable characters")
+        }
+        var password: FIXPassword?
+        if let file = text("venue.password_file") {
+            do {
+                var secret = try String(contentsOfFile: file, encoding: .utf8)
+                while secret.hasSuffix("\n") || secret.hasSuffix("\r") { secret.removeLast() }
+                if secret.isEmpty || secret.utf8.count > 128 || secret.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+                    // Never the contents: only what is wrong with them.
+                    fail("venue.password_file", "\(file) must hold one line of 1 to 128 printable characters")
+                } else {
+                    password = FIXPassword(secret)
+                }
+            } catch {
+                fail("venue.password_file", "cannot read \(file): \(error.localizedDescription)")
+            }
+        }
+        let resetText = text("venue.reset_seq_num_on_logon") ?? "false"
+        if resetText != "true" && resetText != "false" {
+            fail("venue.reset_seq_num_on_logon", "'\(resetText)' is not allowed: use true or false")
+        }
         let primary = required("feed.primary") ?? ""
         let backup = text("feed.backup")
         for (key, url) in [("feed.primary", primary), ("feed.backup", backup ?? "ws://x")]
@@ -601,7 +633,7 @@ extension ConfigReader {
         }
         let stale = integer("feed.stale_after_ms", default: 500, in: 10...600_000)
         let recover = integer("feed.recover_after_ms", default: 2000, in: 0...600_000)
-        return TradingConfiguration(
+        var configuration = TradingConfiguration(
             symbols: symbols, account: account, clOrdIDPrefix: prefix, strategyVersion: version, fastWindow: fast,
             slowWindow: slow, threshold: threshold, quantity: Int64(quantity), allowShort: shortText == "true",
             risk: .init(
@@ -612,5 +644,17 @@ extension ConfigReader {
             heartbeatSeconds: heartbeat, storeSync: storeSyncText != "false", maxOrderAge: .milliseconds(maxOrderAge),
             feedPrimary: primary, feedBackup: backup, feedStaleAfter: .milliseconds(stale),
             feedRecoverAfter: .milliseconds(recover))
+        configuration.username = username
+        configuration.password = password
+        configuration.resetSeqNumOnLogon = resetText == "true"
+        return configuration
     }
+}
+
+/// The broker logon password: kept out of every description, log line and error.
+public struct FIXPassword: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "***" }
+    public var debugDescription: String { "***" }
 }

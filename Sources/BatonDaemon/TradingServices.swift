@@ -26,12 +26,15 @@ public struct TradingServices: Sendable {
             configuration: trading, nodeID: configuration.nodeID, logger: makeLogger("batond.trading"),
             metrics: TradingMetrics(node: configuration.nodeID.rawValue, registry: metrics.registry))
         try await engine.restore(storage.journal.appliedCommands(withMarker: TradingCommand.marker))
-        let settings = FIXSessionSettings(
+        var settings = FIXSessionSettings(
             role: .initiator, senderCompID: trading.senderCompID, targetCompID: trading.targetCompID,
             heartBtInt: trading.heartbeatSeconds,
             // An order goes out only from the leader, under its lease: never from a resend after a
             // reconnect. The next leader's reconciliation decides whether it is sent again.
             resendsApplicationMessages: false)
+        settings.resetSeqNumOnLogon = trading.resetSeqNumOnLogon
+        settings.username = trading.username
+        settings.password = trading.password?.value
         let initiator = try FIXInitiator(
             settings: settings, host: trading.venue.host, port: trading.venue.port,
             storePath: "\(configuration.dataDirectory)/fix-\(trading.senderCompID).sqlite",

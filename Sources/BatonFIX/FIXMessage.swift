@@ -19,7 +19,9 @@ public struct FIXField: Hashable, Sendable, CustomStringConvertible {
     /// The value as text (invalid UTF-8 is repaired, so use `value` for DATA fields).
     public var string: String { String(decoding: value, as: UTF8.self) }
 
-    public var description: String { "\(tag)=\(string)" }
+    /// Secrets never reach a log line through this: Password(554), NewPassword(925) and the
+    /// DATA fields that carry credentials or signatures are shown as `***`.
+    public var description: String { FIXTag.redacted.contains(tag) ? "\(tag)=***" : "\(tag)=\(string)" }
 }
 
 /// Well-known tags of the standard header, trailer and the session messages.
@@ -50,6 +52,12 @@ public enum FIXTag {
     public static let refTagID = 371
     public static let refMsgType = 372
     public static let sessionRejectReason = 373
+    public static let username = 553
+    public static let password = 554
+    public static let newPassword = 925
+    /// Tags whose values `description` hides: passwords, and RawData(96) / SecureData(91) /
+    /// Signature(89), which brokers use for logon secrets and signatures.
+    public static let redacted: Set<Int> = [password, newPassword, 96, 91, signature]
 }
 
 /// A FIX message as an ordered list of fields.

@@ -31,6 +31,10 @@ public struct FIXSessionSettings: Hashable, Sendable {
     /// later by the session layer, after its sender may have lost the right to send it (Baton's
     /// leader lease); reconciliation (OrderStatusRequest) decides whether to send it again.
     public var resendsApplicationMessages: Bool
+    /// Username(553) and Password(554) an initiator sends on Logon (brokers issue both per
+    /// session). The password is never logged: FIXField.description redacts it.
+    public var username: String?
+    public var password: String?
 
     public init(
         role: Role, senderCompID: String, targetCompID: String, beginString: String = "FIX.4.4", heartBtInt: Int = 30,
@@ -50,6 +54,13 @@ public struct FIXSessionSettings: Hashable, Sendable {
         self.resetSeqNumOnLogon = resetSeqNumOnLogon
         self.validatesMessages = validatesMessages
         self.maxQueuedMessages = maxQueuedMessages
+    }
+}
+
+extension FIXSessionSettings: CustomStringConvertible {
+    public var description: String {
+        "FIXSessionSettings(\(role) \(senderCompID)→\(targetCompID) HeartBtInt=\(heartBtInt) "
+            + "ResetSeqNumOnLogon=\(resetSeqNumOnLogon) Username=\(username ?? "-") Password=\(password == nil ? "-" : "***"))"
     }
 }
 
@@ -236,7 +247,11 @@ public struct FIXSession: Sendable {
         if settings.role == .initiator {
             heartBtInt = settings.heartBtInt
             if settings.resetSeqNumOnLogon { reset() }
-            sendSession(FIXLogon(heartBtInt: heartBtInt, resetSeqNumFlag: settings.resetSeqNumOnLogon).message)
+            sendSession(
+                FIXLogon(
+                    heartBtInt: heartBtInt, resetSeqNumFlag: settings.resetSeqNumOnLogon, username: settings.username,
+                    password: settings.password
+                ).message)
         }
         return finish()
     }

@@ -150,19 +150,26 @@ public struct FIXOrdStatus: RawRepresentable, Hashable, Sendable, CustomStringCo
 // MARK: - Session messages
 
 /// Logon(A). EncryptMethod(98) is always 0 (none): transport security is TLS's job.
-public struct FIXLogon: Hashable, Sendable {
+public struct FIXLogon: Hashable, Sendable, CustomStringConvertible {
     public var heartBtInt: Int
     public var resetSeqNumFlag: Bool
+    /// Username(553) and Password(554), as brokers ask for them on Logon.
+    public var username: String?
+    public var password: String?
 
-    public init(heartBtInt: Int, resetSeqNumFlag: Bool = false) {
+    public init(heartBtInt: Int, resetSeqNumFlag: Bool = false, username: String? = nil, password: String? = nil) {
         self.heartBtInt = heartBtInt
         self.resetSeqNumFlag = resetSeqNumFlag
+        self.username = username
+        self.password = password
     }
 
     public init(_ message: FIXMessage) throws(FIXFieldError) {
         let r = try FIXReader(message, expecting: "A")
         heartBtInt = try r.int(FIXTag.heartBtInt)
         resetSeqNumFlag = r.flag(FIXTag.resetSeqNumFlag)
+        username = message[FIXTag.username]
+        password = message[FIXTag.password]
     }
 
     public var message: FIXMessage {
@@ -170,7 +177,14 @@ public struct FIXLogon: Hashable, Sendable {
         f.add(FIXTag.encryptMethod, "0")
         f.add(FIXTag.heartBtInt, String(heartBtInt))
         f.add(FIXTag.resetSeqNumFlag, flag: resetSeqNumFlag)
+        if let username { f.add(FIXTag.username, username) }
+        if let password { f.add(FIXTag.password, password) }
         return FIXMessage(msgType: "A", fields: f.fields)
+    }
+
+    public var description: String {
+        "Logon(HeartBtInt=\(heartBtInt) ResetSeqNumFlag=\(resetSeqNumFlag ? "Y" : "N") Username=\(username ?? "-") "
+            + "Password=\(password == nil ? "-" : "***"))"
     }
 }
 

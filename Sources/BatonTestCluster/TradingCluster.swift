@@ -37,6 +37,9 @@ public final class TradingCluster: Sendable {
         public var venueOrderLatencyMs = 0
         /// The venue answers OrderStatusRequests with a BusinessMessageReject.
         public var venueRejectsStatusRequests = false
+        /// Logon password every session must send (venue `--passwords-file`, replicas'
+        /// `venue.password_file`); nil: none.
+        public var logonPassword: String?
         /// More YAML appended to every replica's file.
         public var extraConfig = ""
         public init() {}
@@ -119,6 +122,7 @@ public final class TradingCluster: Sendable {
                   sender_comp_id: BATON\(id)
                   heartbeat_s: \(options.heartbeatSeconds)
                   store_sync: \(options.fixStoreSync)
+                \(options.logonPassword == nil ? "" : "  username: baton-n\(id)\n  password_file: \(directory)/fix-password")
                 feed:
                   primary: ws://127.0.0.1:\(venueHTTPPort)/feed
                   backup: ws://127.0.0.1:\(backupHTTPPort)/feed
@@ -133,6 +137,11 @@ public final class TradingCluster: Sendable {
                 logPath: "\(directory)/n\(id).log")
         }
         self.replicas = replicas
+        if let password = options.logonPassword {
+            try (password + "\n").write(toFile: "\(directory)/fix-password", atomically: true, encoding: .utf8)
+            try ids.map { "BATON\($0):\(password)" }.joined(separator: "\n").write(
+                toFile: "\(directory)/venue-passwords", atomically: true, encoding: .utf8)
+        }
     }
 
     // MARK: - Processes
@@ -150,7 +159,8 @@ public final class TradingCluster: Sendable {
             "venue", executable: try ChildProcesses.executable("baton-venue"),
             arguments: ["--fix-port", "\(fixPort)", "--http-port", "\(venueHTTPPort)"] + venueArguments
                 + ["--order-latency-ms", "\(options.venueOrderLatencyMs)"]
-                + (options.venueRejectsStatusRequests ? ["--reject-status-requests"] : []),
+                + (options.venueRejectsStatusRequests ? ["--reject-status-requests"] : [])
+                + (options.logonPassword == nil ? [] : ["--passwords-file", "\(directory)/venue-passwords"]),
             logPath: "\(directory)/venue.log")
         try processes.start(
             "backup-feed", executable: try ChildProcesses.executable("baton-venue"),

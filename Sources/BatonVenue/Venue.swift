@@ -35,7 +35,7 @@ public actor Venue {
             settings: VenueCore.Settings(
                 compID: configuration.compID, allowedSessions: configuration.sessions,
                 orderLatencyMilliseconds: configuration.orderLatencyMilliseconds,
-                rejectsStatusRequests: configuration.rejectsStatusRequests),
+                rejectsStatusRequests: configuration.rejectsStatusRequests, passwords: configuration.passwords),
             engine: MatchingEngine(settings: configuration.matchingSettings, prices: prices))
         feed = MarketFeed(
             settings: MarketFeed.Settings(ticksPerSecond: configuration.ticksPerSecond), generator: generator)

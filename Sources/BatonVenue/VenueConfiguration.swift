@@ -19,6 +19,8 @@ public struct VenueConfiguration: Hashable, Sendable {
     public var orderLatencyMilliseconds: Int64 = 0
     /// Answer OrderStatusRequests with a BusinessMessageReject (VenueCore.Settings).
     public var rejectsStatusRequests = false
+    /// Password(554) per SenderCompID that Logon must carry; nil: none asked for.
+    public var passwords: [String: String]?
     public var volatilityBps: Int64
     /// Counterparties allowed to log on; nil accepts any SenderCompID.
     public var sessions: Set<String>?

@@ -24,11 +24,16 @@ public struct VenueCore: Sendable {
         /// Answer OrderStatusRequest(H) with a BusinessMessageReject(j) "unsupported message
         /// type", as QuickFIX's executor and brokers without status lookups do.
         public var rejectsStatusRequests: Bool
+        /// Password(554) each counterparty must send on Logon; nil asks for none. A Logon without
+        /// the right one is refused (the connection is closed) and the venue says so in its log,
+        /// never with the password.
+        public var passwords: [String: String]?
 
         public init(
             compID: String, allowedSessions: Set<String>? = nil, orderLatencyMilliseconds: Int64 = 0,
-            rejectsStatusRequests: Bool = false
+            rejectsStatusRequests: Bool = false, passwords: [String: String]? = nil
         ) {
+            self.passwords = passwords
             self.compID = compID
             self.allowedSessions = allowedSessions
             self.orderLatencyMilliseconds = orderLatencyMilliseconds
@@ -141,6 +146,19 @@ public struct VenueCore: Sendable {
         if let allowed = settings.allowedSessions, !allowed.contains(compID) {
             close(id, "SenderCompID \(compID) is not one of the configured sessions \(allowed.sorted())")
             return finish()
+        }
+        if let passwords = settings.passwords {
+            guard let expected = passwords[compID] else {
+                close(id, "Logon refused: no password is configured for session \(compID)")
+                return finish()
+            }
+            guard first[FIXTag.password] == expected else {
+                close(
+                    id,
+                    "Logon refused for \(compID): " + (first[FIXTag.password] == nil ? "no Password(554)" : "wrong Password(554)")
+                        + " (Username \(first[FIXTag.username] ?? "none"))")
+                return finish()
+            }
         }
         if let existing = counterparties[compID], let other = existing.connection, other != id {
             close(id, "session \(compID) is already connected on FIX connection \(other); second Logon refused")

@@ -250,6 +250,112 @@ struct TradingFailover: AsyncParsableCommand {
     }
 }
 
+/// Planned hand-overs while orders flow: what the drain costs. Each transfer reports how long
+/// the old leader waited for its in-flight orders (`drain.waited_ms`); the order-flow gap is
+/// from the transfer request to the first order the venue accepts from the new leader.
+struct TradingTransfer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trading-transfer",
+        abstract: "Planned leadership transfers while trading: drain wait and order-flow gap, over many transfers.")
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var trading: TradingOptions
+    @Option(help: "Transfers.")
+    var transfers: Int = 50
+    @Option(help: "Feed rate (ticks/s).")
+    var rate: Int = 1000
+    @Option(help: "The venue's order gateway latency (ms): orders in flight for this long.")
+    var orderLatencyMs: Int = 0
+
+    struct Result: Codable {
+        var gapMilliseconds: LatencySummary
+        var drainMilliseconds: LatencySummary
+        var transfersWithOrdersInFlight: Int
+        var refused: Int
+        var duplicates: Int
+    }
+
+    struct Answer: Decodable {
+        struct Drain: Decodable {
+            var inFlight: Int
+            var waitedMs: Double
+        }
+        var newLeader: UInt64?
+        var drain: Drain
+    }
+
+    func run() async throws {
+        say("machine: \(machineDescription())")
+        var options = trading.clusterOptions(tickRate: rate)
+        options.venueOrderLatencyMs = orderLatencyMs
+        let cluster = try TradingCluster(options: options)
+        killOnSignal(cluster)
+        var gaps: [Double] = []
+        var drains: [Double] = []
+        var withOrders = 0
+        var refused = 0
+        do {
+            try await cluster.startAll()
+            for n in 0..<transfers {
+                let leader = try await cluster.waitForTradingLeader(timeout: .seconds(30))
+                try await Task.sleep(for: .milliseconds(300))
+                let before = try await cluster.venueStatistics().sessions
+                let oldSession = "BATON\(leader)"
+                let start = ContinuousClock.now
+                let (status, body) = try await cluster.post(
+                    "\(cluster.replicas[leader]!.adminURL)/admin/transfer-leadership", timeout: 10)
+                guard status == 200 else {
+                    refused += 1
+                    say("transfer \(n + 1): refused (HTTP \(status)): \(String(decoding: body, as: UTF8.self))")
+                    continue
+                }
+                let answer = try TradingClusterJSON.decoder.decode(Answer.self, from: body)
+                drains.append(answer.drain.waitedMs)
+                if answer.drain.inFlight > 0 { withOrders += 1 }
+                var first: Duration?
+                while ContinuousClock.now - start < .seconds(20) {
+                    let sessions = try await cluster.venueStatistics().sessions
+                    if sessions.contains(where: { $0.key != oldSession && $0.value.orders > (before[$0.key]?.orders ?? 0) }) {
+                        first = ContinuousClock.now - start
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                guard let first else { throw ValidationError("transfer \(n + 1): no order from the new leader within 20 s") }
+                gaps.append(first.milliseconds)
+                say(
+                    "transfer \(n + 1)/\(transfers): n\(leader) → n\(answer.newLeader ?? 0); drained \(answer.drain.inFlight) "
+                        + "order(s) in \(format(answer.drain.waitedMs, 1)) ms; first order from the new leader after "
+                        + "\(format(first.milliseconds, 1)) ms")
+            }
+            let duplicates = try await cluster.venueDuplicates().count
+            let gap = LatencySummary(gaps)
+            let drain = LatencySummary(drains)
+            say(
+                "trading transfer over \(gap.count) transfers (gateway \(orderLatencyMs) ms): order-flow gap p50=\(format(gap.p50, 1)) "
+                    + "p90=\(format(gap.p90, 1)) p99=\(format(gap.p99, 1)) max=\(format(gap.max, 1)) ms; drain p50=\(format(drain.p50, 1)) "
+                    + "p99=\(format(drain.p99, 1)) max=\(format(drain.max, 1)) ms, \(withOrders) with orders in flight; "
+                    + "refused \(refused); venue duplicate attempts \(duplicates)")
+            try writeJSON(
+                Result(
+                    gapMilliseconds: gap, drainMilliseconds: drain, transfersWithOrdersInFlight: withOrders, refused: refused,
+                    duplicates: duplicates), to: common.json)
+        } catch {
+            cluster.shutdown()
+            throw error
+        }
+        cluster.shutdown()
+        cluster.removeDirectory()
+    }
+}
+
+enum TradingClusterJSON {
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
+}
+
 struct Chaos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Leader faults while orders flow, then an audit against the venue; prints a summary line.")

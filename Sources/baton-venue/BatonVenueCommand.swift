@@ -35,6 +35,8 @@ struct BatonVenueCommand: AsyncParsableCommand {
     var orderLatencyMs: Int64 = 0
     @Flag(help: "Answer OrderStatusRequests with a BusinessMessageReject, as brokers without status lookups do.")
     var rejectStatusRequests = false
+    @Option(help: "File of COMPID:PASSWORD lines: each session must log on with its Password(554).")
+    var passwordsFile: String?
     @Option(help: "Comma-separated SenderCompIDs allowed to log on (default: any).") var sessions: String?
     @Flag(help: "Serve the market feed only, without the FIX acceptor (a backup feed).") var feedOnly = false
     @Option(help: "Log format on stderr: text or json.") var logFormat = "text"
@@ -115,6 +117,26 @@ struct BatonVenueCommand: AsyncParsableCommand {
         }
         configuration.orderLatencyMilliseconds = orderLatencyMs
         configuration.rejectsStatusRequests = rejectStatusRequests
+        if let passwordsFile {
+            let text: String
+            do {
+                text = try String(contentsOfFile: passwordsFile, encoding: .utf8)
+            } catch {
+                throw ValidationError("--passwords-file \(passwordsFile): cannot read it: \(error.localizedDescription)")
+            }
+            var passwords: [String: String] = [:]
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+                guard let colon = trimmed.firstIndex(of: ":"), colon != trimmed.startIndex,
+                    trimmed.index(after: colon) != trimmed.endIndex
+                else {
+                    throw ValidationError("--passwords-file \(passwordsFile) line \(number + 1): expected COMPID:PASSWORD")
+                }
+                passwords[String(trimmed[..<colon])] = String(trimmed[trimmed.index(after: colon)...])
+            }
+            configuration.passwords = passwords
+        }
         return configuration
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import RaftCore
 import Testing
 
@@ -167,5 +168,33 @@ struct TradingConfigurationTests {
         let config = try BatondConfiguration.parse(
             yaml: Self.trading, source: "n2.yaml", environment: ["BATON_TRADING_SYMBOLS": "EURUSD, GBPUSD"])
         #expect(config.trading?.symbols == ["EURUSD", "GBPUSD"])
+    }
+
+    /// The broker password comes from a file, never appears in an error or a description, and
+    /// a bad file is named by key and path.
+    @Test func logonCredentialsComeFromAFileAndStaySecret() throws {
+        let path = NSTemporaryDirectory() + "baton-password-\(UInt32.random(in: 0...UInt32.max))"
+        try "s3cret-Pa55\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let yaml = Self.trading.replacingOccurrences(
+            of: "fix: 127.0.0.1:9878",
+            with: "fix: 127.0.0.1:9878\n  username: baton-desk\n  password_file: \(path)\n  reset_seq_num_on_logon: false")
+        let trading = try #require(try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:]).trading)
+        #expect(trading.username == "baton-desk")
+        #expect(trading.password?.value == "s3cret-Pa55", "the trailing newline is not part of it")
+        #expect(!trading.resetSeqNumOnLogon)
+        #expect(!"\(trading)".contains("s3cret"), "no description shows the password")
+
+        try "bad\u{01}secret".write(toFile: path, atomically: true, encoding: .utf8)
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
+        }
+        let match = try #require(error.errors.first { $0.key == "venue.password_file" })
+        #expect(match.description.contains(path) && !match.description.contains("secret"), "\(match)")
+        let missing = yaml.replacingOccurrences(of: path, with: path + ".missing")
+        let unreadable = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: missing, source: "n2.yaml", environment: [:])
+        }
+        #expect(unreadable.errors.contains { $0.key == "venue.password_file" && $0.description.contains("cannot read") })
     }
 }

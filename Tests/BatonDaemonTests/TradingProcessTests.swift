@@ -307,3 +307,30 @@ extension TradingProcessTests {
         }
     }
 }
+
+extension TradingProcessTests {
+    /// Against a venue that asks every session for its Password(554): the replicas log on with
+    /// the one from `venue.password_file` and trade, and no log line of any process holds it.
+    @Test func sessionsLogOnWithThePasswordFileAndNoLogShowsIt() async throws {
+        let secret = "pw-\(UInt64.random(in: 1...UInt64.max))"
+        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"]; $0.logonPassword = secret; $0.logLevel = "trace" })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let leader = try await cluster.waitForTradingLeader()
+        try await cluster.waitUntil("a fill at the venue", timeout: .seconds(30)) {
+            ((try? await cluster.venueStatistics())?.fills ?? 0) >= 1
+        }
+        try await Self.settle(cluster, leader: leader)
+        let sessions = try await cluster.venueStatistics().sessions
+        #expect(cluster.ids.allSatisfy { (sessions["BATON\($0)"]?.logons ?? 0) >= 1 }, "\(sessions)")
+        await cluster.stopReplicas()
+        var logonsLogged = 0
+        for name in cluster.ids.map({ "n\($0).log" }) + ["venue.log"] {
+            let text = try String(contentsOfFile: "\(cluster.directory)/\(name)", encoding: .utf8)
+            #expect(!text.contains(secret), "\(name) shows the logon password")
+            // At trace level every sent message is logged: the Logons are there, redacted.
+            if text.contains("554=***") && text.contains("553=baton-n") { logonsLogged += 1 }
+        }
+        #expect(logonsLogged == cluster.ids.count, "each replica logged its Logon, with the password redacted")
+    }
+}

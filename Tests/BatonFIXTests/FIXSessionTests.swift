@@ -496,3 +496,27 @@ struct FIXSessionTests {
         #expect(link.disconnects[.acceptor]!.first?.contains("not Logon") == true)
     }
 }
+
+/// Logon credentials go out on the wire and nowhere else.
+@Suite struct LogonCredentialTests {
+    @Test func usernameAndPasswordAreSentOnLogonAndRedactedInEveryDescription() throws {
+        var settings = FIXSessionSettings(role: .initiator, senderCompID: "BATON", targetCompID: "VENUE")
+        settings.username = "desk-7"
+        settings.password = "s3cret-Pa55"
+        var session = FIXSession(settings: settings)
+        let directives = session.onConnected(now: t0)
+        let logon = try #require(
+            directives.compactMap { d -> FIXMessage? in
+                if case .send(let m, _) = d, m.msgType == "A" { return m }
+                return nil
+            }.first)
+        #expect(logon[553] == "desk-7" && logon[554] == "s3cret-Pa55", "both are on the wire")
+        #expect(!logon.description.contains("s3cret") && logon.description.contains("554=***"), "\(logon)")
+        #expect(!"\(settings)".contains("s3cret"))
+        #expect(!"\(try FIXLogon(logon))".contains("s3cret"))
+        var decoder = FIXMessageDecoder()
+        decoder.append(logon.encoded())
+        let decoded = try #require(try decoder.next())
+        #expect(decoded[554] == "s3cret-Pa55" && !decoded.description.contains("s3cret"))
+    }
+}

@@ -11,20 +11,20 @@ struct Wire {
     var closed: [FIXConnectionID: String] = [:]
     var now = t0
 
-    init(allowed: Set<String>? = nil, orderLatencyMilliseconds: Int64 = 0) {
+    init(allowed: Set<String>? = nil, orderLatencyMilliseconds: Int64 = 0, passwords: [String: String]? = nil) {
         core = VenueCore(
             settings: VenueCore.Settings(
-                compID: "VENUE", allowedSessions: allowed, orderLatencyMilliseconds: orderLatencyMilliseconds),
+                compID: "VENUE", allowedSessions: allowed, orderLatencyMilliseconds: orderLatencyMilliseconds,
+                passwords: passwords),
             engine: MatchingEngine(settings: MatchingEngine.Settings(seed: 1), prices: ["AAPL": 1_872_500]))
     }
 
-    mutating func connect(_ id: FIXConnectionID, as compID: String, store: FIXSessionStore? = nil) {
-        var session =
-            clients[id]
-            ?? FIXSession(
-                settings: FIXSessionSettings(
-                    role: .initiator, senderCompID: compID, targetCompID: "VENUE", heartBtInt: 1),
-                store: store ?? FIXSessionStore())
+    mutating func connect(
+        _ id: FIXConnectionID, as compID: String, store: FIXSessionStore? = nil, password: String? = nil
+    ) {
+        var settings = FIXSessionSettings(role: .initiator, senderCompID: compID, targetCompID: "VENUE", heartBtInt: 1)
+        settings.password = password
+        var session = clients[id] ?? FIXSession(settings: settings, store: store ?? FIXSessionStore())
         core.connectionOpened(id)
         let directives = session.onConnected(now: now)
         clients[id] = session
@@ -170,6 +170,18 @@ struct Wire {
         #expect(wire.core.engine.order(clOrdID: "G-1")?.status == .filled)
         let reports = try (wire.inbox[1] ?? []).map { try FIXExecutionReport($0) }
         #expect(reports.map(\.execType) == [.new, .trade])
+    }
+
+    @Test func aLogonWithoutTheSessionsPasswordIsRefusedWithoutNamingIt() {
+        var wire = Wire(passwords: ["BATON1": "s3cret-Pa55"])
+        wire.connect(1, as: "BATON1", password: "guess")
+        #expect(wire.closed[1]?.contains("wrong Password(554)") == true, "\(wire.closed)")
+        #expect(wire.closed[1]?.contains("guess") == false && wire.closed[1]?.contains("s3cret") == false)
+        #expect(wire.core.sessionStatus("BATON1") == nil)
+        wire.connect(2, as: "BATON1")
+        #expect(wire.closed[2]?.contains("no Password(554)") == true)
+        wire.connect(3, as: "BATON1", password: "s3cret-Pa55")
+        #expect(wire.clients[3]?.status == .active)
     }
 
     @Test func unknownOrSecondConnectionsOfASessionAreRefused() throws {
