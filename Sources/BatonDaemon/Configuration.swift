@@ -542,11 +542,16 @@ extension ConfigReader {
         let symbols = (values["trading.symbols"]?.list ?? values["trading.symbols"]?.text.map { [$0] } ?? [])
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if symbols.isEmpty { fail("trading.symbols", "is required when trading.enabled: list the symbols to trade") }
-        for symbol in symbols where symbol.utf8.count > 32 || symbol.contains(",") || symbol.contains(" ") {
-            fail("trading.symbols", "'\(symbol)' is not a symbol: at most 32 characters, no commas or spaces")
+        // Symbols and the account go into FIX fields: a control byte (SOH above all) would inject tags.
+        func printable(_ text: String) -> Bool { !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) }
+        for symbol in symbols where symbol.utf8.count > 32 || symbol.contains(",") || symbol.contains(" ") || !printable(symbol) {
+            fail("trading.symbols", "'\(symbol.debugDescription)' is not a symbol: at most 32 printable characters, no commas or spaces")
         }
         if Set(symbols).count != symbols.count { fail("trading.symbols", "lists a symbol twice") }
         let account = text("trading.account") ?? "BATON"
+        if account.isEmpty || account.utf8.count > 64 || !printable(account) {
+            fail("trading.account", "\(account.debugDescription) is not an Account(1): 1 to 64 printable characters")
+        }
         let prefix = text("trading.clordid_prefix") ?? "BTN"
         if prefix.isEmpty || prefix.utf8.count > 12 || prefix.contains("-") {
             fail("trading.clordid_prefix", "'\(prefix)' is not allowed: 1 to 12 characters without '-'")

@@ -335,9 +335,25 @@ public actor TradingEngine: CommittedEntryConsumer {
     }
 
     private func onExecutionReport(_ report: FIXExecutionReport) async {
-        guard let record = Self.record(report, session: configuration.senderCompID, now: Self.wallNanos()) else {
+        let record: ExecutionRecord
+        switch Self.record(report, session: configuration.senderCompID, now: Self.wallNanos()) {
+        case .success(let checked):
+            record = checked
+        case .failure(let refusal):
+            // Never journaled: every replica would apply it. The order stays as the journal has it;
+            // a status report that is refused the same way halts reconciliation naming the value.
             metrics.anomalies.increment()
-            logger.error("ExecutionReport with quantities we cannot represent ignored", metadata: ["fix.execid": "\(report.execID)"])
+            logger.error(
+                "ExecutionReport refused at the boundary",
+                metadata: [
+                    "fix.execid": "\(report.execID)", "order.clordid": "\(report.clOrdID ?? "")", "reason": "\(refusal.reason)",
+                ])
+            if report.execType == .orderStatus, let clOrdID = report.clOrdID, reconciler.isAsking(about: clOrdID) {
+                carryOut(
+                    reconciler.onStatusRequestRefused(
+                        clOrdID: clOrdID, answer: "a status report we cannot represent (\(refusal.reason))",
+                        now: Self.wallNanos()))
+            }
             return
         }
         guard leadership?.role == .leader else {
@@ -366,25 +382,53 @@ public actor TradingEngine: CommittedEntryConsumer {
         }
     }
 
-    static func record(_ report: FIXExecutionReport, session: String, now: Int64) -> ExecutionRecord? {
-        guard let cum = quantity(report.cumQty), let leaves = quantity(report.leavesQty),
-            let last = report.lastQty.map(quantity) ?? 0
-        else { return nil }
-        return ExecutionRecord(
-            clOrdID: report.clOrdID ?? "", execID: report.execID, venueOrderID: report.orderID,
-            execType: report.execType.rawValue, ordStatus: report.ordStatus.rawValue, lastQuantity: last,
-            lastPrice: report.lastPx.map(price) ?? 0, cumulativeQuantity: cum, averagePrice: price(report.avgPx),
-            leavesQuantity: leaves, ordRejReason: report.ordRejReason, text: report.text, session: session,
-            receivedAtNanos: now)
+    struct ReportRefusal: Error {
+        /// Names the field and the value, e.g. "AvgPx(6)=1e20 is above 1000000000".
+        var reason: String
     }
 
-    /// FIX decimal → price units (1/10_000). Finer prices are truncated: the venue quotes in
-    /// ticks of at most four places.
-    static func price(_ value: FIXDecimal) -> Int64 {
+    /// The broker's ExecutionReport in journal units, or why it cannot be: every quantity a
+    /// whole number in 0…10^12, every price in 0…10^9 (TradingBounds). This is the boundary: a
+    /// report that passes it can always be applied, on every replica, on every restart.
+    static func record(_ report: FIXExecutionReport, session: String, now: Int64) -> Result<ExecutionRecord, ReportRefusal> {
+        func quantityField(_ name: String, _ value: FIXDecimal?) -> Result<Int64, ReportRefusal> {
+            guard let value else { return .success(0) }
+            guard let whole = quantity(value), TradingBounds.isQuantity(whole) else {
+                return .failure(ReportRefusal(reason: "\(name)=\(value) is not a whole quantity in 0…\(TradingBounds.maxQuantity)"))
+            }
+            return .success(whole)
+        }
+        func priceField(_ name: String, _ value: FIXDecimal?) -> Result<Int64, ReportRefusal> {
+            guard let value else { return .success(0) }
+            guard let units = price(value), TradingBounds.isPrice(units) else {
+                return .failure(
+                    ReportRefusal(reason: "\(name)=\(value) is not a price in 0…\(TickCodec.formatPrice(TradingBounds.maxPriceUnits))"))
+            }
+            return .success(units)
+        }
+        return Result { () throws(ReportRefusal) -> ExecutionRecord in
+            ExecutionRecord(
+                clOrdID: report.clOrdID ?? "", execID: report.execID, venueOrderID: report.orderID,
+                execType: report.execType.rawValue, ordStatus: report.ordStatus.rawValue,
+                lastQuantity: try quantityField("LastQty(32)", report.lastQty).get(),
+                lastPrice: try priceField("LastPx(31)", report.lastPx).get(),
+                cumulativeQuantity: try quantityField("CumQty(14)", report.cumQty).get(),
+                averagePrice: try priceField("AvgPx(6)", report.avgPx).get(),
+                leavesQuantity: try quantityField("LeavesQty(151)", report.leavesQty).get(),
+                ordRejReason: report.ordRejReason, text: report.text.map { String($0.prefix(500)) }, session: session,
+                receivedAtNanos: now)
+        }
+    }
+
+    /// FIX decimal → price units (1/10_000); nil when it cannot be represented. Finer prices
+    /// are truncated: the venue quotes in ticks of at most four places.
+    static func price(_ value: FIXDecimal) -> Int64? {
         var units = value.units
         var scale = value.scale
         while scale < 4 {
-            units *= 10
+            let (next, overflow) = units.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            units = next
             scale += 1
         }
         while scale > 4 {

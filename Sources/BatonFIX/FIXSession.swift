@@ -427,6 +427,11 @@ public struct FIXSession: Sendable {
             logoutAndDisconnect("MsgSeqNum(34) missing or not a number in MsgType \(msgType)")
             return
         }
+        guard (1...FIXSession.maxSeqNum).contains(seq) else {
+            // Sequence arithmetic (seq + 1) must never trap on what a counterparty claims.
+            logoutAndDisconnect("MsgSeqNum(34)=\(seq) in MsgType \(msgType) is outside 1…\(FIXSession.maxSeqNum)")
+            return
+        }
 
         if msgType == "A" && status == .awaitingLogon && message[FIXTag.resetSeqNumFlag] == "Y" {
             // The counterparty restarts both sequences (an initiator that asked for it has
@@ -514,13 +519,14 @@ public struct FIXSession: Sendable {
         case "4":
             // Gap fill (reset mode is handled before sequence checks).
             let newSeqNo = Int(message[FIXTag.newSeqNo] ?? "") ?? 0
-            if newSeqNo > seq {
+            if newSeqNo > seq && newSeqNo <= FIXSession.maxSeqNum {
                 advanceTarget(to: newSeqNo)
             } else {
                 sendSession(
                     FIXReject(
                         refSeqNum: seq, refTagID: FIXTag.newSeqNo, refMsgType: "4", reason: .valueIncorrect,
-                        text: "SequenceReset-GapFill NewSeqNo \(newSeqNo) does not move past MsgSeqNum \(seq)"
+                        text: "SequenceReset-GapFill NewSeqNo \(newSeqNo) does not move past MsgSeqNum \(seq) "
+                            + "within 1…\(FIXSession.maxSeqNum)"
                     ).message)
                 advanceTarget(to: seq + 1)
             }
@@ -543,8 +549,8 @@ public struct FIXSession: Sendable {
     }
 
     private mutating func acceptLogon(_ message: FIXMessage) {
-        guard let logon = try? FIXLogon(message), logon.heartBtInt >= 0 else {
-            disconnect("Logon without a valid HeartBtInt(108)")
+        guard let logon = try? FIXLogon(message), (0...FIXSession.maxHeartBtInt).contains(logon.heartBtInt) else {
+            disconnect("Logon without a valid HeartBtInt(108) in 0…\(FIXSession.maxHeartBtInt) s (\(message[FIXTag.heartBtInt] ?? "none"))")
             return
         }
         deadline = nil
@@ -558,6 +564,14 @@ public struct FIXSession: Sendable {
     private mutating func handleSequenceReset(_ message: FIXMessage, seq: Int) {
         let newSeqNo = Int(message[FIXTag.newSeqNo] ?? "") ?? 0
         let expected = store.nextTargetSeqNum
+        guard newSeqNo <= FIXSession.maxSeqNum else {
+            sendSession(
+                FIXReject(
+                    refSeqNum: seq, refTagID: FIXTag.newSeqNo, refMsgType: "4", reason: .valueIncorrect,
+                    text: "SequenceReset NewSeqNo \(newSeqNo) is above \(FIXSession.maxSeqNum)"
+                ).message)
+            return
+        }
         if newSeqNo > expected {
             out.append(.log("SequenceReset-Reset: next inbound MsgSeqNum \(expected) → \(newSeqNo)"))
             advanceTarget(to: newSeqNo)
@@ -735,4 +749,13 @@ public struct FIXSession: Sendable {
         defer { out = [] }
         return out
     }
+}
+
+extension FIXSession {
+    /// The largest MsgSeqNum (and NewSeqNo) accepted: QuickFIX keeps them in an int, and a
+    /// session that ever got near 2^31 would be reset long before. Larger values are a
+    /// counterparty's error, refused rather than trapping on `seq + 1`.
+    public static let maxSeqNum = Int(Int32.max)
+    /// HeartBtInt(108) above an hour is refused (its arithmetic in milliseconds must not overflow).
+    public static let maxHeartBtInt = 3600
 }

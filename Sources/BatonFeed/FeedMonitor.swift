@@ -353,8 +353,8 @@ public struct FeedMonitor: Sendable {
             }
             // The very first tick of a source may start anywhere: we joined a running stream.
             if last != 0 && sequence > last + 1 {
-                state.gaps += 1
-                state.missedTicks += sequence - last - 1
+                state.gaps &+= 1
+                state.missedTicks = Self.saturatingAdd(state.missedTicks, sequence - last - 1)
                 directives.append(.gapDetected(source: source, from: last + 1, to: sequence - 1))
             }
             state.lastSequence = sequence
@@ -382,8 +382,8 @@ public struct FeedMonitor: Sendable {
             }
             guard lastSequence > last else { return }
             if last != 0 {
-                state.gaps += 1
-                state.missedTicks += lastSequence - last
+                state.gaps &+= 1
+                state.missedTicks = Self.saturatingAdd(state.missedTicks, lastSequence - last)
                 directives.append(.gapDetected(source: source, from: last + 1, to: lastSequence))
             }
             state.lastSequence = lastSequence
@@ -461,5 +461,13 @@ public struct FeedMonitor: Sendable {
         switches += 1
         reportedNoHealthySource = false
         directives.append(.switched(from: previous, to: source, reason: reason))
+    }
+}
+
+extension FeedMonitor {
+    /// A source can claim any sequence; repeated jumps near 2^64 must not trap the replica.
+    static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
     }
 }

@@ -12,6 +12,10 @@
 public enum TickCodec {
     public static let priceScale: Int64 = 10_000
     static let fractionDigits = 4
+    /// The largest price (and bid/ask magnitude) a line may carry: one billion, in price units.
+    /// Every replica reads the same feed, so a value that could overflow arithmetic downstream
+    /// (averages, notionals) is refused here, on the line, rather than trapping every replica.
+    public static let maxPriceUnits: Int64 = 1_000_000_000 * priceScale
 
     // MARK: - Encoding
 
@@ -231,9 +235,13 @@ public enum TickCodec {
         guard digits > 0 else { return nil }
         var scale = max(fraction, 0)
         while scale < fractionDigits {
-            units *= 10
+            // 15 digits scaled by 10^4 can pass Int64.max: refuse instead of trapping.
+            let (next, overflow) = units.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            units = next
             scale += 1
         }
+        guard units <= maxPriceUnits else { return nil }
         return negative ? -units : units
     }
 

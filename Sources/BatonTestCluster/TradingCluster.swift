@@ -278,6 +278,7 @@ public final class TradingCluster: Sendable {
                 public var source: String
                 public var health: String
                 public var ticks: UInt64
+                public var decodeErrors: UInt64
             }
             public var active: String
             public var switches: UInt64

@@ -91,9 +91,10 @@ public struct MovingAverageCrossover: Sendable {
         guard count == slow else { return nil }
 
         // Compare fast/F with slow/S without dividing: fast·S vs slow·F (exact).
-        let scaledFast = fastSum * Int64(slow)
-        let scaledSlow = slowSum * Int64(fast)
-        let scaledThreshold = parameters.threshold * Int64(fast) * Int64(slow)
+        // In Int128: sums of up to 10,000 prices of up to 10^13 units, times a window, pass Int64.
+        let scaledFast = Int128(fastSum) * Int128(slow)
+        let scaledSlow = Int128(slowSum) * Int128(fast)
+        let scaledThreshold = Int128(parameters.threshold) * Int128(fast) * Int128(slow)
         let next: TargetDirection
         if scaledFast - scaledSlow > scaledThreshold {
             next = .long

@@ -1,3 +1,17 @@
+import BatonMarketData
+
+/// What the trading state can represent, checked where values come in (the feed line, the
+/// ExecutionReport, the operator's resolution) so that what is journaled can always be applied.
+public enum TradingBounds {
+    /// Prices in price units: at most one billion (TickCodec.maxPriceUnits).
+    public static let maxPriceUnits: Int64 = TickCodec.maxPriceUnits
+    /// Quantities: at most 10^12.
+    public static let maxQuantity: Int64 = 1_000_000_000_000
+
+    public static func isPrice(_ units: Int64) -> Bool { (0...maxPriceUnits).contains(units) }
+    public static func isQuantity(_ value: Int64) -> Bool { (0...maxQuantity).contains(value) }
+}
+
 /// One order as the journal knows it.
 public struct OrderRecord: Codable, Sendable, Hashable {
     public var clOrdID: String
@@ -185,10 +199,14 @@ public struct TradingState: Sendable {
                         "resolution 'filled \(quantity)' of \(order.clOrdID) ignored: journal has CumQty \(order.cumulativeQuantity) of \(order.intent.quantity)")
                 ]
             }
+            guard TradingBounds.isQuantity(quantity), TradingBounds.isPrice(price) else {
+                return [noteAnomaly("resolution of \(order.clOrdID) out of range (\(quantity) at \(price)); ignored")]
+            }
             if quantity > order.cumulativeQuantity {
                 let delta = quantity - order.cumulativeQuantity
-                let notional = quantity * price - order.cumulativeQuantity * order.averagePrice
-                let fillPrice = notional / delta
+                let notional = Int128(quantity) * Int128(price) - Int128(order.cumulativeQuantity) * Int128(order.averagePrice)
+                let implied = notional / Int128(delta)
+                let fillPrice = (0...Int128(TradingBounds.maxPriceUnits)).contains(implied) ? Int64(implied) : price
                 applyFill(symbol: order.symbol, side: order.intent.side, quantity: delta, price: fillPrice)
                 effects.append(.filled(clOrdID: order.clOrdID, symbol: order.symbol, quantity: delta, price: fillPrice))
             }
@@ -226,6 +244,18 @@ public struct TradingState: Sendable {
         order.venueOrderID = report.venueOrderID.isEmpty ? order.venueOrderID : report.venueOrderID
         if let term = reconciledInTerm { order.reconciledInTerm = term }
         if let text = report.text { order.lastText = text }
+        // Bounded on the way in (TradingEngine refuses such a report); a journal written before
+        // that check still applies without trapping, as an anomaly.
+        guard TradingBounds.isQuantity(report.cumulativeQuantity), TradingBounds.isQuantity(report.leavesQuantity),
+            TradingBounds.isQuantity(report.lastQuantity), TradingBounds.isPrice(report.averagePrice),
+            TradingBounds.isPrice(report.lastPrice)
+        else {
+            return [
+                noteAnomaly(
+                    "ExecutionReport \(report.execID) for \(report.clOrdID) out of range (CumQty \(report.cumulativeQuantity) "
+                        + "AvgPx \(report.averagePrice) LastQty \(report.lastQuantity) LastPx \(report.lastPrice)); not applied")
+            ]
+        }
         let newCum = report.cumulativeQuantity
         let isBustOrCorrection = report.execType == "H" || report.execType == "G"
         if isBustOrCorrection {
@@ -247,14 +277,16 @@ public struct TradingState: Sendable {
             order.cumulativeQuantity = newCum
             order.averagePrice = report.averagePrice
         } else if newCum > order.cumulativeQuantity {
-            let oldNotional = order.cumulativeQuantity * order.averagePrice
-            let newNotional = newCum * report.averagePrice
+            let oldNotional = Int128(order.cumulativeQuantity) * Int128(order.averagePrice)
+            let newNotional = Int128(newCum) * Int128(report.averagePrice)
             let delta = newCum - order.cumulativeQuantity
             // The fill's own price when the report is the whole delta; otherwise the price implied
-            // by the cumulative figures.
+            // by the cumulative figures (or the new average, when those figures imply nonsense).
+            let implied = (newNotional - oldNotional) / Int128(delta)
             let price =
                 (report.lastQuantity == delta && report.lastPrice > 0)
-                ? report.lastPrice : (newNotional - oldNotional) / delta
+                ? report.lastPrice
+                : ((0...Int128(TradingBounds.maxPriceUnits)).contains(implied) ? Int64(implied) : report.averagePrice)
             applyFill(symbol: order.symbol, side: order.intent.side, quantity: delta, price: price)
             order.cumulativeQuantity = newCum
             order.averagePrice = report.averagePrice
@@ -299,23 +331,34 @@ public struct TradingState: Sendable {
         }
     }
 
+    /// Quantities and prices are bounded (TradingBounds); products are taken in Int128, and a
+    /// sum that would leave Int64 saturates and is recorded as an anomaly instead of trapping.
     private mutating func applyFill(symbol: String, side: OrderSide, quantity: Int64, price: Int64) {
         var position = positions[symbol] ?? Position(symbol: symbol)
         let signed = quantity * side.sign
         let old = position.quantity
-        let new = old + signed
+        let (new, positionOverflow) = old.addingReportingOverflow(signed)
+        guard !positionOverflow else {
+            _ = noteAnomaly("position in \(symbol) would leave the representable range; fill of \(quantity) not applied")
+            return
+        }
         if old == 0 || (old > 0) == (signed > 0) {
             // Opening or adding: weighted average entry.
-            let total = abs(old) * position.averagePrice + quantity * price
-            position.averagePrice = total / abs(new)
+            let total = Int128(old.magnitude) * Int128(position.averagePrice) + Int128(quantity) * Int128(price)
+            position.averagePrice = Int64(clamping: total / Int128(new.magnitude))
         } else {
             // Reducing or flipping: realise P&L on the closed part.
-            let closed = min(abs(old), quantity)
-            position.realizedPnL += closed * (price - position.averagePrice) * (old > 0 ? 1 : -1)
-            if abs(signed) > abs(old) { position.averagePrice = price } else if new == 0 { position.averagePrice = 0 }
+            let closed = min(old.magnitude, UInt64(quantity))
+            let pnl = Int128(closed) * (Int128(price) - Int128(position.averagePrice)) * (old > 0 ? 1 : -1)
+            let total = Int128(position.realizedPnL) + pnl
+            if total > Int128(Int64.max) || total < Int128(Int64.min) {
+                _ = noteAnomaly("realised P&L in \(symbol) saturated at the representable range")
+            }
+            position.realizedPnL = Int64(clamping: total)
+            if signed.magnitude > old.magnitude { position.averagePrice = price } else if new == 0 { position.averagePrice = 0 }
         }
         position.quantity = new
-        position.filledQuantity += quantity
+        position.filledQuantity = Int64(clamping: Int128(position.filledQuantity) + Int128(quantity))
         position.fills += 1
         positions[symbol] = position
     }

@@ -124,6 +124,19 @@ public actor Venue {
         logger.notice("feed paused for \(seconds) s")
     }
 
+    /// Test hook: sends `line` to every feed subscriber as it is (a hostile or broken line).
+    public func injectFeedLine(_ line: String) {
+        logger.notice("injecting a raw feed line", metadata: ["feed.line": "\(line.prefix(200))"])
+        broadcast(line.hasSuffix("\n") ? line : line + "\n")
+    }
+
+    /// Test hook: sends an application message of the caller's making on `session` (a hostile
+    /// ExecutionReport, say), through the session layer like any report.
+    public func injectMessage(_ message: FIXMessage, to session: String) {
+        logger.notice("injecting a FIX message", metadata: ["fix.session": "\(session)", "fix": "\(message)"])
+        carryOut(core.inject(message, to: session, now: Self.fixNow()))
+    }
+
     public func resumeFeed() {
         feed.resume()
         logger.notice("feed resumed")

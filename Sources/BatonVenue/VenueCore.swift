@@ -229,6 +229,12 @@ public struct VenueCore: Sendable {
 
     public var ordersInGateway: Int { gateway.count }
 
+    /// Sends an application message as it is to a counterparty (test hook for hostile reports).
+    public mutating func inject(_ message: FIXMessage, to session: String, now: FIXTimestamp) -> [Directive] {
+        deliver([VenueReport(session: session, message: message)], now: now)
+        return finish()
+    }
+
     public mutating func endOfDay(now: FIXTimestamp) -> [Directive] {
         deliver(engine.endOfDay(now: now), now: now)
         return finish()

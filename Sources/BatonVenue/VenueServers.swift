@@ -129,6 +129,30 @@ public func buildVenueApplication(
     router.get("/stats") { _, _ in
         try jsonResponse(await venue.statistics())
     }
+    // Test hooks for hostile input: a raw feed line, and a raw application message on a session.
+    router.post("/admin/feed/inject") { request, _ in
+        let body = try await request.body.collect(upTo: 8 * 1024)
+        guard let inject = try? JSONDecoder().decode(FeedInjection.self, from: Data(buffer: body)), !inject.line.isEmpty,
+            inject.line.utf8.count <= 4096
+        else {
+            throw HTTPError(.badRequest, message: "POST /admin/feed/inject needs {\"line\": \"…\"} of 1 to 4096 bytes\n")
+        }
+        await venue.injectFeedLine(inject.line)
+        return "injected\n"
+    }
+    router.post("/admin/fix/inject") { request, _ in
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        guard let inject = try? JSONDecoder().decode(MessageInjection.self, from: Data(buffer: body)),
+            !inject.session.isEmpty, !inject.msgType.isEmpty, inject.fields.allSatisfy({ $0.count == 2 && Int($0[0]) != nil })
+        else {
+            throw HTTPError(
+                .badRequest,
+                message: "POST /admin/fix/inject needs {\"session\": \"BATON1\", \"msgType\": \"8\", \"fields\": [[\"37\", \"O-1\"], …]}\n")
+        }
+        let fields = inject.fields.map { FIXField(Int($0[0]) ?? 0, $0[1]) }
+        await venue.injectMessage(FIXMessage(msgType: inject.msgType, fields: fields), to: inject.session)
+        return "injected\n"
+    }
     router.post("/admin/feed/pause") { request, context in
         let body = try await request.body.collect(upTo: 64 * 1024)
         guard let pause = try? JSONDecoder().decode(FeedPause.self, from: Data(buffer: body)) else {
@@ -181,6 +205,16 @@ public func buildVenueApplication(
 
 private struct FeedPause: Decodable {
     var seconds: Double
+}
+
+private struct FeedInjection: Decodable {
+    var line: String
+}
+
+private struct MessageInjection: Decodable {
+    var session: String
+    var msgType: String
+    var fields: [[String]]
 }
 
 private func jsonResponse(_ value: some Encodable) throws -> Response {

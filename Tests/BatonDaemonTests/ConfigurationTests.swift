@@ -153,6 +153,10 @@ struct TradingConfigurationTests {
         ("fix: 127.0.0.1:9878", "fix: venue", "venue.fix", "host:port"),
         ("primary: ws://127.0.0.1:9880/feed", "primary: http://127.0.0.1:9880/feed", "feed.primary", "WebSocket URL"),
         ("symbols: [AAPL, MSFT]", "symbols: [AAPL, AAPL]", "trading.symbols", "twice"),
+        // Bounded at the boundary (issue 10): a threshold that would overflow, FIX tag injection.
+        ("threshold: 0.05", "threshold: 999999999999999", "trading.strategy.threshold", "is not a price"),
+        ("symbols: [AAPL, MSFT]", "symbols: [\"AAPL\\u000149=EVIL\", MSFT]", "trading.symbols", "printable"),
+        ("symbols: [AAPL, MSFT]", "symbols: [AAPL, MSFT]\n  account: \"ACC\\u000156=X\"", "trading.account", "printable"),
     ])
     func invalidTradingValuesAreNamed(from: String, to: String, key: String, allowed: String) throws {
         let yaml = Self.trading.replacingOccurrences(of: from, with: to)

@@ -334,3 +334,49 @@ extension TradingProcessTests {
         #expect(logonsLogged == cluster.ids.count, "each replica logged its Logon, with the password redacted")
     }
 }
+
+extension TradingProcessTests {
+    /// All replicas read the same feed and the same broker: a poison value there must not stop
+    /// any of them (issue 10). A feed line whose price overflows, then an ExecutionReport whose
+    /// AvgPx cannot be represented, hit a running cluster; it keeps its leader and trades on.
+    @Test func aHostileFeedLineAndExecutionReportDoNotStopTheCluster() async throws {
+        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"] })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let leader = try await cluster.waitForTradingLeader()
+        try await cluster.waitUntil("a first fill", timeout: .seconds(30)) {
+            ((try? await cluster.venueStatistics())?.fills ?? 0) >= 1
+        }
+        let (feedStatus, _) = try await cluster.post(
+            "\(cluster.venueURL)/admin/feed/inject", body: "{\"line\": \"T,1,AAPL,999999999999999,1,1,1,0\"}")
+        #expect(feedStatus == 200)
+        let order = try #require(try await cluster.orders(leader).last)
+        let fields = [
+            ["37", "O-HOSTILE"], ["11", order.clOrdId], ["17", "E-HOSTILE"], ["150", "F"], ["39", "2"], ["55", "AAPL"],
+            ["54", "1"], ["151", "0"], ["14", "100"], ["6", "99999999999999999"], ["32", "100"],
+            ["31", "99999999999999999"],
+        ]
+        let body = try JSONSerialization.data(withJSONObject: ["session": "BATON\(leader)", "msgType": "8", "fields": fields])
+        let (reportStatus, _) = try await cluster.post(
+            "\(cluster.venueURL)/admin/fix/inject", body: String(decoding: body, as: UTF8.self))
+        #expect(reportStatus == 200)
+        let fillsBefore = try await cluster.venueStatistics().fills
+        try await cluster.waitUntil("trading goes on after the poison", timeout: .seconds(30)) {
+            ((try? await cluster.venueStatistics())?.fills ?? 0) >= fillsBefore + 3
+        }
+        #expect(cluster.ids.allSatisfy { cluster.isRunning($0) }, "every replica still runs\n\(cluster.logs())")
+        #expect(await cluster.tradingLeader() == leader, "the leader kept its lease and its phase")
+        for id in cluster.ids {
+            let view = try #require(await cluster.trading(id))
+            #expect(view.feed.sources.contains { $0.decodeErrors >= 1 }, "n\(id) counted the poison line")
+        }
+        let log = try String(contentsOfFile: cluster.replicas[leader]!.logPath, encoding: .utf8)
+        #expect(log.contains("ExecutionReport refused at the boundary") && log.contains("LastPx(31)=99999999999999999 is not a price"))
+        #expect(!(try await cluster.orders(leader).contains { $0.cumQty > $0.quantity }), "nothing of it was journaled")
+        try await Self.settle(cluster, leader: leader)
+        let venuePositions = try await cluster.venuePositions()
+        for id in cluster.ids {
+            #expect(try await cluster.positions(id).filter { $0.value != 0 } == venuePositions, "n\(id) positions")
+        }
+    }
+}

@@ -520,3 +520,32 @@ struct FIXSessionTests {
         #expect(decoded[554] == "s3cret-Pa55" && !decoded.description.contains("s3cret"))
     }
 }
+
+/// Sequence numbers and HeartBtInt from the counterparty are bounded before any arithmetic.
+@Suite struct HostileSessionValueTests {
+    @Test func aMsgSeqNumNearIntMaxEndsTheSessionInsteadOfTrapping() throws {
+        var acceptor = FIXSession(settings: FIXSessionSettings(role: .acceptor, senderCompID: "VENUE", targetCompID: "BATON"))
+        _ = acceptor.onConnected(now: t0)
+        var logon = FIXLogon(heartBtInt: 30).message
+        logon.set(FIXTag.senderCompID, "BATON")
+        logon.set(FIXTag.targetCompID, "VENUE")
+        logon.set(FIXTag.msgSeqNum, String(Int.max))
+        logon.set(FIXTag.sendingTime, t0.fixString)
+        let out = acceptor.onReceived(bytes: logon.encoded(), now: t0)
+        let reason = out.compactMap { d -> String? in if case .disconnect(let r) = d { r } else { nil } }.first
+        #expect(reason?.contains("outside 1…\(FIXSession.maxSeqNum)") == true, "\(out)")
+    }
+
+    @Test func aHugeHeartBtIntIsRefusedAtLogon() throws {
+        var acceptor = FIXSession(settings: FIXSessionSettings(role: .acceptor, senderCompID: "VENUE", targetCompID: "BATON"))
+        _ = acceptor.onConnected(now: t0)
+        var logon = FIXLogon(heartBtInt: Int.max).message
+        logon.set(FIXTag.senderCompID, "BATON")
+        logon.set(FIXTag.targetCompID, "VENUE")
+        logon.set(FIXTag.msgSeqNum, "1")
+        logon.set(FIXTag.sendingTime, t0.fixString)
+        let out = acceptor.onReceived(bytes: logon.encoded(), now: t0)
+        #expect(acceptor.status != .active)
+        #expect(out.contains { if case .disconnect(let r) = $0 { r.contains("HeartBtInt") } else { false } }, "\(out)")
+    }
+}

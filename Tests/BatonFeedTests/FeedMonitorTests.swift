@@ -45,6 +45,25 @@ private func switches(_ directives: [FeedDirective]) -> [FeedDirective] {
 }
 
 @Suite struct FeedMonitorTests {
+    /// A source may claim any sequence: jumps of nearly 10^19, repeated across sequence resets,
+    /// saturate the missed count instead of trapping every replica that reads the source.
+    @Test func repeatedHugeJumpsSaturateTheMissedCount() {
+        var monitor = connectedMonitor()
+        func trade(_ sequence: UInt64) -> [UInt8] { Array("T,\(sequence),AAPL,187.25,100,187.24,187.26,1\n".utf8) }
+        let huge: UInt64 = 9_999_999_999_999_999_999
+        var at: Int64 = 1
+        for _ in 0..<3 {
+            _ = monitor.receiveFrame(trade(1), from: .primary, at: at * ms, receiveTimeNanos: at)
+            _ = monitor.receiveFrame(trade(huge), from: .primary, at: (at + 1) * ms, receiveTimeNanos: at + 1)
+            // The source restarts its sequence on a new connection.
+            _ = monitor.sourceDisconnected(.primary, at: (at + 2) * ms, reason: "test")
+            _ = monitor.sourceConnected(.primary, at: (at + 3) * ms)
+            at += 4
+        }
+        #expect(monitor.primary.gaps == 3)
+        #expect(monitor.primary.missedTicks == UInt64.max)
+    }
+
     @Test func forwardsOnlyTheActiveSourcesTicksInOrder() {
         var monitor = connectedMonitor()
         let primary = monitor.receiveFrame(Frames.trades(1...3), from: .primary, at: 1 * ms, receiveTimeNanos: 42)

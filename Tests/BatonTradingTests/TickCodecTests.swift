@@ -1,4 +1,5 @@
 import BatonMarketData
+import BatonTrading
 import Testing
 
 @Suite struct TickCodecTests {
@@ -45,5 +46,58 @@ import Testing
         #expect(TickCodec.parsePrice("1.") == 10_000)
         #expect(TickCodec.parsePrice("") == nil)
         #expect(TickCodec.parsePrice("1.2.3") == nil)
+    }
+
+    /// Every replica reads the same line: one that overflows the price arithmetic must be a
+    /// decode error on that line, never a trap (issue 10).
+    @Test func pricesThatWouldOverflowAreRefusedOnTheirLine() {
+        let text = "T,1,AAPL,999999999999999,1,1,1,0\nT,2,AAPL,1,1,-999999999999999,1,0\nT,3,AAPL,1000000000,1,1,1,0\n"
+            + "T,4,AAPL,1000000000.0001,1,1,1,0\nT,5,AAPL,10,1,9,11,0"
+        var ticks: [MarketTick] = []
+        var errors: [TickDecodingError] = []
+        TickCodec.decodeFrame(
+            Array(text.utf8), receiveTimeNanos: 0, onTick: { ticks.append($0) }, onHeartbeat: { _, _ in },
+            onError: { errors.append($0) })
+        #expect(ticks.map(\.sequence) == [3, 5], "the largest price is accepted, the rest decode")
+        #expect(ticks.first?.price == TickCodec.maxPriceUnits)
+        #expect(errors.map(\.line) == [1, 2, 4])
+        #expect(errors.map(\.reason) == ["bad price", "bad bid", "bad price"])
+    }
+}
+
+@Suite struct HostileValueTests {
+    /// The largest prices the feed accepts, over the largest window: the averages' products
+    /// leave Int64, and must not trap.
+    @Test func theCrossoverCopesWithTheLargestPricesAndWindow() throws {
+        var strategy = MovingAverageCrossover(
+            parameters: CrossoverParameters(symbol: "AAPL", fastWindow: 9_999, slowWindow: 10_000, threshold: 0, quantity: 1),
+            version: "1")
+        var signals = 0
+        for n in 0..<20_000 {
+            let price = n < 10_000 ? TickCodec.maxPriceUnits - 1 : TickCodec.maxPriceUnits
+            if strategy.onTick(sequence: UInt64(n + 1), price: price, receivedNanos: 0) != nil { signals += 1 }
+        }
+        #expect(signals >= 1, "rising prices cross, computed exactly")
+    }
+
+    /// A journaled report from before the boundary check, with values that overflow: applying
+    /// it records an anomaly on every replica, never a trap (a crash loop on restart).
+    @Test func anOutOfRangeReportInTheJournalIsAnAnomalyNotATrap() {
+        var state = TradingState()
+        state.apply(.orderIntent(intent("AAPL")), term: 1, index: 1)
+        let effects = state.apply(
+            .execution(
+                report("BTN-1-1", exec: "X1", status: "2", last: 100, lastPx: Int64.max / 2, cum: 100, avg: Int64.max / 2)),
+            term: 1, index: 2)
+        #expect(effects.contains { if case .anomaly = $0 { true } else { false } })
+        #expect(state.position("AAPL") == 0)
+        // In range but large: products are taken wide, the position and average are exact.
+        state.apply(
+            .execution(
+                report(
+                    "BTN-1-1", exec: "X2", status: "2", last: 100, lastPx: TickCodec.maxPriceUnits, cum: 100,
+                    avg: TickCodec.maxPriceUnits)), term: 1, index: 3)
+        #expect(state.position("AAPL") == 100)
+        #expect(state.positions["AAPL"]?.averagePrice == TickCodec.maxPriceUnits)
     }
 }
