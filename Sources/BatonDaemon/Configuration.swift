@@ -330,6 +330,11 @@ private struct ConfigReader {
                     fail("cluster.members", "'\(idText)' is not a node id: expected a positive integer")
                     continue
                 }
+                // "1" and "01" are the same node: two addresses for it would silently lose one.
+                if let other = map.map(\.0).first(where: { $0 != idText && UInt64($0) == raw }), idText > other {
+                    fail("cluster.members", "'\(other)' and '\(idText)' are the same node id \(raw): list each node once")
+                    continue
+                }
                 if let endpoint = endpoint("cluster.members.\(idText)", address) { members[NodeID(raw)] = endpoint }
             }
         } else {

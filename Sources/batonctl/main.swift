@@ -31,8 +31,20 @@ struct AdminOptions: ParsableArguments {
     @Option(help: "Bearer token for actions (env BATON_ADMIN_TOKEN).")
     var token: String? = ProcessInfo.processInfo.environment["BATON_ADMIN_TOKEN"]
 
-    @Option(help: "Seconds to wait for each replica.")
+    @Option(help: "Seconds to wait for each replica (1 to 3600).")
     var timeout: Int = 5
+
+    mutating func validate() throws {
+        guard (1...3600).contains(timeout) else {
+            throw ValidationError("--timeout \(timeout) must be between 1 and 3600 seconds")
+        }
+        guard !urls.isEmpty else {
+            throw ValidationError("--admin '\(adminURLs)' names no replica: give comma-separated URLs like http://127.0.0.1:7201")
+        }
+        for url in urls where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("--admin: '\(url)' is not an http(s) URL")
+        }
+    }
 
     var urls: [String] {
         adminURLs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

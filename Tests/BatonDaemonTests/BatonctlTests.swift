@@ -86,4 +86,18 @@ struct BatonctlTests {
         #expect(result.output.contains("unreachable"))
         #expect(result.output.contains("no leader right now"))
     }
+
+    /// Bad arguments are refused with what and why, never a trap (issue 10).
+    @Test(arguments: [
+        (["status", "--admin", ""], "names no replica"),
+        (["status", "--admin", ","], "names no replica"),
+        (["status", "--timeout", "9223372036854775807"], "between 1 and 3600"),
+        (["orders", "--admin", "127.0.0.1:7201"], "not an http(s) URL"),
+    ])
+    func badArgumentsAreRefusedSayingWhy(arguments: [String], expected: String) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status != 0)
+        #expect(result.output.contains(expected), "\(result.output)")
+        #expect(!result.output.contains("Fatal error"), "\(result.output)")
+    }
 }

@@ -88,6 +88,14 @@ struct ConfigurationTests {
         #expect(error.description.contains("BATON_RAFT_MAX_INFLIGHT_MESSAGES"))
     }
 
+    @Test func theSameNodeIdSpelledTwiceIsRefused() throws {
+        let yaml = Self.valid.replacingOccurrences(of: "    3: 127.0.0.1:7103", with: "    3: 127.0.0.1:7103\n    01: 127.0.0.1:7104")
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
+        }
+        #expect(error.errors.contains { $0.key == "cluster.members" && $0.description.contains("same node id 1") }, "\(error)")
+    }
+
     @Test func nodeMustBeAMember() throws {
         let yaml = Self.valid.replacingOccurrences(of: "node_id: 2", with: "node_id: 9")
         let error = try #require(throws: ConfigurationErrors.self) {
