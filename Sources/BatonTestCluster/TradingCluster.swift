@@ -357,6 +357,34 @@ public final class TradingCluster: Sendable {
         throw ClusterFailure("no replica reached phase trading within \(timeout)\n\(logs())")
     }
 
+    /// The first running replica whose trading phase is `halted`, with its halt reason.
+    public func waitForHaltedLeader(timeout: Duration = .seconds(20)) async throws -> (id: UInt64, reason: String) {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            for id in ids where isRunning(id) {
+                if let view = await trading(id), view.engine.phase == "halted" { return (id, view.engine.haltReason ?? "") }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClusterFailure("no replica reported trading HALTED within \(timeout)\n\(logs())")
+    }
+
+    /// Waits until the venue has accepted an order on a session other than `excluded` beyond the
+    /// counts in `before` (its `/stats` sessions), and returns how long after `start` that was.
+    public func firstOrder(
+        fromSessionOtherThan excluded: String, beyond before: [String: VenueStatistics.Session],
+        since start: ContinuousClock.Instant, timeout: Duration = .seconds(20)
+    ) async throws -> Duration? {
+        while ContinuousClock.now - start < timeout {
+            let sessions = try await venueStatistics().sessions
+            if sessions.contains(where: { $0.key != excluded && $0.value.orders > (before[$0.key]?.orders ?? 0) }) {
+                return ContinuousClock.now - start
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return nil
+    }
+
     public func transferLeadership() async throws {
         guard let leader = await leader() else { throw ClusterFailure("no leader to transfer from") }
         let (status, body) = try await post("\(replicas[leader]!.adminURL)/admin/transfer-leadership", timeout: 5)

@@ -219,15 +219,7 @@ struct TradingFailover: AsyncParsableCommand {
                 let killedSession = "BATON\(leader)"
                 let start = ContinuousClock.now
                 cluster.kill9(leader)
-                var acknowledged: Duration?
-                while ContinuousClock.now - start < .seconds(20) {
-                    let sessions = try await cluster.venueStatistics().sessions
-                    if sessions.contains(where: { $0.key != killedSession && $0.value.orders > (before[$0.key]?.orders ?? 0) }) {
-                        acknowledged = ContinuousClock.now - start
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(2))
-                }
+                let acknowledged = try await cluster.firstOrder(fromSessionOtherThan: killedSession, beyond: before, since: start)
                 guard let acknowledged else { throw ValidationError("kill \(n + 1): no order from a new leader within 20 s") }
                 samples.append(acknowledged.milliseconds)
                 say("kill \(n + 1)/\(kills): n\(leader) killed; first order from the new leader after \(format(acknowledged.milliseconds, 1)) ms")
@@ -311,15 +303,7 @@ struct TradingTransfer: AsyncParsableCommand {
                 let answer = try TradingClusterJSON.decoder.decode(Answer.self, from: body)
                 drains.append(answer.drain.waitedMs)
                 if answer.drain.inFlight > 0 { withOrders += 1 }
-                var first: Duration?
-                while ContinuousClock.now - start < .seconds(20) {
-                    let sessions = try await cluster.venueStatistics().sessions
-                    if sessions.contains(where: { $0.key != oldSession && $0.value.orders > (before[$0.key]?.orders ?? 0) }) {
-                        first = ContinuousClock.now - start
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(2))
-                }
+                let first = try await cluster.firstOrder(fromSessionOtherThan: oldSession, beyond: before, since: start)
                 guard let first else { throw ValidationError("transfer \(n + 1): no order from the new leader within 20 s") }
                 gaps.append(first.milliseconds)
                 say(

@@ -218,18 +218,7 @@ extension TradingProcessTests {
         try await cluster.waitUntil("the armed leader killed itself", timeout: .seconds(30)) { !cluster.isRunning(first) }
         // The venue freezes before the next leader can ask about the order that is open.
         cluster.processes.signal("venue", SIGSTOP)
-        var halted: (UInt64, String)?
-        let deadline = ContinuousClock.now + .seconds(20)
-        search: while ContinuousClock.now < deadline {
-            for id in cluster.ids where cluster.isRunning(id) {
-                if let view = await cluster.trading(id), view.engine.phase == "halted" {
-                    halted = (id, view.engine.haltReason ?? "")
-                    break search
-                }
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let (leader, reason) = try #require(halted, "no leader reported HALTED\n\(cluster.logs())")
+        let (leader, reason) = try await cluster.waitForHaltedLeader()
         #expect(reason.contains("reconciliation incomplete"), "\(reason)")
         let (_, ready) = try await cluster.get("\(cluster.replicas[leader]!.adminURL)/readyz")
         #expect(String(decoding: ready, as: UTF8.self).contains("\"trading_halt_reason\":\"reconciliation incomplete"))
@@ -256,18 +245,7 @@ extension TradingProcessTests {
         let first = try await cluster.waitForTradingLeader()
         try await cluster.armKill(first, when: "after-send")
         try await cluster.waitUntil("the armed leader killed itself", timeout: .seconds(30)) { !cluster.isRunning(first) }
-        var halted: (UInt64, String)?
-        let deadline = ContinuousClock.now + .seconds(20)
-        search: while ContinuousClock.now < deadline {
-            for id in cluster.ids where cluster.isRunning(id) {
-                if let view = await cluster.trading(id), view.engine.phase == "halted" {
-                    halted = (id, view.engine.haltReason ?? "")
-                    break search
-                }
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let (leader, reason) = try #require(halted, "no leader reported HALTED\n\(cluster.logs())")
+        let (leader, reason) = try await cluster.waitForHaltedLeader()
         #expect(reason.contains("BusinessMessageReject(j)"), "the halt names the broker's answer: \(reason)")
         #expect(reason.contains("Unsupported Message Type"), "\(reason)")
         let open = try #require(try await cluster.orders(leader).first { !["filled", "canceled", "rejected", "expired", "not-sent"].contains($0.status) })
