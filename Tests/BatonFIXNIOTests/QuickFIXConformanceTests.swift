@@ -75,6 +75,19 @@ struct QuickFIXConformanceTests {
             #expect(reject[372] == "D")
             #expect(await initiator.status().session == .active)
 
+            // An OrderStatusRequest is not something the executor handles: QuickFIX answers it
+            // with a BusinessMessageReject(j), BusinessRejectReason 3 (unsupported message type),
+            // referring to our request by RefSeqNum(45): what the trading engine matches to the
+            // question and halts on, naming the answer, instead of re-sending (issue 9).
+            let status = FIXOrderStatusRequest(clOrdID: "BATON-1-1", symbol: "AAPL", side: .buy)
+            let statusSeq = try await initiator.send(status.message)
+            let refused = try await inbox.first("BusinessMessageReject(j) of the OrderStatusRequest") {
+                $0.msgType == "j" && $0[45] == String(statusSeq)
+            }
+            #expect(refused[372] == "H")
+            #expect(refused[380] == "3")
+            #expect(await initiator.status().session == .active)
+
             // Clean logout: our Logout is answered, and run() returns without an error.
             let beforeLogout = await initiator.status()
             initiator.requestShutdown()
