@@ -270,6 +270,15 @@ public actor TradingEngine: CommittedEntryConsumer {
                 metadata: ["signal.symbol": "\(signal.origin.symbol)", "signal.direction": "\(signal.origin.direction.rawValue)"])
             return
         }
+        guard !state.paused else {
+            // The pause is journaled once, with who and why; a rejection per signal while it lasts
+            // would only grow the journal (and keep every replica's log moving while an operator
+            // waits for it to settle).
+            logger.info(
+                "signal not acted on: trading is paused",
+                metadata: ["signal.symbol": "\(signal.origin.symbol)", "signal.direction": "\(signal.origin.direction.rawValue)"])
+            return
+        }
         let now = Self.wallNanos()
         let command: TradingCommand
         switch RiskGate.evaluate(signal, state: state, limits: limits, now: now, inFlight: inFlightSymbols) {

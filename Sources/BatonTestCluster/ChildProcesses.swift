@@ -15,7 +15,56 @@ public struct ClusterFailure: Error, CustomStringConvertible {
 public final class ChildProcesses: Sendable {
     private let running = Mutex<[String: Process]>([:])
 
-    public init() {}
+    public init() {
+        Self.sweepOrphans
+    }
+
+    /// Children are written down per owning process in this directory, so that the children of
+    /// a test run that crashed (a trap skips every `defer`) are killed by the next run instead of
+    /// loading the machine under it.
+    public static let registry = NSTemporaryDirectory() + "baton-children"
+
+    /// Once per process: kill the recorded children of owners that no longer exist.
+    static let sweepOrphans: Void = { _ = sweep() }()
+
+    /// Kills the recorded children of owners that no longer exist; returns the pids killed.
+    @discardableResult
+    public static func sweep() -> [Int32] {
+        var killed: [Int32] = []
+        try? FileManager.default.createDirectory(atPath: registry, withIntermediateDirectories: true)
+        let owners = (try? FileManager.default.contentsOfDirectory(atPath: registry)) ?? []
+        for owner in owners {
+            guard let ownerPID = Int32(owner), ownerPID != getpid() else { continue }
+            if kill(ownerPID, 0) == 0 || errno != ESRCH { continue }
+            let path = "\(registry)/\(owner)"
+            let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
+            for line in lines {
+                // "<pid> <executable>": kill it only if that pid still runs that executable.
+                let parts = line.split(separator: " ", maxSplits: 1)
+                guard parts.count == 2, let pid = Int32(parts[0]),
+                    let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe"),
+                    exe == String(parts[1])
+                else { continue }
+                kill(pid, SIGCONT)
+                kill(pid, SIGKILL)
+                killed.append(pid)
+                FileHandle.standardError.write(
+                    Data("ChildProcesses: killed \(parts[1]) (pid \(pid)) left by crashed process \(ownerPID)\n".utf8))
+            }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        return killed
+    }
+
+    private static func record(_ pid: Int32, executable: String) {
+        let line = "\(pid) \(URL(fileURLWithPath: executable).resolvingSymlinksInPath().path)\n"
+        let path = "\(registry)/\(getpid())"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { return }
+        handle.seekToEndOfFile()
+        handle.write(Data(line.utf8))
+        try? handle.close()
+    }
 
     /// Starts `executable` as `name`, appending its stdout and stderr to `logPath`.
     public func start(
@@ -37,6 +86,7 @@ public final class ChildProcesses: Sendable {
         process.standardError = log
         process.standardOutput = log
         try process.run()
+        Self.record(process.processIdentifier, executable: executable)
         running.withLock { $0[name] = process }
     }
 

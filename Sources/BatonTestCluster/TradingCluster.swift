@@ -394,9 +394,18 @@ public final class TradingCluster: Sendable {
     }
 
     /// Arms the leader to SIGKILL itself right around its next order (debug endpoint).
+    /// The replica may send an order and kill itself before its answer is written: a closed
+    /// connection from a replica that is gone counts as armed (and fired).
     public func armKill(_ id: UInt64, when: String) async throws {
-        let (status, body) = try await post(
-            "\(replicas[id]!.adminURL)/admin/debug/kill-on-next-order", body: "{\"when\":\"\(when)\"}")
+        let status: UInt
+        let body: Data
+        do {
+            (status, body) = try await post(
+                "\(replicas[id]!.adminURL)/admin/debug/kill-on-next-order", body: "{\"when\":\"\(when)\"}")
+        } catch {
+            try await waitUntil("n\(id) gone after arming (\(error))", timeout: .seconds(2)) { !self.isRunning(id) }
+            return
+        }
         guard status == 202 else {
             throw ClusterFailure("arming n\(id): HTTP \(status) \(String(decoding: body, as: UTF8.self))")
         }

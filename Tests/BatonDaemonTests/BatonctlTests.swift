@@ -1,3 +1,4 @@
+import BatonTestCluster
 import Foundation
 import Testing
 
@@ -99,5 +100,35 @@ struct BatonctlTests {
         #expect(result.status != 0)
         #expect(result.output.contains(expected), "\(result.output)")
         #expect(!result.output.contains("Fatal error"), "\(result.output)")
+    }
+}
+
+/// The test scaffolding cleans up after a crashed run (a trap skips every `defer`).
+@Suite struct OrphanSweepTests {
+    @Test func childrenOfADeadOwnerAreKilledAndOthersAreLeftAlone() throws {
+        func spawn(_ path: String, _ arguments: [String]) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+            try process.run()
+            return process
+        }
+        let dead = try spawn("/bin/true", [])
+        dead.waitUntilExit()
+        let orphan = try spawn("/bin/sleep", ["30"])
+        let bystander = try spawn("/bin/sleep", ["30"])
+        defer { bystander.terminate(); orphan.terminate() }
+        let sleep = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(orphan.processIdentifier)/exe")
+        try FileManager.default.createDirectory(atPath: ChildProcesses.registry, withIntermediateDirectories: true)
+        // The dead owner recorded the orphan, and a pid that now runs something else.
+        try "\(orphan.processIdentifier) \(sleep)\n\(bystander.processIdentifier) /not/what/it/runs\n".write(
+            toFile: "\(ChildProcesses.registry)/\(dead.processIdentifier)", atomically: true, encoding: .utf8)
+        let killed = ChildProcesses.sweep()
+        #expect(killed.contains(orphan.processIdentifier))
+        #expect(!killed.contains(bystander.processIdentifier))
+        orphan.waitUntilExit()
+        #expect(orphan.terminationReason == .uncaughtSignal)
+        #expect(bystander.isRunning)
+        #expect(!FileManager.default.fileExists(atPath: "\(ChildProcesses.registry)/\(dead.processIdentifier)"))
     }
 }

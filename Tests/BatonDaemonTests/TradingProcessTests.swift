@@ -1,5 +1,6 @@
 import BatonTestCluster
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -23,13 +24,29 @@ import Testing
         let (status, _) = try await cluster.post(
             "\(cluster.replicas[leader]!.adminURL)/admin/trading/pause", body: "{\"reason\":\"test settles\"}")
         #expect(status == 200)
-        try await cluster.waitUntil("every order settled on every replica", timeout: .seconds(20), every: .milliseconds(100)) {
+        let seen = Mutex<[String]>([])
+        do {
+            try await cluster.waitUntil("every order settled on every replica", timeout: .seconds(20), every: .milliseconds(100)) {
             var applied: Set<UInt64> = []
+            var views: [String] = []
+            defer { seen.withLock { $0 = views } }
             for id in cluster.ids {
-                guard let view = await cluster.trading(id), view.engine.openOrders == 0 else { return false }
+                guard let view = await cluster.trading(id) else {
+                    views.append("n\(id) unreachable")
+                    return false
+                }
+                let raft = (try? await cluster.get("\(cluster.replicas[id]!.adminURL)/cluster")).map {
+                    String(String(decoding: $0.body, as: UTF8.self).prefix(1500))
+                } ?? "?"
+                views.append(
+                    "n\(id) open=\(view.engine.openOrders) applied=\(view.engine.appliedIndex) phase=\(view.engine.phase) raft=\(raft)")
+                guard view.engine.openOrders == 0 else { return false }
                 applied.insert(view.engine.appliedIndex)
             }
             return applied.count == 1
+            }
+        } catch {
+            throw ClusterFailure("every order settled on every replica: not within 20 s; last seen \(seen.withLock { $0 })")
         }
     }
 
@@ -125,7 +142,15 @@ import Testing
 
         let atVenue = try await cluster.venueOrders().filter { $0.clOrdID == killed.clOrdId }
         #expect(atVenue.count == 1, "the venue received \(killed.clOrdId) exactly once")
-        #expect(atVenue.first?.possResend == expectResend)
+        if expectResend {
+            #expect(atVenue.first?.possResend == true)
+        } else if atVenue.first?.possResend == true {
+            // Written, but it reached the venue only after the next leader had asked (a loaded
+            // machine): the venue refused that late copy as stale, and the re-send is the one
+            // execution. Safe, and only so: the refusal must be on the venue's record.
+            let refused = try await cluster.venueRefusals().filter { $0.clOrdID == killed.clOrdId }
+            #expect(!refused.isEmpty, "re-sent although the venue has no record of refusing the original")
+        }
         #expect(try await cluster.venueDuplicates().isEmpty, "no second NewOrderSingle for any ClOrdID")
         for id in cluster.ids {
             let order = try #require(try await cluster.orders(id).first { $0.clOrdId == killed.clOrdId })
@@ -164,11 +189,17 @@ import Testing
         try await Self.settle(cluster, leader: second)
 
         #expect(try await cluster.venueDuplicates().isEmpty, "no second NewOrderSingle for \(order)")
+        // Its one fate: executed once from the old leader's write, or (on a loaded machine, when
+        // the venue read it over 100 ms after its SendingTime) refused as stale and journaled so.
+        // Either way the target never sent it again.
         let atVenue = try await cluster.venueOrders().filter { $0.clOrdID == order }
-        #expect(atVenue.count == 1 && atVenue.first?.possResend == false, "sent once, by the old leader")
+        let refused = try await cluster.venueRefusals().filter { $0.clOrdID == order }
+        let executed = atVenue.count == 1 && atVenue.first?.possResend == false
+        #expect(executed || (atVenue.isEmpty && refused.count == 1), "sent once, by the old leader: \(atVenue) \(refused)")
         for id in cluster.ids {
             let journaled = try #require(try await cluster.orders(id).first { $0.clOrdId == order })
-            #expect(journaled.status == "filled" && journaled.sends == 1, "n\(id): \(journaled)")
+            #expect(journaled.sends == 1, "n\(id): never re-sent by the target: \(journaled)")
+            #expect(journaled.status == (executed ? "filled" : "rejected"), "n\(id): \(journaled)")
         }
         let venuePositions = try await cluster.venuePositions()
         for id in cluster.ids {
