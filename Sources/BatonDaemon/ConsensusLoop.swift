@@ -492,16 +492,11 @@ public actor ConsensusLoop {
 
     // MARK: - Directives
 
-    private static func sendsTimeoutNow(_ directive: RaftDirective) -> Bool {
-        if case .send(let message) = directive, case .timeoutNow = message.body { return true }
-        return false
-    }
-
     private func execute(_ directives: [RaftDirective]) {
-        // A TimeoutNow has already cleared the node's lease: publish that before the message
-        // leaves, so the lease the trading engine reads is never younger than what the target
-        // can have been told. Every other event publishes once, after its directives.
-        if directives.contains(where: Self.sendsTimeoutNow) { publishState() }
+        // The node's state has already moved: publish it before any message leaves, so that the
+        // lease the trading engine reads is never younger than what a peer can have been told
+        // (a TimeoutNow clears the lease in the node; the cell must be clear when it is sent).
+        publishState()
         for directive in directives {
             switch directive {
             case .persist(let write):
