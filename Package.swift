@@ -51,11 +51,18 @@ let package = Package(
         // The peer wire format: frames, CRC32C, message codec. Pure Swift with no dependencies
         // beyond RaftCore, so the fuzzer can build it with plain swiftc (see Fuzz/README.md).
         .target(name: "BatonWire", dependencies: ["RaftCore"], swiftSettings: strictSettings),
+        // What every NIO listener here shares: accepted connections held until served or closed,
+        // so a connection accepted during shutdown cannot trap the process.
+        .target(
+            name: "BatonListener",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         // Peer connections over SwiftNIO: handshake, reconnect, bounded queues, optional mTLS.
         .target(
             name: "BatonTransport",
             dependencies: [
-                "BatonWire", "RaftCore",
+                "BatonWire", "RaftCore", "BatonListener",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -161,7 +168,7 @@ let package = Package(
         .target(
             name: "BatonVenue",
             dependencies: [
-                "BatonFIX", "BatonMarketData",
+                "BatonFIX", "BatonMarketData", "BatonListener",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -257,7 +264,7 @@ let package = Package(
         .testTarget(
             name: "BatonTransportTests",
             dependencies: [
-                "BatonTransport", "BatonWire", "RaftCore",
+                "BatonTransport", "BatonWire", "RaftCore", "BatonListener",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import BatonListener
 import BatonWire
 public import Logging
 public import NIOCore
@@ -32,6 +33,9 @@ public final class PeerTransport: Sendable {
     private let peers: [NodeID: PeerAddress]
     private let outboxes: [NodeID: PeerOutbox]
     private let state: Mutex<State>
+    /// Accepted connections from the moment NIO wraps them until `serveInbound` claims them;
+    /// the ones a closing listener never delivers are closed here (see `AcceptedConnections`).
+    private let accepted = AcceptedConnections<Frame, Frame>()
 
     private enum Phase { case idle, starting, running, shutDown }
 
@@ -197,6 +201,7 @@ public final class PeerTransport: Sendable {
     private func bind(tls: TLSContexts?) async throws -> NIOAsyncChannel<NIOAsyncChannel<Frame, Frame>, Never> {
         let configuration = FrameDecoder.Configuration(maximumFrameLength: options.maximumFrameLength)
         let maximumFrameLength = options.maximumFrameLength
+        let accepted = self.accepted
         do {
             return try await ServerBootstrap(group: eventLoopGroup)
                 // A restarted replica must get its port back while old connections sit in TIME_WAIT.
@@ -213,7 +218,7 @@ public final class PeerTransport: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             MessageToByteHandler(WireFrameEncoder(maximumFrameLength: maximumFrameLength))
                         )
-                        return try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel)
+                        return try accepted.wrap(channel)
                     }
                 }
         } catch {
@@ -244,10 +249,16 @@ public final class PeerTransport: Sendable {
                 logger.error("peer listener failed; no peer can reach this node", metadata: ["error": "\(error)"])
             }
         }
+        let closed = await accepted.closeUnclaimed()
+        if closed > 0 {
+            logger.debug("closed connections accepted as the listener closed", metadata: ["connections": "\(closed)"])
+        }
     }
 
     /// One accepted connection: handshake, then receive raft frames until it closes.
     private func serveInbound(_ connection: NIOAsyncChannel<Frame, Frame>) async {
+        // Not ours once the listener's shutdown closed it.
+        guard accepted.claim(connection) else { return }
         let channel = connection.channel
         var logger = self.logger
         logger[metadataKey: "peer.address"] = "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")"

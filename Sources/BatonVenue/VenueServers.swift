@@ -1,4 +1,5 @@
 import BatonFIX
+import BatonListener
 import Foundation
 public import Hummingbird
 public import HummingbirdWebSocket
@@ -13,22 +14,24 @@ public struct FIXAcceptor: Service {
     public let venue: Venue
     public let logger: Logger
     private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    /// Held from accept until `serve` claims them, so a connection accepted as the listener
+    /// closes is closed rather than trapping the venue (see `AcceptedConnections`).
+    private let accepted: AcceptedConnections<ByteBuffer, ByteBuffer>
 
     /// The port actually bound (the configured one, or the free port picked for 0).
     public var port: Int { server.channel.localAddress?.port ?? 0 }
 
     /// Binds now, so a caller learns the port before the service runs.
     public static func bind(host: String, port: Int, venue: Venue, logger: Logger) async throws -> FIXAcceptor {
+        let accepted = AcceptedConnections<ByteBuffer, ByteBuffer>()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
+                channel.eventLoop.makeCompletedFuture { try accepted.wrap(channel) }
             }
-        return FIXAcceptor(venue: venue, logger: logger, server: server)
+        return FIXAcceptor(venue: venue, logger: logger, server: server, accepted: accepted)
     }
 
     public func run() async throws {
@@ -53,10 +56,12 @@ public struct FIXAcceptor: Service {
             } catch {
                 logger.debug("FIX listener closed: \(error)")
             }
+            await accepted.closeUnclaimed()
         }
     }
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        guard accepted.claim(connection) else { return }  // closed by the listener's shutdown
         let remote = connection.channel.remoteAddress?.description ?? "unknown"
         let (writes, writer) = AsyncStream<Venue.FIXOutbound>.makeStream()
         let id = await venue.fixConnectionOpened(writer: writer, remote: remote)

@@ -28,6 +28,7 @@ final class TestFeedSource: Sendable {
         var nextSequence: UInt64
         var ticksPerFrame = 5
         var server: Task<Void, any Error>?
+        var serviceGroup: ServiceGroup?
         var connections = 0
         /// How long the server sits on a WebSocket upgrade request before accepting it.
         var upgradeDelay: Duration = .zero
@@ -81,7 +82,7 @@ final class TestFeedSource: Sendable {
                 try await Task.sleep(for: self.state.withLock { $0.upgradeDelay })
                 return .upgrade([:]) { _, outbound, _ in
                     self.state.withLock { $0.connections += 1 }
-                    while !Task.isCancelled {
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
                         if let frame = self.nextFrame() {
                             try await outbound.write(.text(String(decoding: frame, as: UTF8.self)))
                         }
@@ -96,23 +97,53 @@ final class TestFeedSource: Sendable {
             },
             logger: Logger(label: "test-feed-source")
         )
+        // Run under a ServiceGroup so that `stop()` can shut the server down gracefully.
+        let serviceGroup = ServiceGroup(
+            configuration: .init(services: [app], logger: Logger(label: "test-feed-source")))
         let server = Task {
             defer { portContinuation.finish() }
-            try await app.run()
+            try await serviceGroup.run()
         }
-        state.withLock { $0.server = server }
+        state.withLock {
+            $0.server = server
+            $0.serviceGroup = serviceGroup
+        }
         for await bound in portStream { return bound }
         throw TestFailure("feed source server did not start")
     }
 
-    /// Shuts the server down, closing its connections.
+    /// Shuts the server down, closing its connections: gracefully, so that the listener closes
+    /// before its accept loop stops. Cancelling a Hummingbird server while a reconnecting client's
+    /// connection sits accepted but unserved traps the whole test process ("Deinited
+    /// NIOAsyncWriter without calling finish()", swift-nio#2637). Cancels only if the graceful
+    /// shutdown has not finished within five seconds.
     func stop() async {
-        let server = state.withLock { state -> Task<Void, any Error>? in
-            defer { state.server = nil }
-            return state.server
+        let (server, serviceGroup) = state.withLock { state in
+            defer {
+                state.server = nil
+                state.serviceGroup = nil
+            }
+            return (state.server, state.serviceGroup)
         }
-        server?.cancel()
-        _ = await server?.result
+        guard let server else { return }
+        await serviceGroup?.triggerGracefulShutdown()
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                _ = await server.result
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !finished {
+            server.cancel()
+            _ = await server.result
+        }
     }
 }
 
