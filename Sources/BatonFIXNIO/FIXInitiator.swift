@@ -393,7 +393,11 @@ public actor FIXInitiator: Service {
                 case .send(let message, let bytes):
                     try await commit(&persists)
                     writes.append(channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)))
-                    logger.trace("sent", metadata: ["fix.message": "\(message)"])
+                    // Session-level messages (Logon, Logout, ResendRequest, SequenceReset,
+                    // Reject) are few and are what an on-call engineer reads after a session
+                    // problem; every other message is trace. Passwords are redacted by FIXField.
+                    let sessionLevel = ["A", "5", "2", "4", "3"].contains(message.msgType ?? "")
+                    logger.log(level: sessionLevel ? .debug : .trace, "sent", metadata: ["fix.message": "\(message)"])
                 case .deliver(let message):
                     applicationSink.yield(message)
                     snapshot.deliveredMessages += 1

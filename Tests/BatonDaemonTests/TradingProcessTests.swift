@@ -322,7 +322,7 @@ extension TradingProcessTests {
     /// the one from `venue.password_file` and trade, and no log line of any process holds it.
     @Test func sessionsLogOnWithThePasswordFileAndNoLogShowsIt() async throws {
         let secret = "pw-\(UInt64.random(in: 1...UInt64.max))"
-        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"]; $0.logonPassword = secret; $0.logLevel = "trace" })
+        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"]; $0.logonPassword = secret; $0.logLevel = "debug" })
         defer { cluster.shutdown() }
         try await cluster.startAll()
         let leader = try await cluster.waitForTradingLeader()
@@ -337,7 +337,7 @@ extension TradingProcessTests {
         for name in cluster.ids.map({ "n\($0).log" }) + ["venue.log"] {
             let text = try String(contentsOfFile: "\(cluster.directory)/\(name)", encoding: .utf8)
             #expect(!text.contains(secret), "\(name) shows the logon password")
-            // At trace level every sent message is logged: the Logons are there, redacted.
+            // At debug level every session-level message sent is logged: the Logons are there, redacted.
             if text.contains("554=***") && text.contains("553=baton-n") { logonsLogged += 1 }
         }
         #expect(logonsLogged == cluster.ids.count, "each replica logged its Logon, with the password redacted")
