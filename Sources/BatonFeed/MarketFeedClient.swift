@@ -45,6 +45,9 @@ public final class MarketFeedClient: Service, Sendable {
         var pendingDroppedSwitches = 0
         var totalDroppedTicks: UInt64 = 0
         var decodeErrorLog = [DecodeErrorLogWindow(), DecodeErrorLogWindow()]
+        /// The primary's first connection attempt got past its channel setup (see
+        /// `maintainConnection`).
+        var primaryAttempted = false
     }
 
     /// - Parameters:
@@ -144,12 +147,24 @@ public final class MarketFeedClient: Service, Sendable {
             eventLoopGroup: eventLoopGroup,
             logger: wsLogger
         ) { inbound, _, _ in
+            if source == .primary { self.shared.withLock { $0.primaryAttempted = true } }
             self.connectionOpened(source)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.readFrames(inbound, from: source) }
                 group.addTask { try await self.cutWhenSilent(source) }
                 try await group.next()
                 group.cancelAll()
+            }
+        }
+        if source == .backup {
+            // Two first-ever WebSocket channel setups on two event loops at the same instant
+            // crashed a replica in the Swift 6.3 runtime (a null metadata pointer in
+            // swift_conformsToProtocol under configureUpgradableHTTPClientPipeline, while the
+            // other loop ran the same setup). Every replica starts both sources at once, so this
+            // was a correlated startup crash; the backup's first dial waits for the primary's
+            // first attempt (at most a second), after which the metadata exists.
+            for _ in 0..<200 where !Task.isCancelled && !shared.withLock({ $0.primaryAttempted }) {
+                try? await Task.sleep(for: .milliseconds(5))
             }
         }
         while !Task.isCancelled {
@@ -163,6 +178,7 @@ public final class MarketFeedClient: Service, Sendable {
             } catch {
                 reason = "\(error)"
             }
+            if source == .primary { shared.withLock { $0.primaryAttempted = true } }
             if Task.isCancelled { break }
             if connectionClosed(source, reason: reason) { backoff.reset() }
             let delay = backoff.nextDelay(using: &generator)

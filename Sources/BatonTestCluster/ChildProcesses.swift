@@ -156,26 +156,37 @@ public final class ChildProcesses: Sendable {
             "cannot find the \(name) executable (looked in \(candidates.map(\.path))); build it with `swift build`")
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago.
+    /// A TCP port on 127.0.0.1 that was free a moment ago, chosen below the kernel's ephemeral
+    /// range (`net.ipv4.ip_local_port_range`, 32768–60999 by default). A port the kernel picked
+    /// for us (bind to 0) comes from that range, so an outgoing connection of any process — a
+    /// replica dialling a peer, the feed, the broker — could take it before the replica meant to
+    /// listen on it binds: a replica then dies at start with "Address already in use".
     public static func freePort() throws -> Int {
+        for _ in 0..<200 {
+            let candidate = Int.random(in: 20_000..<32_000)
+            // Never the same port twice from this process: a cluster asks for several at once.
+            guard handedOut.withLock({ $0.insert(candidate).inserted }) else { continue }
+            if canBind(candidate) { return candidate }
+        }
+        throw ClusterFailure("no free TCP port on 127.0.0.1 in 20000…31999 after 200 tries")
+    }
+
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ClusterFailure("socket() failed") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0 else { throw ClusterFailure("bind() failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return bound == 0
     }
 
     /// Resident memory of a process in bytes (VmRSS), nil if it is gone.
