@@ -133,7 +133,8 @@ extension BatondConfiguration {
         ("trading.reconcile.answer_timeout_ms", "wait for one status report before asking again (default 1000)"),
         ("trading.reconcile.attempts_before_halt", "unanswered status requests before HALTED (default 3)"),
         ("venue.fix", "host:port of the broker's FIX 4.4 acceptor"),
-        ("venue.sender_comp_id", "this replica's SenderCompID (default BATON<node id>)"),
+        ("venue.sender_comp_id", "the cluster's SenderCompID, the same on every replica: one broker session (default BATON)"),
+        ("venue.sequence_block", "outbound MsgSeqNums a leader reserves through the log at a time (default 1000)"),
         ("venue.target_comp_id", "the broker's CompID (default VENUE)"),
         ("venue.heartbeat_s", "FIX HeartBtInt in seconds (default 5)"),
         ("venue.store_sync", "fsync the FIX session store on every message (default true)"),
@@ -512,6 +513,8 @@ public struct TradingConfiguration: Sendable, Equatable {
     /// Read from `venue.password_file`; its description is `***`.
     public var password: FIXPassword? = nil
     public var resetSeqNumOnLogon = false
+    /// Outbound MsgSeqNums a leader reserves through the log at a time (SequenceReservation).
+    public var sequenceBlock = 1000
     /// The broker refuses a NewOrderSingle whose SendingTime is older than this.
     public var maxOrderAge: Duration
     /// An order is written only with at least this much lease left: the broker's limit on an
@@ -598,13 +601,15 @@ extension ConfigReader {
             if endpoint.port == 0 { fail("venue.fix", "port 0 is not a broker address") }
             venue = endpoint
         }
-        let sender = text("venue.sender_comp_id") ?? "BATON\(nodeID)"
+        // One broker session for the whole cluster: every replica must use the same CompIDs.
+        let sender = text("venue.sender_comp_id") ?? "BATON"
         let target = text("venue.target_comp_id") ?? "VENUE"
         for (key, value) in [("venue.sender_comp_id", sender), ("venue.target_comp_id", target)]
         where value.isEmpty || value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x01 || $0 >= 0x7F }) {
             fail(key, "'\(value)' is not a CompID: printable ASCII without spaces")
         }
         let heartbeat = integer("venue.heartbeat_s", default: 5, in: 1...3600)
+        let sequenceBlock = integer("venue.sequence_block", default: 1000, in: 10...1_000_000)
         let maxOrderAge = integer("venue.max_order_age_ms", default: 100, in: 1...60_000)
         let storeSyncText = text("venue.store_sync") ?? "true"
         if storeSyncText != "true" && storeSyncText != "false" {
@@ -656,6 +661,7 @@ extension ConfigReader {
             feedRecoverAfter: .milliseconds(recover))
         configuration.username = username
         configuration.password = password
+        configuration.sequenceBlock = sequenceBlock
         configuration.resetSeqNumOnLogon = resetText == "true"
         return configuration
     }

@@ -57,6 +57,10 @@ public actor TradingEngine: CommittedEntryConsumer {
     /// MsgSeqNum of each OrderStatusRequest this leader sent → its ClOrdID, so a Reject or
     /// BusinessMessageReject of the request (RefSeqNum) is matched to the question.
     private var statusRequestSeqNums: [Int: String] = [:]
+    /// The sequence block this leader asked the log for and has not seen applied (term, when).
+    private var reservationPending: (term: Term, since: Int64)?
+    /// "SenderCompID->TargetCompID": the cluster's one broker session.
+    private var sessionName: String { "\(configuration.senderCompID)->\(configuration.targetCompID)" }
     /// Test-only fault injection (debug endpoints): SIGKILL this process around the next order.
     public enum KillPoint: String, Sendable, Codable {
         /// After the intent is committed, before its NewOrderSingle is written.
@@ -194,6 +198,11 @@ public actor TradingEngine: CommittedEntryConsumer {
                 carryOut(directives)
                 return order.status == .intent
             }
+            if order.status.isTerminal, reconciler.isAsking(about: order.clOrdID) {
+                logger.notice(
+                    "an open question settled by a journaled report", metadata: ["order.clordid": "\(order.clOrdID)"])
+                carryOut(reconciler.onResolved(clOrdID: order.clOrdID))
+            }
             return false
         case .filled(let clOrdID, let symbol, let quantity, let price):
             metrics.fills.increment()
@@ -213,6 +222,9 @@ public actor TradingEngine: CommittedEntryConsumer {
             return false
         case .pausedChanged(let paused):
             logger.notice(paused ? "trading paused" : "trading resumed")
+            return false
+        case .sequenceReserved(let reservation, let first, let through):
+            onSequenceReserved(reservation, first: first, through: through)
             return false
         }
     }
@@ -317,7 +329,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 logger.error("unreadable ExecutionReport ignored", metadata: ["error": "\(error)", "fix": "\(message)"])
                 return
             }
-            await onExecutionReport(report)
+            await onExecutionReport(report, msgSeqNum: message.msgSeqNum)
         case "9":
             logger.warning("OrderCancelReject from the broker", metadata: ["fix": "\(message)"])
         case "3", "j":
@@ -343,11 +355,12 @@ public actor TradingEngine: CommittedEntryConsumer {
         }
     }
 
-    private func onExecutionReport(_ report: FIXExecutionReport) async {
-        let record: ExecutionRecord
+    private func onExecutionReport(_ report: FIXExecutionReport, msgSeqNum: Int?) async {
+        var record: ExecutionRecord
         switch Self.record(report, session: configuration.senderCompID, now: Self.wallNanos()) {
         case .success(let checked):
             record = checked
+            record.msgSeqNum = msgSeqNum
         case .failure(let refusal):
             // Never journaled: every replica would apply it. The order stays as the journal has it;
             // a status report that is refused the same way halts reconciliation naming the value.
@@ -480,14 +493,30 @@ public actor TradingEngine: CommittedEntryConsumer {
         let now = Self.wallNanos()
 
         guard view.role == .leader else {
+            revokeSession(initiator, reason: "this replica is no longer the leader")
             if ledTerm != nil { loseLeadership(reason: "no longer leader") }
             setPhase(.follower)
             return
         }
         if ledTerm != view.term {
             if ledTerm != nil { loseLeadership(reason: "new term") }
+            revokeSession(initiator, reason: "a new term began")
             ledTerm = view.term
             logger.notice("leading: trading waits for the lease, the broker session and the log", metadata: ["raft.term": "\(view.term)"])
+        }
+        guard view.leaseRemaining != nil else {
+            // The lease is what keeps another leader from existing: without it this replica lets
+            // go of the broker session at once, so a successor can log on.
+            revokeSession(initiator, reason: "the leader lease lapsed")
+            if phase != .waiting && phase != .follower {
+                logger.warning("leader lease lapsed: trading waits until it holds it again")
+                carryOut(reconciler.stop())
+            }
+            setPhase(.waiting)
+            return
+        }
+        if let start = view.termStartIndex, appliedThrough >= start {
+            await holdSession(initiator, term: view.term, now: now)
         }
         if sessionDropped, phase != .waiting {
             // Reports may have been lost with the connection: ask again about everything open.
@@ -510,6 +539,66 @@ public actor TradingEngine: CommittedEntryConsumer {
             await sendCommittedIntents()
             await checkAcknowledgements(now: now)
         }
+    }
+
+    /// The leader's claim on the broker session: a block of outbound MsgSeqNums reserved through
+    /// the log (granted to the initiator when it is applied), extended when half used.
+    private func holdSession(_ initiator: FIXInitiator, term: Term, now: Int64) async {
+        if let pending = reservationPending {
+            // A proposal lost to a leadership change never applies in this term; ask again.
+            guard pending.term != term || now - pending.since > 2_000_000_000 else { return }
+            reservationPending = nil
+        }
+        if let session = state.sequenceSession, session != sessionName {
+            let reason =
+                "this replica is configured for broker session \(sessionName), but the cluster's journal "
+                + "reserved sequence numbers for \(session): every replica must use the same CompIDs"
+            if haltReason != reason {
+                logger.critical("refusing the broker session", metadata: ["reason": "\(reason)"])
+                haltReason = reason
+                setPhase(.halted)
+            }
+            return
+        }
+        let block = configuration.sequenceBlock
+        if let permit = initiator.permit {
+            let next = await initiator.status().nextSenderSeqNum
+            guard permit.senderSeqCeiling - next < block / 2 else { return }
+        }
+        reservationPending = (term, now)
+        let reservation = SequenceReservation(
+            session: sessionName, count: block, term: term, node: nodeID.rawValue, atNanos: now)
+        if !(await propose(.sequenceReserved(reservation), what: "sequence block")) { reservationPending = nil }
+    }
+
+    /// A reservation applied: this leader's own (of its term) becomes its permit.
+    private func onSequenceReserved(_ reservation: SequenceReservation, first: Int, through: Int) {
+        guard let initiator, reservation.node == nodeID.rawValue, reservation.term == ledTerm,
+            leadership?.role == .leader, reservation.session == sessionName
+        else { return }
+        reservationPending = nil
+        if initiator.permit != nil {
+            initiator.extendCeiling(to: through)
+            logger.debug("broker session sequence numbers extended", metadata: ["fix.sender_seq_ceiling": "\(through)"])
+            return
+        }
+        let inbound = state.lastInboundSeqNum
+        initiator.grant(
+            FIXSessionPermit(
+                firstSenderSeqNum: first, senderSeqCeiling: through, nextTargetSeqNum: inbound > 0 ? inbound + 1 : nil))
+        logger.notice(
+            "taking over the broker session",
+            metadata: [
+                "fix.first_sender_seq_num": "\(first)", "fix.sender_seq_ceiling": "\(through)",
+                "fix.next_target_seq_num": "\(inbound > 0 ? String(inbound + 1) : "store")",
+            ])
+    }
+
+    private func revokeSession(_ initiator: FIXInitiator, reason: String) {
+        reservationPending = nil
+        guard initiator.permit != nil else { return }
+        logger.notice("letting go of the broker session", metadata: ["reason": "\(reason)"])
+        initiator.revoke(reason: reason)
     }
 
     private func loseLeadership(reason: String) {

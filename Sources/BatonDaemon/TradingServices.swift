@@ -35,10 +35,18 @@ public struct TradingServices: Sendable {
         settings.resetSeqNumOnLogon = trading.resetSeqNumOnLogon
         settings.username = trading.username
         settings.password = trading.password?.value
+        var options = FIXInitiatorOptions(
+            // A new leader's first Logon is often refused while the broker still holds the old
+            // leader's connection: retry quickly, and never wait long between attempts.
+            reconnectBackoff: FIXReconnectBackoff(minimum: .milliseconds(50), maximum: .seconds(2)),
+            syncsStore: trading.storeSync)
+        // One broker session for the cluster: only the leader, holding a block of sequence
+        // numbers reserved through the log, connects (TradingEngine grants the permit).
+        options.requiresPermit = true
         let initiator = try FIXInitiator(
             settings: settings, host: trading.venue.host, port: trading.venue.port,
             storePath: "\(configuration.dataDirectory)/fix-\(trading.senderCompID).sqlite",
-            logger: makeLogger("batond.fix"), options: FIXInitiatorOptions(syncsStore: trading.storeSync))
+            logger: makeLogger("batond.fix"), options: options)
         let feedConfiguration = try FeedConfiguration(
             primaryURL: trading.feedPrimary, backupURL: trading.feedBackup, symbols: Set(trading.symbols),
             staleAfter: trading.feedStaleAfter, recoverAfter: trading.feedRecoverAfter)

@@ -35,6 +35,10 @@ public struct FIXSessionSettings: Hashable, Sendable {
     /// session). The password is never logged: FIXField.description redacts it.
     public var username: String?
     public var password: String?
+    /// How far (seconds) an inbound SendingTime(52) may be from our clock; beyond it the message
+    /// is refused with a session Reject (SessionRejectReason 10) and the session logs out, as
+    /// QuickFIX does with CheckLatency/MaxLatency (default 120 s). nil: not checked.
+    public var maxLatencySeconds: Int?
 
     public init(
         role: Role, senderCompID: String, targetCompID: String, beginString: String = "FIX.4.4", heartBtInt: Int = 30,
@@ -426,6 +430,28 @@ public struct FIXSession: Sendable {
         guard let seq = message.msgSeqNum else {
             logoutAndDisconnect("MsgSeqNum(34) missing or not a number in MsgType \(msgType)")
             return
+        }
+        if let maxLatency = settings.maxLatencySeconds {
+            let sendingTime = message[FIXTag.sendingTime].flatMap(FIXTimestamp.init(fixString:))
+            let skew = sendingTime.map { abs(now.milliseconds(since: $0)) }
+            if skew.map({ $0 > Int64(maxLatency) * 1000 }) ?? true {
+                let text =
+                    sendingTime == nil
+                    ? "SendingTime(52) missing or malformed in MsgType \(msgType)"
+                    : "SendingTime accuracy problem: SendingTime \(message[FIXTag.sendingTime] ?? "") is "
+                        + "\(skew ?? 0) ms from our clock (limit \(maxLatency) s)"
+                if status != .awaitingLogon {
+                    sendSession(
+                        FIXReject(
+                            refSeqNum: seq, refTagID: FIXTag.sendingTime, refMsgType: msgType,
+                            reason: .sendingTimeAccuracyProblem, text: text
+                        ).message)
+                    logoutAndDisconnect(text)
+                } else {
+                    disconnect(text)
+                }
+                return
+            }
         }
         guard (1...FIXSession.maxSeqNum).contains(seq) else {
             // Sequence arithmetic (seq + 1) must never trap on what a counterparty claims.

@@ -10,6 +10,8 @@ enum FIXConnectionEvent: Sendable {
     /// stamped and written; it returns why not to send, or nil.
     case send(FIXMessage, (@Sendable () -> String?)?, CheckedContinuation<Int, any Error>)
     case logout
+    /// The permit was withdrawn: close at once, without a Logout.
+    case revoked(reason: String)
 }
 
 /// Turns channel callbacks into events for the connection loop; does nothing else, so every

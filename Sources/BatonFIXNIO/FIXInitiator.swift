@@ -46,6 +46,9 @@ public actor FIXInitiator: Service {
     private struct Control: Sendable {
         var connection: AsyncStream<FIXConnectionEvent>.Continuation?
         var shuttingDown = false
+        /// With `options.requiresPermit`: whether, and up to which MsgSeqNum, this initiator may
+        /// be connected and send.
+        var permit: FIXSessionPermit?
     }
 
     /// Shared with `requestShutdown()`, which runs outside the actor (a signal handler's task).
@@ -149,6 +152,36 @@ public actor FIXInitiator: Service {
 
     public func status() -> FIXInitiatorStatus { snapshot }
 
+    /// Lets the initiator connect (with `options.requiresPermit`) and send up to
+    /// `permit.senderSeqCeiling`. A permit granted while connected only moves the ceiling; its
+    /// sequence numbers apply from the next connection.
+    public nonisolated func grant(_ permit: FIXSessionPermit) {
+        control.withLock { $0.permit = permit }
+    }
+
+    /// Raises the ceiling of the current permit (no-op without one, or if lower).
+    public nonisolated func extendCeiling(to ceiling: Int) {
+        control.withLock { control in
+            if let permit = control.permit, ceiling > permit.senderSeqCeiling {
+                control.permit?.senderSeqCeiling = ceiling
+            }
+        }
+    }
+
+    /// Withdraws the permit and closes the connection at once, without a Logout: another
+    /// replica is about to, or may already, own the session. Does not dial again until granted.
+    public nonisolated func revoke(reason: String) {
+        let connection = control.withLock { control -> AsyncStream<FIXConnectionEvent>.Continuation? in
+            guard control.permit != nil else { return nil }
+            control.permit = nil
+            return control.connection
+        }
+        connection?.yield(.revoked(reason: reason))
+    }
+
+    /// The permit held now, if any.
+    public nonisolated var permit: FIXSessionPermit? { control.withLock { $0.permit } }
+
     /// Returns once the session is logged on; throws `FIXInitiatorError.timedOut` otherwise.
     public func waitUntilActive(timeout: Duration) async throws {
         try await waitUntil("session active", timeout: timeout) { $0.session == .active }
@@ -176,6 +209,10 @@ public actor FIXInitiator: Service {
     private func runConnections() async {
         logger.info("FIX initiator starting", metadata: ["fix.peer": "\(host):\(port)"])
         while !shuttingDown && !Task.isCancelled {
+            if options.requiresPermit {
+                await waitForPermit()
+                guard !shuttingDown && !Task.isCancelled else { break }
+            }
             let (events, sink) = AsyncStream.makeStream(of: FIXConnectionEvent.self)
             do {
                 let channel = try await connect(events: sink)
@@ -186,9 +223,20 @@ public actor FIXInitiator: Service {
                 sink.finish()
             }
             guard !shuttingDown && !Task.isCancelled else { break }
+            // Revoked: wait for the next grant rather than for a backoff.
+            if options.requiresPermit && permit == nil { continue }
             let delay = backoff.nextDelay(using: &randomness)
             logger.info("reconnecting", metadata: ["fix.reconnect_in": "\(delay)"])
             await sleep(delay)
+        }
+    }
+
+    /// Until a permit is granted (checked every 5 ms: a new leader waits on this), shutdown or
+    /// cancellation.
+    private func waitForPermit() async {
+        if permit == nil { logger.info("waiting for a session permit: another replica owns the broker session") }
+        while permit == nil && !shuttingDown {
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { return }
         }
     }
 
@@ -249,8 +297,31 @@ public actor FIXInitiator: Service {
         // broker may ask for, and a persist that failed last time is not trusted from memory.
         var connection: Connection
         do {
-            connection = Connection(
-                channel: channel, session: FIXSession(settings: settings, store: try database.load()))
+            var store = try database.load()
+            if options.requiresPermit {
+                guard let permit else {
+                    try? await channel.close()
+                    sink.finish()
+                    snapshot.connectedSince = nil
+                    return
+                }
+                // The cluster's numbers, not this replica's: start above anything any earlier
+                // owner of the session could have sent, and ask the broker again for whatever
+                // the journal has not recorded.
+                let nextSender = max(store.nextSenderSeqNum, permit.firstSenderSeqNum)
+                let nextTarget = permit.nextTargetSeqNum ?? store.nextTargetSeqNum
+                if nextSender != store.nextSenderSeqNum || nextTarget != store.nextTargetSeqNum {
+                    try await database.apply([.reset(nextSenderSeqNum: nextSender, nextTargetSeqNum: nextTarget)])
+                    store = try database.load()
+                }
+                logger.info(
+                    "session permit applied",
+                    metadata: [
+                        "fix.next_sender_seq_num": "\(nextSender)", "fix.next_target_seq_num": "\(nextTarget)",
+                        "fix.sender_seq_ceiling": "\(permit.senderSeqCeiling)",
+                    ])
+            }
+            connection = Connection(channel: channel, session: FIXSession(settings: settings, store: store))
         } catch {
             recordError("\(error)")
             try? await channel.close()
@@ -358,6 +429,11 @@ public actor FIXInitiator: Service {
             case .writeFailed(let reason):
                 continuation.resume(throwing: FIXInitiatorError.disconnected(reason: reason, seqNum: seqNum))
             }
+        case .revoked(let reason):
+            connection.closeReason = connection.closeReason ?? "session permit revoked: \(reason)"
+            connection.isOpen = false
+            try? await connection.channel.close()
+            await perform(connection.session.onDisconnected(now: wallClock()), on: &connection)
         case .closed(let reason):
             connection.isOpen = false
             connection.closeReason = connection.closeReason ?? reason
@@ -391,6 +467,21 @@ public actor FIXInitiator: Service {
                 case .persist(let change):
                     persists.append(change)
                 case .send(let message, let bytes):
+                    if options.requiresPermit {
+                        let ceiling = control.withLock { $0.permit?.senderSeqCeiling } ?? 0
+                        if let seq = message.msgSeqNum, seq > ceiling {
+                            // Above the ceiling another replica may use these numbers after us.
+                            try await commit(&persists)
+                            try? await awaitWrites(&writes)
+                            let reason =
+                                "MsgSeqNum \(seq) is above the reserved ceiling \(ceiling): the cluster has not "
+                                + "reserved more sequence numbers for this replica"
+                            connection.closeReason = connection.closeReason ?? reason
+                            connection.isOpen = false
+                            try? await channel.close()
+                            return .writeFailed(reason)
+                        }
+                    }
                     try await commit(&persists)
                     writes.append(channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)))
                     // Session-level messages (Logon, Logout, ResendRequest, SequenceReset,

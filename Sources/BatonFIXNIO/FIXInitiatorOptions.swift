@@ -12,6 +12,10 @@ public struct FIXInitiatorOptions: Hashable, Sendable {
     public var maxStoredMessages: Int
     /// fsync the session store on every change (see `FIXSessionDatabase.init`).
     public var syncsStore: Bool
+    /// Dial only while holding a `FIXSessionPermit` (`FIXInitiator.grant`), and never send a
+    /// MsgSeqNum above its ceiling. Baton's replicas share one broker session: only the leader
+    /// holds a permit, and the ceiling is what the cluster reserved through its log.
+    public var requiresPermit = false
 
     public init(
         tickInterval: Duration = .milliseconds(100), connectTimeout: Duration = .seconds(5),
@@ -66,6 +70,25 @@ public struct FIXReconnectBackoff: Hashable, Sendable {
 }
 
 /// A snapshot of the initiator for the admin plane.
+/// Permission to own the broker session, granted by whoever decides which replica that is
+/// (Baton: the leader, from sequence numbers reserved through the replicated log).
+public struct FIXSessionPermit: Hashable, Sendable {
+    /// Outbound MsgSeqNum to start at, at least (the store's is kept if higher).
+    public var firstSenderSeqNum: Int
+    /// Highest outbound MsgSeqNum that may be written; a message above it is not, and the
+    /// connection is closed.
+    public var senderSeqCeiling: Int
+    /// Inbound MsgSeqNum to expect at the next Logon; nil keeps the store's. Lower than the
+    /// broker's makes it resend (PossDupFlag=Y) what is missing.
+    public var nextTargetSeqNum: Int?
+
+    public init(firstSenderSeqNum: Int, senderSeqCeiling: Int, nextTargetSeqNum: Int? = nil) {
+        self.firstSenderSeqNum = firstSenderSeqNum
+        self.senderSeqCeiling = senderSeqCeiling
+        self.nextTargetSeqNum = nextTargetSeqNum
+    }
+}
+
 public struct FIXInitiatorStatus: Hashable, Sendable {
     public var senderCompID: String
     public var targetCompID: String

@@ -37,6 +37,8 @@ public final class TradingCluster: Sendable {
         public var venueOrderLatencyMs = 0
         /// The venue answers OrderStatusRequests with a BusinessMessageReject.
         public var venueRejectsStatusRequests = false
+        /// The venue gap-fills ResendRequests instead of replaying reports (`--gap-fill-resends`).
+        public var venueGapFillsResends = false
         /// Logon password every session must send (venue `--passwords-file`, replicas'
         /// `venue.password_file`); nil: none.
         public var logonPassword: String?
@@ -57,6 +59,8 @@ public final class TradingCluster: Sendable {
     }
 
     public static let token = "trading-cluster-token-0123456789"
+    /// The cluster's one broker session (SenderCompID), the same on every replica.
+    public static let session = "BATON"
     public let options: Options
     public let directory: String
     public let replicas: [UInt64: Replica]
@@ -119,7 +123,7 @@ public final class TradingCluster: Sendable {
                     answer_timeout_ms: \(options.reconcileAnswerTimeoutMs)
                 venue:
                   fix: 127.0.0.1:\(fixPort)
-                  sender_comp_id: BATON\(id)
+                  sender_comp_id: \(Self.session)
                   heartbeat_s: \(options.heartbeatSeconds)
                   store_sync: \(options.fixStoreSync)
                 \(options.logonPassword == nil ? "" : "  username: baton-n\(id)\n  password_file: \(directory)/fix-password")
@@ -139,7 +143,7 @@ public final class TradingCluster: Sendable {
         self.replicas = replicas
         if let password = options.logonPassword {
             try (password + "\n").write(toFile: "\(directory)/fix-password", atomically: true, encoding: .utf8)
-            try ids.map { "BATON\($0):\(password)" }.joined(separator: "\n").write(
+            try "\(Self.session):\(password)\n".write(
                 toFile: "\(directory)/venue-passwords", atomically: true, encoding: .utf8)
         }
     }
@@ -160,6 +164,7 @@ public final class TradingCluster: Sendable {
             arguments: ["--fix-port", "\(fixPort)", "--http-port", "\(venueHTTPPort)"] + venueArguments
                 + ["--order-latency-ms", "\(options.venueOrderLatencyMs)"]
                 + (options.venueRejectsStatusRequests ? ["--reject-status-requests"] : [])
+                + (options.venueGapFillsResends ? ["--gap-fill-resends"] : [])
                 + (options.logonPassword == nil ? [] : ["--passwords-file", "\(directory)/venue-passwords"]),
             logPath: "\(directory)/venue.log")
         try processes.start(
@@ -369,15 +374,16 @@ public final class TradingCluster: Sendable {
         throw ClusterFailure("no replica reported trading HALTED within \(timeout)\n\(logs())")
     }
 
-    /// Waits until the venue has accepted an order on a session other than `excluded` beyond the
-    /// counts in `before` (its `/stats` sessions), and returns how long after `start` that was.
-    public func firstOrder(
-        fromSessionOtherThan excluded: String, beyond before: [String: VenueStatistics.Session],
-        since start: ContinuousClock.Instant, timeout: Duration = .seconds(20)
+    /// Waits until the venue has accepted an order from a new owner of the cluster's session:
+    /// one sent after a Logon later than the counts in `before` (its `/stats` session). With one
+    /// connection per session that is the next leader's. Returns how long after `start` it was.
+    public func firstOrderAfterNewLogon(
+        beyond before: VenueStatistics.Session?, since start: ContinuousClock.Instant, timeout: Duration = .seconds(20)
     ) async throws -> Duration? {
         while ContinuousClock.now - start < timeout {
-            let sessions = try await venueStatistics().sessions
-            if sessions.contains(where: { $0.key != excluded && $0.value.orders > (before[$0.key]?.orders ?? 0) }) {
+            if let session = try await venueStatistics().sessions[Self.session],
+                session.logons > (before?.logons ?? 0), session.ordersSinceLogon > 0
+            {
                 return ContinuousClock.now - start
             }
             try await Task.sleep(for: .milliseconds(2))

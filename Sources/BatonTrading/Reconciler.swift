@@ -148,7 +148,9 @@ public struct Reconciler: Sendable {
         return haltNamingAnswers()
     }
 
-    /// An operator's resolution of an order was committed: it is no longer a question.
+    /// The journal settled an order: an operator's resolution was committed, or a report made it
+    /// terminal (after a takeover the broker re-sends what the journal lacks). It is no longer a
+    /// question.
     public mutating func onResolved(clOrdID: String) -> [Directive] {
         guard questions.removeValue(forKey: clOrdID) != nil else { return [] }
         if questions.values.allSatisfy({ $0.unusableAnswer == nil && $0.contradiction == nil }), phase.isHalted {

@@ -165,6 +165,10 @@ public struct ExecutionRecord: Codable, Sendable, Hashable {
     public var text: String?
     public var session: String
     public var receivedAtNanos: Int64
+    /// The report's MsgSeqNum(34) on the broker session: a new leader resumes the inbound
+    /// sequence after the highest one journaled, so the broker re-sends what the log lacks.
+    /// nil in journals written before the shared session.
+    public var msgSeqNum: Int?
 
     public init(
         clOrdID: String, execID: String, venueOrderID: String, execType: String, ordStatus: String,
@@ -253,6 +257,29 @@ public struct OrderResolution: Codable, Sendable, Hashable {
     }
 }
 
+/// The cluster has one FIX session with the broker, owned by the leader. Its outbound MsgSeqNums
+/// are reserved through the log before they are used, `count` at a time after whatever was
+/// reserved before (every replica computes the same block when it applies this), so a new
+/// leader always starts above anything an earlier one could have sent: the broker sees a gap,
+/// never a number again ("MsgSeqNum too low" would end the session).
+public struct SequenceReservation: Codable, Sendable, Hashable {
+    /// "SenderCompID->TargetCompID" of the reserving leader: every replica must be configured
+    /// with the same one, and a leader whose session differs refuses to take it over.
+    public var session: String
+    public var count: Int
+    public var term: UInt64
+    public var node: UInt64
+    public var atNanos: Int64
+
+    public init(session: String, count: Int, term: UInt64, node: UInt64, atNanos: Int64) {
+        self.session = session
+        self.count = count
+        self.term = term
+        self.node = node
+        self.atNanos = atNanos
+    }
+}
+
 /// Everything that changes trading state goes through the log as one of these.
 public enum TradingCommand: Codable, Sendable, Hashable {
     case orderIntent(OrderIntent)
@@ -265,6 +292,8 @@ public enum TradingCommand: Codable, Sendable, Hashable {
     case tradingPaused(paused: Bool, by: String, reason: String, atNanos: Int64)
     /// An operator resolved an order by hand (OrderResolution).
     case resolved(OrderResolution)
+    /// A leader reserved the next block of outbound MsgSeqNums of the cluster's broker session.
+    case sequenceReserved(SequenceReservation)
 
     /// Log payloads that start with this byte are trading commands; anything else in the log
     /// (operator test proposals, future command families) is not the trading engine's.

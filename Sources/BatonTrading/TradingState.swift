@@ -70,6 +70,12 @@ public struct TradingState: Sendable {
     public private(set) var paused = false
     public private(set) var pauseReason: String?
     public private(set) var lastAppliedIndex: UInt64 = 0
+    /// Highest outbound MsgSeqNum reserved for the broker session (0: none yet), and the session
+    /// it was reserved for.
+    public private(set) var senderSeqCeiling = 0
+    public private(set) var sequenceSession: String?
+    /// Highest inbound MsgSeqNum of a journaled ExecutionReport (0: none).
+    public private(set) var lastInboundSeqNum = 0
     /// Commands that referred to an order the journal does not know (should not happen; counted
     /// and kept visible rather than trapping).
     public private(set) var anomalies: [String] = []
@@ -88,6 +94,8 @@ public struct TradingState: Sendable {
         case duplicateExecution(execID: String)
         case anomaly(String)
         case pausedChanged(Bool)
+        /// MsgSeqNums first...through are reserved for `reservation`'s leader.
+        case sequenceReserved(SequenceReservation, first: Int, through: Int)
     }
 
     /// Applies one committed command found at log position (term, index).
@@ -172,6 +180,19 @@ public struct TradingState: Sendable {
 
         case .resolved(let resolution):
             return applyResolution(resolution)
+
+        case .sequenceReserved(let reservation):
+            // Bounded so the arithmetic cannot trap on a hostile or corrupt entry: FIX MsgSeqNum
+            // stops at 2^31 - 1 anyway.
+            let count = reservation.count
+            let first = senderSeqCeiling + 1
+            let (through, overflow) = senderSeqCeiling.addingReportingOverflow(count)
+            guard (1...1_000_000_000).contains(count), !overflow, through <= Int(Int32.max) else {
+                return [noteAnomaly("sequence reservation of \(reservation.count) after \(senderSeqCeiling) ignored")]
+            }
+            senderSeqCeiling = through
+            sequenceSession = reservation.session
+            return [.sequenceReserved(reservation, first: first, through: through)]
         }
     }
 
@@ -227,6 +248,9 @@ public struct TradingState: Sendable {
     /// old leader died before journaling it) and its successor or a status report carries the
     /// venue's cumulative figures, so the position moves by exactly the difference, once.
     private mutating func applyExecution(_ report: ExecutionRecord, reconciledInTerm: UInt64?) -> [Effect] {
+        if let seq = report.msgSeqNum, (1...Int(Int32.max)).contains(seq) {
+            lastInboundSeqNum = max(lastInboundSeqNum, seq)
+        }
         if reconciledInTerm == nil {
             guard !executionIDs.contains(report.execID) else { return [.duplicateExecution(execID: report.execID)] }
         }

@@ -6,11 +6,24 @@ public import BatonMarketData
 ///
 /// Market orders fill at the current price with slippage against the taker; limit orders fill
 /// at once when marketable, otherwise rest until the walk trades through them. Partial fills
-/// (when configured) split an order into slices, one per tick. A ClOrdID is unique for the
-/// account for all time: a second NewOrderSingle with it is refused with OrdRejReason 6 and
+/// (when configured) split an order into slices, one per tick. A ClOrdID is unique within its
+/// scope for all time: a second NewOrderSingle with it is refused with OrdRejReason 6 and
 /// recorded, which makes the venue the fence against sending an order twice.
+///
+/// The scope is the FIX session by default, as at most brokers: ClOrdID uniqueness, status
+/// lookups, cancels and every ExecutionReport belong to the session (SenderCompID) that sent the
+/// order, and another session asking about it hears "unknown". `ClOrdIDScope.account` is the
+/// lenient model (one namespace for the account, the last session to ask takes the reports);
+/// no test of the no-duplicate proof may use it.
 public struct MatchingEngine: Sendable {
+    public enum ClOrdIDScope: String, Hashable, Sendable, CaseIterable {
+        case session
+        case account
+    }
+
     public struct Settings: Hashable, Sendable {
+        /// Where a ClOrdID is unique and visible (see the type's documentation).
+        public var clOrdIDScope: ClOrdIDScope
         public var seed: UInt64
         /// Slippage against the taker for market (and marketable limit) orders, in basis points.
         public var slippageBps: Int64
@@ -25,8 +38,9 @@ public struct MatchingEngine: Sendable {
 
         public init(
             seed: UInt64, slippageBps: Int64 = 1, partialFillProbability: Double = 0, partialFillSlices: Int = 3,
-            maxOrderAgeMilliseconds: Int64 = 0
+            maxOrderAgeMilliseconds: Int64 = 0, clOrdIDScope: ClOrdIDScope = .session
         ) {
+            self.clOrdIDScope = clOrdIDScope
             self.maxOrderAgeMilliseconds = maxOrderAgeMilliseconds
             self.seed = seed
             self.slippageBps = slippageBps
@@ -57,6 +71,7 @@ public struct MatchingEngine: Sendable {
     public private(set) var totals = Totals()
     /// Net filled quantity per symbol (buys minus sells), in units of 1/scale.
     public private(set) var positions: [String: Int64] = [:]
+    /// By `key(session:clOrdID:)`: the ClOrdID alone in account scope, with the session otherwise.
     private var indexByClOrdID: [String: Int] = [:]
     /// Open orders waiting for the market, by symbol, in arrival order.
     private var working: [String: [Int]] = [:]
@@ -72,8 +87,27 @@ public struct MatchingEngine: Sendable {
         random = SplitMix64(seed: settings.seed ^ 0x6D61_7463_6865_7201)
     }
 
+    /// The first order received with `clOrdID` on any session (for inspection, not for FIX).
     public func order(clOrdID: String) -> VenueOrder? {
-        indexByClOrdID[clOrdID].map { orders[$0] }
+        orders.first { $0.clOrdID == clOrdID }
+    }
+
+    /// The order `session` knows as `clOrdID`, in the configured scope.
+    public func order(clOrdID: String, session: String) -> VenueOrder? {
+        indexByClOrdID[key(session: session, clOrdID: clOrdID)].map { orders[$0] }
+    }
+
+    private func key(session: String, clOrdID: String) -> String {
+        switch settings.clOrdIDScope {
+        case .session: return "\(session)\u{1}\(clOrdID)"
+        case .account: return clOrdID
+        }
+    }
+
+    /// In account scope the session that last referred to an order receives its reports; in
+    /// session scope they stay with the session that sent it.
+    private mutating func takeOver(_ index: Int, by session: String) {
+        if settings.clOrdIDScope == .account { orders[index].ownerSession = session }
     }
 
     public func price(of symbol: String) -> Int64? { prices[symbol] }
@@ -107,14 +141,14 @@ public struct MatchingEngine: Sendable {
             append(report, to: session, into: &reports)
             return reports
         }
-        if let index = indexByClOrdID[request.clOrdID] {
+        if let index = indexByClOrdID[key(session: session, clOrdID: request.clOrdID)] {
             let original = orders[index]
             duplicates.append(
                 DuplicateOrderAttempt(
                     clOrdID: request.clOrdID, session: session, possResend: request.possResend, receivedAt: now,
                     originalSession: original.session, originalReceivedAt: original.receivedAt))
             totals.duplicateAttempts += 1
-            orders[index].ownerSession = session
+            takeOver(index, by: session)
             var report = FIXExecutionReport(
                 orderID: "NONE", clOrdID: request.clOrdID, execID: makeExecID(), execType: .rejected,
                 ordStatus: .rejected, symbol: request.symbol, side: request.side, orderQty: request.orderQty,
@@ -173,7 +207,7 @@ public struct MatchingEngine: Sendable {
         _ request: FIXOrderStatusRequest, session: String, now: FIXTimestamp
     ) -> [VenueReport] {
         var reports: [VenueReport] = []
-        guard let index = indexByClOrdID[request.clOrdID] else {
+        guard let index = indexByClOrdID[key(session: session, clOrdID: request.clOrdID)] else {
             append(
                 FIXExecutionReport(
                     orderID: "NONE", clOrdID: request.clOrdID, execID: makeExecID(), execType: .orderStatus,
@@ -183,20 +217,21 @@ public struct MatchingEngine: Sendable {
                 to: session, into: &reports)
             return reports
         }
-        orders[index].ownerSession = session
+        takeOver(index, by: session)
         append(executionReport(orders[index], execType: .orderStatus, now: now), to: session, into: &reports)
         return reports
     }
 
-    /// OrderMassStatusRequest(AF): one status report per order of the account (or of one symbol
-    /// for MassStatusReqType 1), the last with LastRptRequested=Y. The requesting session takes
-    /// over the orders it was told about, as it does with OrderStatusRequest.
+    /// OrderMassStatusRequest(AF): one status report per order of the session (of the account in
+    /// account scope, where the requesting session takes them over), or of one symbol for
+    /// MassStatusReqType 1, the last with LastRptRequested=Y.
     public mutating func massStatusRequest(
         _ request: FIXOrderMassStatusRequest, session: String, now: FIXTimestamp
     ) -> [VenueReport] {
         var reports: [VenueReport] = []
         let selected = orders.indices.filter { i in
-            request.massStatusReqType != 1 || request.symbol == nil || orders[i].symbol == request.symbol
+            (settings.clOrdIDScope == .account || orders[i].session == session)
+                && (request.massStatusReqType != 1 || request.symbol == nil || orders[i].symbol == request.symbol)
         }
         guard !selected.isEmpty else {
             var report = FIXExecutionReport(
@@ -213,7 +248,7 @@ public struct MatchingEngine: Sendable {
             return reports
         }
         for (n, i) in selected.enumerated() {
-            orders[i].ownerSession = session
+            takeOver(i, by: session)
             var report = executionReport(orders[i], execType: .orderStatus, now: now)
             report.massStatusReqID = request.massStatusReqID
             var message = report.message
@@ -230,7 +265,7 @@ public struct MatchingEngine: Sendable {
         _ request: FIXOrderCancelRequest, session: String, now: FIXTimestamp
     ) -> [VenueReport] {
         var reports: [VenueReport] = []
-        guard let index = indexByClOrdID[request.origClOrdID] else {
+        guard let index = indexByClOrdID[key(session: session, clOrdID: request.origClOrdID)] else {
             reports.append(
                 VenueReport(
                     session: session,
@@ -241,7 +276,7 @@ public struct MatchingEngine: Sendable {
                     ).message))
             return reports
         }
-        orders[index].ownerSession = session
+        takeOver(index, by: session)
         let order = orders[index]
         guard !order.isTerminal else {
             reports.append(
@@ -380,7 +415,7 @@ public struct MatchingEngine: Sendable {
     @discardableResult
     private mutating func record(_ order: VenueOrder) -> Int {
         orders.append(order)
-        indexByClOrdID[order.clOrdID] = orders.count - 1
+        indexByClOrdID[key(session: order.session, clOrdID: order.clOrdID)] = orders.count - 1
         return orders.count - 1
     }
 

@@ -31,11 +31,14 @@ public actor Venue {
         let generator = TickGenerator(settings: configuration.tickGeneratorSettings)
         var prices: [String: Int64] = [:]
         for symbol in configuration.symbols { prices[symbol] = generator.price(of: symbol) }
+        var coreSettings = VenueCore.Settings(
+            compID: configuration.compID, allowedSessions: configuration.sessions,
+            orderLatencyMilliseconds: configuration.orderLatencyMilliseconds,
+            rejectsStatusRequests: configuration.rejectsStatusRequests, passwords: configuration.passwords,
+            sendingTimeToleranceSeconds: configuration.sendingTimeToleranceSeconds)
+        coreSettings.resendsApplicationMessages = configuration.resendsApplicationMessages
         core = VenueCore(
-            settings: VenueCore.Settings(
-                compID: configuration.compID, allowedSessions: configuration.sessions,
-                orderLatencyMilliseconds: configuration.orderLatencyMilliseconds,
-                rejectsStatusRequests: configuration.rejectsStatusRequests, passwords: configuration.passwords),
+            settings: coreSettings,
             engine: MatchingEngine(settings: configuration.matchingSettings, prices: prices))
         feed = MarketFeed(
             settings: MarketFeed.Settings(ticksPerSecond: configuration.ticksPerSecond), generator: generator)
@@ -137,6 +140,12 @@ public actor Venue {
         carryOut(core.inject(message, to: session, now: Self.fixNow()))
     }
 
+    /// Test hook: stop (or resume) answering OrderStatusRequests while sessions stay up.
+    public func setIgnoresStatusRequests(_ ignores: Bool) {
+        core.ignoresStatusRequests = ignores
+        logger.notice(ignores ? "status requests are ignored from now on" : "status requests are answered again")
+    }
+
     public func resumeFeed() {
         feed.resume()
         logger.notice("feed resumed")
@@ -227,7 +236,8 @@ public actor Venue {
             sessions: core.sessionCounters.mapValues { counters in
                 VenueStatistics.Session(
                     logons: counters.logons, messagesIn: counters.messagesIn, messagesOut: counters.messagesOut,
-                    orders: counters.orders, statusRequests: counters.statusRequests,
+                    orders: counters.orders, ordersSinceLogon: counters.ordersSinceLogon,
+                    statusRequests: counters.statusRequests,
                     cancelRequests: counters.cancelRequests, rejects: counters.rejects)
             },
             feed: VenueStatistics.Feed(
@@ -247,6 +257,8 @@ public struct VenueStatistics: Codable, Hashable, Sendable {
         public var messagesIn: Int
         public var messagesOut: Int
         public var orders: Int
+        /// Orders since the latest Logon of the session.
+        public var ordersSinceLogon: Int
         public var statusRequests: Int
         public var cancelRequests: Int
         public var rejects: Int

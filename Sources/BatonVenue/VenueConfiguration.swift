@@ -15,8 +15,14 @@ public struct VenueConfiguration: Hashable, Sendable {
     public var partialFillSlices: Int
     /// Refuse NewOrderSingles whose SendingTime is older than this many ms (0: no limit).
     public var maxOrderAgeMilliseconds: Int64 = 0
+    /// Replay application messages on ResendRequest (false: gap-fill them, VenueCore.Settings).
+    public var resendsApplicationMessages = true
+    /// SendingTime tolerance of the FIX sessions, in seconds (nil: not checked).
+    public var sendingTimeToleranceSeconds: Int? = 120
     /// Order gateway latency (VenueCore.Settings.orderLatencyMilliseconds); 0: none.
     public var orderLatencyMilliseconds: Int64 = 0
+    /// Where ClOrdIDs are unique and visible: the session (default, as at brokers) or the account.
+    public var clOrdIDScope: MatchingEngine.ClOrdIDScope = .session
     /// Answer OrderStatusRequests with a BusinessMessageReject (VenueCore.Settings).
     public var rejectsStatusRequests = false
     /// Password(554) per SenderCompID that Logon must carry; nil: none asked for.
@@ -56,6 +62,7 @@ public struct VenueConfiguration: Hashable, Sendable {
     var matchingSettings: MatchingEngine.Settings {
         MatchingEngine.Settings(
             seed: seed, slippageBps: slippageBps, partialFillProbability: partialFillProbability,
-            partialFillSlices: partialFillSlices, maxOrderAgeMilliseconds: maxOrderAgeMilliseconds)
+            partialFillSlices: partialFillSlices, maxOrderAgeMilliseconds: maxOrderAgeMilliseconds,
+            clOrdIDScope: clOrdIDScope)
     }
 }

@@ -28,11 +28,19 @@ public struct VenueCore: Sendable {
         /// the right one is refused (the connection is closed) and the venue says so in its log,
         /// never with the password.
         public var passwords: [String: String]?
+        /// SendingTime tolerance in seconds (FIXSessionSettings.maxLatencySeconds); a message
+        /// outside it gets a session Reject and a Logout, as at QuickFIX-based brokers. nil: none.
+        public var sendingTimeToleranceSeconds: Int?
+        /// Answer a ResendRequest with the application messages again (PossDupFlag=Y); false
+        /// gap-fills everything, as brokers that do not replay execution reports do.
+        public var resendsApplicationMessages = true
 
         public init(
             compID: String, allowedSessions: Set<String>? = nil, orderLatencyMilliseconds: Int64 = 0,
-            rejectsStatusRequests: Bool = false, passwords: [String: String]? = nil
+            rejectsStatusRequests: Bool = false, passwords: [String: String]? = nil,
+            sendingTimeToleranceSeconds: Int? = 120
         ) {
+            self.sendingTimeToleranceSeconds = sendingTimeToleranceSeconds
             self.passwords = passwords
             self.compID = compID
             self.allowedSessions = allowedSessions
@@ -58,6 +66,9 @@ public struct VenueCore: Sendable {
         public var messagesIn = 0
         public var messagesOut = 0
         public var orders = 0
+        /// NewOrderSingles since the session's latest Logon: with one connection per session,
+        /// the orders of whoever logged on last (a new leader's, after a failover).
+        public var ordersSinceLogon = 0
         public var statusRequests = 0
         public var cancelRequests = 0
         /// Session-level Reject(3) and BusinessMessageReject(j) sent to the counterparty.
@@ -79,6 +90,9 @@ public struct VenueCore: Sendable {
     }
 
     public let settings: Settings
+    /// Test hook (`POST /admin/status-requests`): status requests are received and never
+    /// answered, as when a broker's status service is down while its session stays up.
+    public var ignoresStatusRequests = false
     public private(set) var engine: MatchingEngine
     private var counterparties: [String: Counterparty] = [:]
     private var connections: [FIXConnectionID: Connection] = [:]
@@ -168,8 +182,7 @@ public struct VenueCore: Sendable {
             counterparties[compID]
             ?? Counterparty(
                 session: FIXSession(
-                    settings: FIXSessionSettings(
-                        role: .acceptor, senderCompID: settings.compID, targetCompID: compID)))
+                    settings: acceptorSettings(for: compID)))
         counterparty.connection = id
         counterparties[compID] = counterparty
         connection.compID = compID
@@ -230,6 +243,13 @@ public struct VenueCore: Sendable {
     public var ordersInGateway: Int { gateway.count }
 
     /// Sends an application message as it is to a counterparty (test hook for hostile reports).
+    private func acceptorSettings(for compID: String) -> FIXSessionSettings {
+        var session = FIXSessionSettings(role: .acceptor, senderCompID: settings.compID, targetCompID: compID)
+        session.maxLatencySeconds = settings.sendingTimeToleranceSeconds
+        session.resendsApplicationMessages = settings.resendsApplicationMessages
+        return session
+    }
+
     public mutating func inject(_ message: FIXMessage, to session: String, now: FIXTimestamp) -> [Directive] {
         deliver([VenueReport(session: session, message: message)], now: now)
         return finish()
@@ -273,6 +293,7 @@ public struct VenueCore: Sendable {
                 out.append(.log(.info, "session \(compID) is \(status.rawValue)"))
                 if status == .active {
                     counterparties[compID]?.counters.logons += 1
+                    counterparties[compID]?.counters.ordersSinceLogon = 0
                     let waiting = counterparties[compID]?.undelivered ?? []
                     counterparties[compID]?.undelivered = []
                     if !waiting.isEmpty {
@@ -293,6 +314,7 @@ public struct VenueCore: Sendable {
             switch msgType {
             case "D":
                 counterparties[compID]?.counters.orders += 1
+                counterparties[compID]?.counters.ordersSinceLogon += 1
                 let order = try FIXNewOrderSingle(message)
                 let sendingTime = message[FIXTag.sendingTime].flatMap { FIXTimestamp(fixString: $0) }
                 if settings.orderLatencyMilliseconds > 0 {
@@ -300,6 +322,9 @@ public struct VenueCore: Sendable {
                 } else {
                     deliver(engine.newOrder(order, session: compID, now: now, sendingTime: sendingTime), now: now)
                 }
+            case "H" where ignoresStatusRequests:
+                counterparties[compID]?.counters.statusRequests += 1
+                out.append(.log(.notice, "session \(compID): OrderStatusRequest ignored (status service down)"))
             case "H" where settings.rejectsStatusRequests:
                 counterparties[compID]?.counters.statusRequests += 1
                 businessReject(
@@ -351,13 +376,8 @@ public struct VenueCore: Sendable {
                         .notice,
                         "session \(report.session) is not logged on: holding \(report.message.msgType ?? "?") "
                             + "for ClOrdID \(report.message[11] ?? "-") until it is"))
-                counterparties[
-                    report.session,
-                    default: Counterparty(
-                        session: FIXSession(
-                            settings: FIXSessionSettings(
-                                role: .acceptor, senderCompID: settings.compID, targetCompID: report.session)))
-                ].undelivered.append(report.message)
+                let fresh = Counterparty(session: FIXSession(settings: acceptorSettings(for: report.session)))
+                counterparties[report.session, default: fresh].undelivered.append(report.message)
                 continue
             }
             do {

@@ -170,6 +170,15 @@ public func buildVenueApplication(
         await venue.pauseFeed(seconds: pause.seconds)
         return "feed paused for \(pause.seconds) s\n"
     }
+    router.post("/admin/status-requests") { request, _ in
+        struct Switch: Decodable { var answer: Bool }
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        guard let toggle = try? JSONDecoder().decode(Switch.self, from: Data(buffer: body)) else {
+            throw HTTPError(.badRequest, message: "POST /admin/status-requests needs {\"answer\": false} or {\"answer\": true}\n")
+        }
+        await venue.setIgnoresStatusRequests(!toggle.answer)
+        return toggle.answer ? "status requests answered\n" : "status requests ignored\n"
+    }
     router.post("/admin/feed/resume") { _, _ in
         await venue.resumeFeed()
         return "feed resumed\n"

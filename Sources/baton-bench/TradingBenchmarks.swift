@@ -215,11 +215,10 @@ struct TradingFailover: AsyncParsableCommand {
             for n in 0..<kills {
                 let leader = try await cluster.waitForTradingLeader(timeout: .seconds(30))
                 try await Task.sleep(for: .milliseconds(300))
-                let before = try await cluster.venueStatistics().sessions
-                let killedSession = "BATON\(leader)"
+                let before = try await cluster.venueStatistics().sessions[TradingCluster.session]
                 let start = ContinuousClock.now
                 cluster.kill9(leader)
-                let acknowledged = try await cluster.firstOrder(fromSessionOtherThan: killedSession, beyond: before, since: start)
+                let acknowledged = try await cluster.firstOrderAfterNewLogon(beyond: before, since: start)
                 guard let acknowledged else { throw ValidationError("kill \(n + 1): no order from a new leader within 20 s") }
                 samples.append(acknowledged.milliseconds)
                 say("kill \(n + 1)/\(kills): n\(leader) killed; first order from the new leader after \(format(acknowledged.milliseconds, 1)) ms")
@@ -290,8 +289,7 @@ struct TradingTransfer: AsyncParsableCommand {
             for n in 0..<transfers {
                 let leader = try await cluster.waitForTradingLeader(timeout: .seconds(30))
                 try await Task.sleep(for: .milliseconds(300))
-                let before = try await cluster.venueStatistics().sessions
-                let oldSession = "BATON\(leader)"
+                let before = try await cluster.venueStatistics().sessions[TradingCluster.session]
                 let start = ContinuousClock.now
                 let (status, body) = try await cluster.post(
                     "\(cluster.replicas[leader]!.adminURL)/admin/transfer-leadership", timeout: 10)
@@ -303,7 +301,7 @@ struct TradingTransfer: AsyncParsableCommand {
                 let answer = try TradingClusterJSON.decoder.decode(Answer.self, from: body)
                 drains.append(answer.drain.waitedMs)
                 if answer.drain.inFlight > 0 { withOrders += 1 }
-                let first = try await cluster.firstOrder(fromSessionOtherThan: oldSession, beyond: before, since: start)
+                let first = try await cluster.firstOrderAfterNewLogon(beyond: before, since: start)
                 guard let first else { throw ValidationError("transfer \(n + 1): no order from the new leader within 20 s") }
                 gaps.append(first.milliseconds)
                 say(

@@ -29,12 +29,18 @@ struct BatonVenueCommand: AsyncParsableCommand {
     @Option(help: "Probability in [0, 1] that an order fills in slices.") var partialFillProbability = 0.0
     @Option(help: "Slices of a partially filled order.") var partialFillSlices = 3
     @Option(help: "Largest price step per tick, in basis points.") var volatilityBps: Int64 = 2
-    @Option(help: "Refuse NewOrderSingles whose SendingTime is older than this many ms (0: no limit).")
-    var maxOrderAgeMs: Int64 = 100
+    @Option(help: "Refuse NewOrderSingles whose SendingTime is older than this many ms with an ExecutionReport (0: no limit, the default; brokers check SendingTime at the session level instead).")
+    var maxOrderAgeMs: Int64 = 0
+    @Option(help: "SendingTime tolerance of every FIX message, in seconds: beyond it a session Reject and a Logout, as QuickFIX's MaxLatency (0: not checked).")
+    var sendingTimeToleranceS = 120
+    @Option(help: "Where ClOrdIDs are unique and visible: session (as at brokers: lookups and reports stay on the session that sent the order) or account (lenient: one namespace, reports go to the last session that asked).")
+    var clordidScope = "session"
     @Option(help: "Order gateway latency: a NewOrderSingle reaches matching this many ms after receipt, while status requests are answered at once (0: none).")
     var orderLatencyMs: Int64 = 0
     @Flag(help: "Answer OrderStatusRequests with a BusinessMessageReject, as brokers without status lookups do.")
     var rejectStatusRequests = false
+    @Flag(help: "Answer ResendRequests with gap fills only, as brokers that do not replay execution reports do.")
+    var gapFillResends = false
     @Option(help: "File of COMPID:PASSWORD lines: each session must log on with its Password(554).")
     var passwordsFile: String?
     @Option(help: "Comma-separated SenderCompIDs allowed to log on (default: any).") var sessions: String?
@@ -112,11 +118,20 @@ struct BatonVenueCommand: AsyncParsableCommand {
             partialFillProbability: partialFillProbability, partialFillSlices: partialFillSlices,
             volatilityBps: volatilityBps, sessions: allowed, feedOnly: feedOnly)
         configuration.maxOrderAgeMilliseconds = maxOrderAgeMs
+        guard (0...86_400).contains(sendingTimeToleranceS) else {
+            throw ValidationError("--sending-time-tolerance-s \(sendingTimeToleranceS) must be between 0 (not checked) and 86400")
+        }
+        configuration.sendingTimeToleranceSeconds = sendingTimeToleranceS == 0 ? nil : sendingTimeToleranceS
+        guard let scope = MatchingEngine.ClOrdIDScope(rawValue: clordidScope) else {
+            throw ValidationError("--clordid-scope \(clordidScope): use session or account")
+        }
+        configuration.clOrdIDScope = scope
         guard (0...60_000).contains(orderLatencyMs) else {
             throw ValidationError("--order-latency-ms \(orderLatencyMs) must be between 0 and 60000")
         }
         configuration.orderLatencyMilliseconds = orderLatencyMs
         configuration.rejectsStatusRequests = rejectStatusRequests
+        configuration.resendsApplicationMessages = !gapFillResends
         if let passwordsFile {
             let text: String
             do {

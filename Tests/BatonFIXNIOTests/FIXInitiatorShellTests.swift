@@ -23,6 +23,58 @@ struct FIXInitiatorShellTests {
                 reconnectBackoff: FIXReconnectBackoff(minimum: .milliseconds(50), maximum: .milliseconds(400))))
     }
 
+    /// Baton's replicas share one broker session: an initiator that requires a permit does not
+    /// dial without one, starts at the permit's MsgSeqNum, never writes above its ceiling, and
+    /// closes at once when the permit is revoked.
+    @Test func aPermitGatesTheConnectionAndBoundsItsSequenceNumbers() async throws {
+        let directory = try TemporaryDirectory("shell-permit")
+        defer { directory.remove() }
+        let broker = try await ScriptedBroker.start()
+        defer { Task { await broker.stop() } }
+        var options = FIXInitiatorOptions(
+            reconnectBackoff: FIXReconnectBackoff(minimum: .milliseconds(50), maximum: .milliseconds(200)))
+        options.requiresPermit = true
+        let initiator = try FIXInitiator(
+            settings: initiatorSettings(target: ScriptedBroker.compID, heartBtInt: 30), host: "127.0.0.1",
+            port: broker.port, storePath: directory.file("fix-BATON1.sqlite"), logger: testLogger("shell-permit"),
+            options: options)
+        let running = Task { try await initiator.run() }
+        defer { running.cancel() }
+
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(broker.accepted == 0, "no permit, no connection")
+
+        initiator.grant(FIXSessionPermit(firstSenderSeqNum: 500, senderSeqCeiling: 503))
+        try await initiator.waitUntilActive(timeout: .seconds(5))
+        #expect(broker.received("A").first?.msgSeqNum == 500, "starts above what an earlier owner could have sent")
+        var written: [Int] = []
+        var refusal: (any Error)?
+        for n in 1...5 {
+            do {
+                written.append(try await initiator.send(limitOrder("P-\(n)")))
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        #expect(written == [501, 502, 503])
+        #expect(refusal != nil, "the fourth order would use MsgSeqNum 504, above the ceiling")
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(broker.received.allSatisfy { ($0.msgSeqNum ?? 0) <= 503 }, "nothing above the ceiling reached the broker")
+        #expect(await initiator.status().lastError?.contains("above the reserved ceiling 503") == true)
+
+        // A wider permit lets it back in; a revoked one closes it and keeps it away.
+        initiator.grant(FIXSessionPermit(firstSenderSeqNum: 1000, senderSeqCeiling: 2000))
+        try await initiator.waitUntilActive(timeout: .seconds(5))
+        #expect(broker.received("A").last?.msgSeqNum == 1000)
+        let connections = broker.accepted
+        initiator.revoke(reason: "lease lapsed")
+        try await initiator.waitUntil("disconnected", timeout: .seconds(2)) { $0.session == .disconnected }
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(broker.accepted == connections, "a revoked initiator does not dial again")
+        #expect(broker.received("5").isEmpty, "revoked means closed at once, without a Logout")
+    }
+
     @Test func redialsWithBackoffAndContinuesSequenceNumbersAfterADrop() async throws {
         let directory = try TemporaryDirectory("shell-reconnect")
         defer { directory.remove() }

@@ -536,6 +536,30 @@ struct FIXSessionTests {
         #expect(reason?.contains("outside 1…\(FIXSession.maxSeqNum)") == true, "\(out)")
     }
 
+    /// Brokers check SendingTime in seconds (QuickFIX: CheckLatency, MaxLatency 120 s) and
+    /// answer a breach with a session Reject (SessionRejectReason 10) and a Logout.
+    @Test func aSendingTimeBeyondTheToleranceIsRejectedAndEndsTheSession() throws {
+        var settings = FIXSessionSettings(role: .acceptor, senderCompID: "VENUE", targetCompID: "BATON")
+        settings.maxLatencySeconds = 120
+        var acceptor = FIXSession(settings: settings)
+        _ = acceptor.onConnected(now: t0)
+        func message(_ type: String, seq: Int, sentAt: FIXTimestamp) -> [UInt8] {
+            var m = type == "A" ? FIXLogon(heartBtInt: 30).message : FIXMessage(msgType: type, fields: [])
+            m.set(FIXTag.senderCompID, "BATON")
+            m.set(FIXTag.targetCompID, "VENUE")
+            m.set(FIXTag.msgSeqNum, String(seq))
+            m.set(FIXTag.sendingTime, sentAt.fixString)
+            return m.encoded()
+        }
+        _ = acceptor.onReceived(bytes: message("A", seq: 1, sentAt: t0.adding(milliseconds: -119_000)), now: t0)
+        #expect(acceptor.status == .active, "119 s of skew is within the tolerance")
+        let out = acceptor.onReceived(bytes: message("0", seq: 2, sentAt: t0.adding(milliseconds: -121_000)), now: t0)
+        let sent = out.compactMap { d -> FIXMessage? in if case .send(let m, _) = d { m } else { nil } }
+        #expect(sent.map(\.msgType) == ["3", "5"], "\(out)")
+        #expect(sent.first?[373] == "10" && sent.first?[371] == "52")
+        #expect(out.contains { if case .disconnect = $0 { true } else { false } } || acceptor.status != .active)
+    }
+
     @Test func aHugeHeartBtIntIsRefusedAtLogon() throws {
         var acceptor = FIXSession(settings: FIXSessionSettings(role: .acceptor, senderCompID: "VENUE", targetCompID: "BATON"))
         _ = acceptor.onConnected(now: t0)

@@ -395,3 +395,48 @@ func report(
         #expect(state.positions["AAPL"]?.averagePrice == 12)
     }
 }
+
+/// The cluster's one broker session: outbound MsgSeqNums are reserved through the log, each
+/// block after the last, so a new leader starts above anything an earlier one could have sent.
+@Suite struct SequenceReservationTests {
+    @Test func blocksFollowEachOtherAndEveryReplicaComputesTheSame() {
+        var a = TradingState()
+        var b = TradingState()
+        let first = SequenceReservation(session: "BATON->VENUE", count: 1000, term: 2, node: 1, atNanos: 0)
+        let second = SequenceReservation(session: "BATON->VENUE", count: 500, term: 3, node: 2, atNanos: 0)
+        let effects = [a.apply(.sequenceReserved(first), term: 2, index: 5), a.apply(.sequenceReserved(second), term: 3, index: 9)]
+        _ = b.apply(.sequenceReserved(first), term: 2, index: 5)
+        _ = b.apply(.sequenceReserved(second), term: 3, index: 9)
+        #expect(effects[0] == [.sequenceReserved(first, first: 1, through: 1000)])
+        #expect(effects[1] == [.sequenceReserved(second, first: 1001, through: 1500)])
+        #expect(a.senderSeqCeiling == 1500 && b.senderSeqCeiling == 1500)
+        #expect(a.sequenceSession == "BATON->VENUE")
+    }
+
+    @Test func aHostileCountIsAnAnomalyNotATrap() {
+        var state = TradingState()
+        func reserve(_ count: Int, at index: UInt64) -> [TradingState.Effect] {
+            state.apply(.sequenceReserved(SequenceReservation(session: "S", count: count, term: 1, node: 1, atNanos: 0)), term: 1, index: index)
+        }
+        _ = reserve(Int.max, at: 1)
+        _ = reserve(0, at: 2)
+        #expect(state.senderSeqCeiling == 0)
+        _ = reserve(1_000_000_000, at: 3)
+        _ = reserve(1_000_000_000, at: 4)
+        let beyond = reserve(1_000_000_000, at: 5)  // past MsgSeqNum's 2^31 - 1
+        #expect(state.senderSeqCeiling == 2_000_000_000)
+        #expect(beyond.count == 1 && state.anomalies.count == 3)
+    }
+
+    @Test func theHighestJournaledInboundMsgSeqNumIsKept() {
+        var state = TradingState()
+        _ = state.apply(.orderIntent(intent()), term: 1, index: 1)
+        var early = report("BTN-1-1", exec: "E1", type: "0", status: "0", cum: 0, avg: 0, leaves: 100)
+        early.msgSeqNum = 41
+        var late = report("BTN-1-1", exec: "E2", status: "2", last: 100, lastPx: 10, cum: 100, avg: 10)
+        late.msgSeqNum = 42
+        _ = state.apply(.execution(late), term: 1, index: 2)
+        _ = state.apply(.execution(early), term: 1, index: 3)  // a resend (PossDup) arrives later
+        #expect(state.lastInboundSeqNum == 42)
+    }
+}

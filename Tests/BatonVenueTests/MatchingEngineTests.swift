@@ -7,12 +7,13 @@ import Testing
 let t0 = FIXTimestamp(millisecondsSinceEpoch: 1_764_000_000_000)
 
 func engine(
-    slippageBps: Int64 = 1, partialFillProbability: Double = 0, slices: Int = 3, seed: UInt64 = 7
+    slippageBps: Int64 = 1, partialFillProbability: Double = 0, slices: Int = 3, seed: UInt64 = 7,
+    scope: MatchingEngine.ClOrdIDScope = .session
 ) -> MatchingEngine {
     MatchingEngine(
         settings: MatchingEngine.Settings(
             seed: seed, slippageBps: slippageBps, partialFillProbability: partialFillProbability,
-            partialFillSlices: slices),
+            partialFillSlices: slices, clOrdIDScope: scope),
         prices: ["AAPL": 1_872_500, "MSFT": 4_111_000])
 }
 
@@ -112,11 +113,31 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
         #expect(venue.positions["AAPL"] == -300 * VenueDecimal.scale)
     }
 
+    /// Per session, as at most brokers: another session's ClOrdID is another order, its status
+    /// lookups and its reports stay on its own session. This is why the cluster shares one.
+    @Test func clOrdIDsStatusAndReportsAreScopedToTheSessionByDefault() throws {
+        var venue = engine()
+        #expect(venue.settings.clOrdIDScope == .session)
+        _ = venue.newOrder(order("S-1-5", limit: FIXDecimal("187")!, tif: .goodTillCancel), session: "BATON1", now: t0)
+        let asked = try reports(
+            venue.statusRequest(
+                FIXOrderStatusRequest(clOrdID: "S-1-5", symbol: "AAPL", side: .buy), session: "BATON2", now: t0))
+        #expect(asked.map(\.ordRejReason) == [5], "another session's order is unknown to this one")
+        let again = try reports(venue.newOrder(order("S-1-5", possResend: true), session: "BATON2", now: t0))
+        #expect(again.first?.execType == .new, "the same ClOrdID on another session is a second order")
+        #expect(venue.totals.orders == 2)
+        #expect(venue.totals.duplicateAttempts == 0)
+        let fills = venue.onMarketTick(tick("AAPL", 1_869_000), now: t0)
+        #expect(fills.filter { $0.message[11] == "S-1-5" && $0.message[150] == "F" }.map(\.session) == ["BATON1"])
+        let mass = venue.massStatusRequest(FIXOrderMassStatusRequest(massStatusReqID: "MS-S"), session: "BATON3", now: t0)
+        #expect(mass.count == 1 && mass[0].message[911] == "0", "a session sees none of the others' orders")
+    }
+
     @Test func aSecondNewOrderSingleWithAKnownClOrdIDIsRejectedAsDuplicateAndRecorded() throws {
         var venue = engine()
         _ = venue.newOrder(order("C-1-5"), session: "BATON1", now: t0)
         let later = t0.adding(milliseconds: 1500)
-        let dup = try reports(venue.newOrder(order("C-1-5", possResend: true), session: "BATON2", now: later))
+        let dup = try reports(venue.newOrder(order("C-1-5", possResend: true), session: "BATON1", now: later))
         #expect(dup.count == 1)
         #expect(dup[0].execType == .rejected)
         #expect(dup[0].ordStatus == .rejected)
@@ -127,7 +148,7 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
         #expect(
             venue.duplicates == [
                 DuplicateOrderAttempt(
-                    clOrdID: "C-1-5", session: "BATON2", possResend: true, receivedAt: later,
+                    clOrdID: "C-1-5", session: "BATON1", possResend: true, receivedAt: later,
                     originalSession: "BATON1", originalReceivedAt: t0)
             ])
         // The original order is untouched: still filled once.
@@ -184,8 +205,8 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
         #expect(venue.totals.duplicateAttempts == 0)
     }
 
-    @Test func massStatusReportsEveryOrderAndMarksTheLast() throws {
-        var venue = engine()
+    @Test func massStatusReportsEveryOrderOfTheAccountAndMarksTheLast() throws {
+        var venue = engine(scope: .account)
         _ = venue.newOrder(order("M1"), session: "BATON1", now: t0)
         _ = venue.newOrder(order("M2", limit: FIXDecimal("150")!), session: "BATON1", now: t0)
         _ = venue.newOrder(order("M3", symbol: "MSFT"), session: "BATON1", now: t0)
@@ -208,8 +229,8 @@ func tick(_ symbol: String, _ price: Int64, seq: UInt64 = 1) -> MarketTick {
         #expect(none[0].message[912] == "Y")
     }
 
-    @Test func unsolicitedFillsGoToTheSessionThatLastSentAMessageAboutTheOrder() throws {
-        var venue = engine()
+    @Test func inAccountScopeUnsolicitedFillsGoToTheSessionThatLastAskedAboutTheOrder() throws {
+        var venue = engine(scope: .account)
         _ = venue.newOrder(order("W1", limit: FIXDecimal("187")!, tif: .goodTillCancel), session: "BATON1", now: t0)
         _ = venue.newOrder(order("W2", limit: FIXDecimal("187")!, tif: .goodTillCancel), session: "BATON1", now: t0)
         _ = venue.statusRequest(
