@@ -487,7 +487,8 @@ public actor TradingEngine: CommittedEntryConsumer {
         guard let consensus, let initiator else { return }
         let view = consensus.leaseCell.leadership
         leadership = view
-        let active = await initiator.status().session == .active
+        let session = await initiator.status()
+        let active = session.session == .active
         let sessionDropped = sessionActive && !active
         sessionActive = active
         let now = Self.wallNanos()
@@ -516,7 +517,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             return
         }
         if let start = view.termStartIndex, appliedThrough >= start {
-            await holdSession(initiator, term: view.term, now: now)
+            await holdSession(initiator, term: view.term, nextSenderSeqNum: session.nextSenderSeqNum, now: now)
         }
         if sessionDropped, phase != .waiting {
             // Reports may have been lost with the connection: ask again about everything open.
@@ -543,7 +544,7 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     /// The leader's claim on the broker session: a block of outbound MsgSeqNums reserved through
     /// the log (granted to the initiator when it is applied), extended when half used.
-    private func holdSession(_ initiator: FIXInitiator, term: Term, now: Int64) async {
+    private func holdSession(_ initiator: FIXInitiator, term: Term, nextSenderSeqNum next: Int, now: Int64) async {
         if let pending = reservationPending {
             // A proposal lost to a leadership change never applies in this term; ask again.
             guard pending.term != term || now - pending.since > 2_000_000_000 else { return }
@@ -562,7 +563,6 @@ public actor TradingEngine: CommittedEntryConsumer {
         }
         let block = configuration.sequenceBlock
         if let permit = initiator.permit {
-            let next = await initiator.status().nextSenderSeqNum
             guard permit.senderSeqCeiling - next < block / 2 else { return }
         }
         reservationPending = (term, now)
