@@ -1,3 +1,4 @@
+import BatonTestCluster
 import Dispatch
 import Foundation
 import Synchronization
@@ -159,25 +160,9 @@ func makeScratchDirectory(base: String, prefix: String) throws -> String {
     return path
 }
 
-/// A loopback TCP port that was free a moment ago (bound to port 0, then released).
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw BenchError("socket() failed: errno \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw BenchError("bind(127.0.0.1:0) failed: errno \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+/// A loopback TCP port that was free a moment ago: the test clusters' picker, which stays out
+/// of the kernel's ephemeral range (a replica's port taken by an outgoing connection killed it).
+func freeLoopbackPort() throws -> Int { try BatonTestCluster.ChildProcesses.freePort() }
 
 /// Resident memory of a process in KiB (VmRSS in /proc/<pid>/status), nil if unreadable.
 func residentKiB(pid: Int32) -> Int? {
