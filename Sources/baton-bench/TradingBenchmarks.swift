@@ -192,17 +192,28 @@ struct FeedIngest: AsyncParsableCommand {
 struct TradingFailover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trading-failover",
-        abstract: "kill -9 the leader → first order the venue accepts from the new leader, over many kills.")
+        abstract: "kill -9 (or SIGSTOP) the leader → first order the venue accepts from the new leader, over many faults.")
     @OptionGroup var common: CommonOptions
     @OptionGroup var trading: TradingOptions
-    @Option(help: "Leader kills.")
+    @Option(help: "Leader faults.")
     var kills: Int = 50
+    @Option(
+        help: """
+            kill (SIGKILL: the kernel closes the leader's broker connection at once) or stop (SIGSTOP, \
+            SIGCONT after the new leader's first order: the broker holds the paused leader's \
+            connection until its heartbeat check drops it).
+            """)
+    var fault = "kill"
     @Option(help: "Feed rate (ticks/s).")
     var rate: Int = 1000
 
     struct Result: Codable {
         var milliseconds: LatencySummary
         var duplicates: Int
+    }
+
+    func validate() throws {
+        guard ["kill", "stop"].contains(fault) else { throw ValidationError("--fault \(fault): use kill or stop") }
     }
 
     func run() async throws {
@@ -217,19 +228,21 @@ struct TradingFailover: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(300))
                 let before = try await cluster.venueStatistics().sessions[TradingCluster.session]
                 let start = ContinuousClock.now
-                cluster.kill9(leader)
+                if fault == "kill" { cluster.kill9(leader) } else { cluster.signal(leader, SIGSTOP) }
                 let acknowledged = try await cluster.firstOrderAfterNewLogon(beyond: before, since: start)
-                guard let acknowledged else { throw ValidationError("kill \(n + 1): no order from a new leader within 20 s") }
+                guard let acknowledged else { throw ValidationError("fault \(n + 1): no order from a new leader within 20 s") }
                 samples.append(acknowledged.milliseconds)
-                say("kill \(n + 1)/\(kills): n\(leader) killed; first order from the new leader after \(format(acknowledged.milliseconds, 1)) ms")
-                try cluster.start(leader)
+                say(
+                    "\(fault) \(n + 1)/\(kills): n\(leader) \(fault == "kill" ? "killed" : "stopped"); first order from the new "
+                        + "leader after \(format(acknowledged.milliseconds, 1)) ms")
+                if fault == "kill" { try cluster.start(leader) } else { cluster.signal(leader, SIGCONT) }
                 // Let the restarted replica catch up before the next kill.
                 try await Task.sleep(for: .seconds(1))
             }
             let duplicates = try await cluster.venueDuplicates().count
             let summary = LatencySummary(samples)
             say(
-                "trading failover over \(summary.count) kills: p50=\(format(summary.p50, 1)) ms p90=\(format(summary.p90, 1)) ms "
+                "trading failover over \(summary.count) \(fault == "kill" ? "kills" : "stops"): p50=\(format(summary.p50, 1)) ms p90=\(format(summary.p90, 1)) ms "
                     + "p99=\(format(summary.p99, 1)) ms max=\(format(summary.max, 1)) ms; venue duplicate attempts \(duplicates)")
             try writeJSON(Result(milliseconds: summary, duplicates: duplicates), to: common.json)
         } catch {
