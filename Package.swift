@@ -39,11 +39,11 @@ let package = Package(
         // The consensus core: a value type that does no I/O. No dependencies on purpose.
         .target(name: "RaftCore", swiftSettings: strictSettings),
         // Whole clusters of RaftNodes in one process under a seeded, faulty world.
-        .target(name: "BatonSimulation", dependencies: ["RaftCore"], swiftSettings: strictSettings),
+        .target(name: "BatonSimulation", dependencies: ["RaftCore", "BatonTrading"], swiftSettings: strictSettings),
         .executableTarget(
             name: "baton-sim",
             dependencies: [
-                "BatonSimulation",
+                "BatonSimulation", "BatonTrading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -257,7 +257,7 @@ let package = Package(
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "BatonSimulationTests",
-            dependencies: ["BatonSimulation", "RaftCore"],
+            dependencies: ["BatonSimulation", "BatonTrading", "RaftCore"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "BatonWireTests", dependencies: ["BatonWire", "RaftCore"], swiftSettings: strictSettings),

@@ -11,6 +11,12 @@ public struct Violation: Sendable, CustomStringConvertible {
         case leaseExclusivity = "lease exclusivity"
         case nodeIntegrity = "node integrity"
         case liveness
+        // The trading simulator's properties.
+        case duplicateExecution = "no ClOrdID executed twice"
+        case executionWithoutIntent = "every execution has a committed intent"
+        case intentLost = "no committed intent lost"
+        case positionsDiverge = "positions equal the broker's fills"
+        case sessionExclusivity = "one replica on the broker session"
     }
 
     public var property: Property

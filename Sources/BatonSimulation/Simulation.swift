@@ -51,12 +51,6 @@ public struct Simulation {
         case livenessDeadline
     }
 
-    private struct Scheduled {
-        var time: UInt64
-        var sequence: UInt64
-        var event: Event
-    }
-
     private struct SimNode {
         var id: NodeID
         var raft: RaftNode?
@@ -74,8 +68,7 @@ public struct Simulation {
     }
 
     private var nodes: [SimNode] = []
-    private var queue: [Scheduled] = []
-    private var sequence: UInt64 = 0
+    private var queue = EventQueue<Event>()
     private let time = SimulatedTime()
     private var now: UInt64 = 0
     private var rng: SplitMix64
@@ -293,41 +286,10 @@ public struct Simulation {
     }
 
     private mutating func schedule(at: UInt64, _ event: Event) {
-        sequence += 1
-        queue.append(Scheduled(time: at, sequence: sequence, event: event))
-        var child = queue.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard isEarlier(queue[child], queue[parent]) else { break }
-            queue.swapAt(child, parent)
-            child = parent
-        }
+        queue.schedule(at: at, event)
     }
 
-    private func isEarlier(_ a: Scheduled, _ b: Scheduled) -> Bool {
-        a.time != b.time ? a.time < b.time : a.sequence < b.sequence
-    }
-
-    private mutating func popEvent() -> Scheduled? {
-        guard !queue.isEmpty else { return nil }
-        let top = queue[0]
-        let last = queue.removeLast()
-        if !queue.isEmpty {
-            queue[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var smallest = parent
-                if left < queue.count, isEarlier(queue[left], queue[smallest]) { smallest = left }
-                if right < queue.count, isEarlier(queue[right], queue[smallest]) { smallest = right }
-                if smallest == parent { break }
-                queue.swapAt(parent, smallest)
-                parent = smallest
-            }
-        }
-        return top
-    }
+    private mutating func popEvent() -> (time: UInt64, event: Event)? { queue.pop() }
 
     // MARK: - Tracing
 

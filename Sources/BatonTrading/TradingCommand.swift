@@ -281,6 +281,25 @@ public struct SequenceReservation: Codable, Sendable, Hashable {
 }
 
 /// Everything that changes trading state goes through the log as one of these.
+/// A leader's planned hand-over, journaled before its TimeoutNow leaves (`drained`) or when the
+/// transfer is abandoned and it trades on (`drained == false`). A committed drained mark says the
+/// leader of `term` has stopped writing and every order it wrote is answered in the journal, so
+/// the next leader may reconcile at once instead of waiting out `max_order_age` for orders still
+/// in the broker's gateway.
+public struct HandOver: Codable, Sendable, Hashable {
+    public var term: UInt64
+    public var node: UInt64
+    public var drained: Bool
+    public var atNanos: Int64
+
+    public init(term: UInt64, node: UInt64, drained: Bool, atNanos: Int64) {
+        self.term = term
+        self.node = node
+        self.drained = drained
+        self.atNanos = atNanos
+    }
+}
+
 public enum TradingCommand: Codable, Sendable, Hashable {
     case orderIntent(OrderIntent)
     case riskRejection(RiskRejection)
@@ -294,6 +313,7 @@ public enum TradingCommand: Codable, Sendable, Hashable {
     case resolved(OrderResolution)
     /// A leader reserved the next block of outbound MsgSeqNums of the cluster's broker session.
     case sequenceReserved(SequenceReservation)
+    case handOver(HandOver)
 
     /// Log payloads that start with this byte are trading commands; anything else in the log
     /// (operator test proposals, future command families) is not the trading engine's.

@@ -76,6 +76,9 @@ public struct TradingState: Sendable {
     public private(set) var sequenceSession: String?
     /// Highest inbound MsgSeqNum of a journaled ExecutionReport (0: none).
     public private(set) var lastInboundSeqNum = 0
+    /// The last leader's drained hand-over, while nothing of a later term has been applied since
+    /// (a later leader may have written orders) and it was not abandoned.
+    public private(set) var handOver: HandOver?
     /// Commands that referred to an order the journal does not know (should not happen; counted
     /// and kept visible rather than trapping).
     public private(set) var anomalies: [String] = []
@@ -96,12 +99,14 @@ public struct TradingState: Sendable {
         case pausedChanged(Bool)
         /// MsgSeqNums first...through are reserved for `reservation`'s leader.
         case sequenceReserved(SequenceReservation, first: Int, through: Int)
+        case handOver(HandOver)
     }
 
     /// Applies one committed command found at log position (term, index).
     @discardableResult
     public mutating func apply(_ command: TradingCommand, term: UInt64, index: UInt64) -> [Effect] {
         lastAppliedIndex = max(lastAppliedIndex, index)
+        if let mark = handOver, term != mark.term { handOver = nil }
         switch command {
         case .orderIntent(let intent):
             let id = makeClOrdID(prefix: intent.clOrdIDPrefix, term: term, index: index)
@@ -193,6 +198,10 @@ public struct TradingState: Sendable {
             senderSeqCeiling = through
             sequenceSession = reservation.session
             return [.sequenceReserved(reservation, first: first, through: through)]
+
+        case .handOver(let mark):
+            handOver = mark.drained && mark.term == term ? mark : nil
+            return [.handOver(mark)]
         }
     }
 

@@ -1,0 +1,192 @@
+import BatonMarketData
+@testable import BatonTrading
+import Testing
+
+/// The leader's duty as a pure value: driven here by hand, event by event, with the time given.
+@Suite struct TradingCoreTests {
+    static let ms: Int64 = 1_000_000
+
+    static func settings(node: UInt64 = 1) -> TradingCore.Settings {
+        TradingCore.Settings(
+            node: node, senderCompID: "BATON", targetCompID: "VENUE", account: "ACC", clOrdIDPrefix: "BTN",
+            strategies: [CrossoverParameters(symbol: "AAPL", fastWindow: 2, slowWindow: 3, threshold: 0, quantity: 10, allowShort: false)],
+            strategyVersion: "1", limits: RiskLimits(), reconciler: .init(answerTimeoutNanos: 200 * ms, attemptsBeforeHalt: 3),
+            maxOrderAgeNanos: 100 * ms, ackTimeoutNanos: 250 * ms, sequenceBlock: 100)
+    }
+
+    static let leading = LeadershipInput(isLeader: true, term: 2, leaseRemainingNanos: 250 * ms, termStartIndex: 1)
+    static let loggedOn = SessionInput(active: true, nextSenderSeqNum: 1)
+    static let loggedOff = SessionInput(active: false, nextSenderSeqNum: 1)
+
+    static func proposals(_ directives: [TradingDirective]) -> [TradingCommand] {
+        directives.compactMap { if case .propose(let c) = $0 { c } else { nil } }
+    }
+
+    static func statusRequests(_ directives: [TradingDirective]) -> [String] {
+        directives.compactMap { if case .requestStatus(let id, _, _) = $0 { id } else { nil } }
+    }
+
+    /// A leader of term 2 with its term start applied, its sequence block granted and logged on
+    /// at `loggedOnAt`; `open` holds an intent of term 1 committed at index 1 (ClOrdID BTN-1-1).
+    static func leader(withOpenIntent open: Bool, loggedOnAt: Int64 = 0) -> TradingCore {
+        var core = TradingCore(settings: settings())
+        if open { _ = core.apply(.orderIntent(intent()), term: 1, index: 1, now: 0) } else { core.applied(through: 1) }
+        let first = core.onDuty(now: loggedOnAt - 10 * ms, leadership: leading, session: loggedOff)
+        guard case .sequenceReserved(let reservation)? = proposals(first).first else {
+            Issue.record("no sequence block proposed: \(first)")
+            return core
+        }
+        let granted = core.apply(.sequenceReserved(reservation), term: 2, index: 2, now: loggedOnAt - 5 * ms)
+        #expect(granted.contains(.grantSession(SessionGrant(firstSenderSeqNum: 1, senderSeqCeiling: 100, nextTargetSeqNum: nil))))
+        _ = core.onDuty(now: loggedOnAt, leadership: leading, session: loggedOn)
+        return core
+    }
+
+    @Test("a follower holds no session and sends nothing")
+    func followerIsQuiet() {
+        var core = TradingCore(settings: Self.settings())
+        _ = core.apply(.orderIntent(intent()), term: 1, index: 1, now: 0)
+        let out = core.onDuty(now: 0, leadership: .follower, session: Self.loggedOn)
+        #expect(Self.proposals(out).isEmpty)
+        #expect(core.phase == .follower)
+        #expect(!core.holdsSessionPermit)
+    }
+
+    @Test("a new leader asks the broker only once max_order_age has passed since it logged on")
+    func settlesBeforeAsking() {
+        var core = Self.leader(withOpenIntent: true)
+        #expect(Self.statusRequests(core.onDuty(now: 50 * Self.ms, leadership: Self.leading, session: Self.loggedOn)).isEmpty)
+        #expect(core.phase == .waiting)
+        let asked = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        #expect(Self.statusRequests(asked) == ["BTN-1-1"])
+        #expect(core.phase == .reconciling)
+    }
+
+    @Test("a replayed status answer (PossDup) is not an answer; a fresh unknown is, and the order goes again")
+    func possDupStatusIgnored() {
+        var core = Self.leader(withOpenIntent: true)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        let unknown = report("BTN-1-1", exec: "S1", type: "I", status: "8", cum: 0, avg: 0, rej: 5)
+        #expect(Self.proposals(core.onExecutionReport(unknown, possDup: true, now: 110 * Self.ms)).isEmpty)
+        let fresh = Self.proposals(core.onExecutionReport(unknown, possDup: false, now: 111 * Self.ms))
+        guard case .reconciled(let finding)? = fresh.first, case .neverReceived = finding.finding else {
+            Issue.record("expected a never-received finding, got \(fresh)")
+            return
+        }
+        let applied = core.apply(.reconciled(finding), term: 2, index: 3, now: 112 * Self.ms)
+        #expect(core.phase == .trading)
+        let sends = applied.compactMap { if case .send(let s) = $0 { s } else { nil } }
+        #expect(sends.map(\.order.clOrdID) == ["BTN-1-1"])
+        #expect(sends.first?.possResend == true)
+    }
+
+    @Test("a BusinessMessageReject of the status request halts, naming it, and nothing is re-sent")
+    func refusedStatusHalts() {
+        var core = Self.leader(withOpenIntent: true)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        core.onStatusRequestWritten(clOrdID: "BTN-1-1", msgSeqNum: 7)
+        let out = core.onRejected(
+            refSeqNum: 7, refMsgType: "H", businessRejectRefID: nil, answer: "BusinessMessageReject(j) reason 3",
+            now: 120 * Self.ms)
+        #expect(core.phase == .halted)
+        #expect(core.haltReason?.contains("BusinessMessageReject(j) reason 3") == true)
+        #expect(!out.contains { if case .send = $0 { true } else { false } })
+    }
+
+    @Test("a silent order becomes unknown, and reconciliation waits until the unknown is in the log")
+    func ackTimeoutOrdersUnknownFirst() {
+        var core = Self.leader(withOpenIntent: false)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        #expect(core.phase == .trading)
+        let committed = core.apply(.orderIntent(intent()), term: 2, index: 3, now: 101 * Self.ms)
+        guard case .send(let send)? = committed.first(where: { if case .send = $0 { true } else { false } }) else {
+            Issue.record("the committed intent was not sent: \(committed)")
+            return
+        }
+        _ = core.onOrderWritten(send, msgSeqNum: 2, leaseRemainingNanos: 200 * Self.ms, now: 102 * Self.ms)
+        let silent = core.onDuty(now: 400 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        #expect(Self.proposals(silent).contains { if case .orderUnknown(let u) = $0 { u.clOrdID == "BTN-2-3" } else { false } })
+        #expect(core.phase == .waiting)
+        // Not until the OrderUnknown is applied does anyone ask.
+        #expect(Self.statusRequests(core.onDuty(now: 600 * Self.ms, leadership: Self.leading, session: Self.loggedOn)).isEmpty)
+        _ = core.apply(
+            .orderUnknown(OrderUnknown(clOrdID: "BTN-2-3", reason: "silent", atNanos: 0)), term: 2, index: 4, now: 601 * Self.ms)
+        #expect(Self.statusRequests(core.onDuty(now: 602 * Self.ms, leadership: Self.leading, session: Self.loggedOn)) == ["BTN-2-3"])
+    }
+
+    @Test("no send without max_order_age + 20 ms of lease")
+    func leaseMargin() {
+        var core = Self.leader(withOpenIntent: false)
+        let short = LeadershipInput(isLeader: true, term: 2, leaseRemainingNanos: 110 * Self.ms, termStartIndex: 1)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: short, session: Self.loggedOn)
+        let out = core.apply(.orderIntent(intent()), term: 2, index: 3, now: 101 * Self.ms)
+        #expect(!out.contains { if case .send = $0 { true } else { false } })
+        let later = core.onDuty(now: 110 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        #expect(later.contains { if case .send = $0 { true } else { false } })
+    }
+
+    @Test("the lease lapsing lets go of the session at once")
+    func leaseLapseRevokes() {
+        var core = Self.leader(withOpenIntent: false)
+        #expect(core.holdsSessionPermit)
+        let lapsed = LeadershipInput(isLeader: true, term: 2, leaseRemainingNanos: nil, termStartIndex: 1)
+        let out = core.onDuty(now: 10 * Self.ms, leadership: lapsed, session: Self.loggedOn)
+        #expect(out.contains { if case .revokeSession = $0 { true } else { false } })
+        #expect(!core.holdsSessionPermit)
+    }
+
+    @Test("a hand-over vouches for the successor only when the leader was trading and drained")
+    func handOverMark() {
+        var waiting = Self.leader(withOpenIntent: true)
+        waiting.beginHandOver()
+        guard case .handOver(let early)? = waiting.handOverMark(now: 1) else {
+            Issue.record("no mark")
+            return
+        }
+        #expect(!early.drained, "a leader that never reconciled cannot vouch for an ex-leader's late write")
+
+        var trading = Self.leader(withOpenIntent: false)
+        _ = trading.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        #expect(trading.phase == .trading)
+        trading.beginHandOver()
+        #expect(trading.unansweredWrites.isEmpty)
+        guard case .handOver(let mark)? = trading.handOverMark(now: 2) else {
+            Issue.record("no mark")
+            return
+        }
+        #expect(mark.drained)
+
+        // The successor (term 3) applies the mark and reconciles without the settle wait.
+        var successor = TradingCore(settings: Self.settings(node: 2))
+        _ = successor.apply(.orderIntent(intent()), term: 1, index: 1, now: 0)
+        _ = successor.apply(.handOver(mark), term: 2, index: 3, now: 0)
+        let next = LeadershipInput(isLeader: true, term: 3, leaseRemainingNanos: 250 * Self.ms, termStartIndex: 4)
+        successor.applied(through: 4)
+        guard case .sequenceReserved(let r)? = Self.proposals(successor.onDuty(now: 0, leadership: next, session: Self.loggedOff)).first
+        else {
+            Issue.record("no reservation")
+            return
+        }
+        _ = successor.apply(.sequenceReserved(r), term: 3, index: 5, now: 1)
+        let asked = successor.onDuty(now: 2 * Self.ms, leadership: next, session: Self.loggedOn)
+        #expect(Self.statusRequests(asked) == ["BTN-1-1"])
+    }
+
+    @Test("trace ids come from the node, the term and a counter, not a random source")
+    func deterministicTraceIDs() {
+        var a = Self.leader(withOpenIntent: false)
+        var b = Self.leader(withOpenIntent: false)
+        _ = a.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        _ = b.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        var outA: [TradingDirective] = []
+        var outB: [TradingDirective] = []
+        for (n, price) in [1_000_000, 1_000_000, 1_000_000, 1_100_000, 1_200_000].enumerated() {
+            outA += a.onTick(symbol: "AAPL", sequence: UInt64(n + 1), price: Int64(price), receivedNanos: 5, now: 200 * Self.ms)
+            outB += b.onTick(symbol: "AAPL", sequence: UInt64(n + 1), price: Int64(price), receivedNanos: 5, now: 200 * Self.ms)
+        }
+        let intents = Self.proposals(outA).compactMap { if case .orderIntent(let i) = $0 { i } else { nil } }
+        #expect(!intents.isEmpty)
+        #expect(intents.first?.traceID == "n1-t2-1")
+        #expect(Self.proposals(outA) == Self.proposals(outB))
+    }
+}
