@@ -82,7 +82,7 @@ public struct AdminAPI: Sendable {
             return try await self.authorized(request) { body in
                 struct Arm: Decodable { var when: TradingEngine.KillPoint }
                 guard let arm = try Self.decode(Arm.self, from: body) else {
-                    return Self.json(["error": "body must be {\"when\": \"before-send\" | \"after-send\"}"], status: .badRequest)
+                    return Self.json(["error": "body must be {\"when\": \"before-send\" | \"after-send\" | \"stop-before-write\" | \"none\"}"], status: .badRequest)
                 }
                 await trading.engine.armKill(arm.when)
                 return Self.json(["armed": arm.when.rawValue], status: .accepted)

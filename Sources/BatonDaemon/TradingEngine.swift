@@ -32,6 +32,11 @@ public actor TradingEngine: CommittedEntryConsumer {
         case beforeSend = "before-send"
         /// Right after the NewOrderSingle is written, before OrderSent or any report is journaled.
         case afterSend = "after-send"
+        /// SIGSTOP this process after the lease check passed and before the bytes are written:
+        /// whoever armed it sends SIGCONT (the chaos run). The window the broker must fence.
+        case stopBeforeWrite = "stop-before-write"
+        /// Disarms.
+        case none
     }
     private var killPoint: KillPoint?
     /// Raw tick-to-order samples (ns) of the orders this replica sent, newest last, bounded: the
@@ -273,6 +278,8 @@ public actor TradingEngine: CommittedEntryConsumer {
             timeInForce: Self.timeInForce(intent.timeInForce), account: send.account, possResend: send.possResend
         ).message
         if killPoint == .beforeSend { Self.die("before sending \(order.clOrdID)") }
+        let stopsInside = killPoint == .stopBeforeWrite
+        if stopsInside { killPoint = nil }
         let seqNum: Int
         do {
             // The lease is checked on the session's loop right before the message is stamped and
@@ -280,6 +287,10 @@ public actor TradingEngine: CommittedEntryConsumer {
             seqNum = try await initiator.send(message) {
                 guard let left = leaseCell.leaseRemaining(inTerm: term), left >= minimumLease else {
                     return "lease lost or under \(minimumLease) left before writing \(order.clOrdID)"
+                }
+                if stopsInside {
+                    FileHandle.standardError.write(Data("batond: debug SIGSTOP before writing \(order.clOrdID)\n".utf8))
+                    kill(getpid(), SIGSTOP)
                 }
                 return nil
             }
@@ -594,7 +605,14 @@ public actor TradingEngine: CommittedEntryConsumer {
     // MARK: - Operator actions
 
     public func armKill(_ point: KillPoint) {
-        logger.warning("armed: this process will SIGKILL itself around its next order", metadata: ["kill.point": "\(point.rawValue)"])
+        guard point != .none else {
+            killPoint = nil
+            logger.notice("debug kill point disarmed")
+            return
+        }
+        logger.warning(
+            "armed: this process will \(point == .stopBeforeWrite ? "SIGSTOP" : "SIGKILL") itself around its next order",
+            metadata: ["kill.point": "\(point.rawValue)"])
         killPoint = point
     }
 

@@ -15,6 +15,11 @@ public struct ChaosRun: Sendable {
         case stop = "sigstop"
         case transfer
         case feedOutage = "feed-outage"
+        /// The broker's side of the FIX connection goes away without a Logout.
+        case fixDrop = "fix-drop"
+        /// The leader stops itself after its lease check passed and before the write (the debug
+        /// hook `stop-before-write`), and is continued after `stopTime`.
+        case stopInWrite = "sigstop-in-write"
     }
 
     public var faults: Int
@@ -70,6 +75,21 @@ public struct ChaosRun: Sendable {
             case .feedOutage:
                 try await cluster.pauseFeed(seconds: Double(feedOutage.nanosecondsClamped) / 1e9)
                 try await Task.sleep(for: feedOutage)
+            case .fixDrop:
+                try await cluster.dropFIXConnections()
+            case .stopInWrite:
+                try await cluster.armKill(leader, when: "stop-before-write")
+                let deadline = ContinuousClock.now + .seconds(5)
+                while !cluster.isStopped(leader), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                if cluster.isStopped(leader) {
+                    try await Task.sleep(for: stopTime)
+                    cluster.signal(leader, SIGCONT)
+                } else {
+                    log("fault \(n + 1): n\(leader) wrote no order within 5 s; disarmed")
+                    try? await cluster.armKill(leader, when: "none")
+                }
             }
             counts[fault, default: 0] += 1
             if (n + 1) % 10 == 0 || n + 1 == faults {

@@ -447,6 +447,20 @@ public final class TradingCluster: Sendable {
     /// Pausing again only restarts the pause, so one retry is safe. It is there because one chaos
     /// run in twenty on a loaded machine saw this POST go unanswered for its whole 5 s timeout
     /// while the venue kept streaming; a second request on a new attempt gets through.
+    /// Drops every FIX connection at the venue at once, without a Logout (a broken TCP link).
+    public func dropFIXConnections() async throws {
+        let status = try await post("\(venueURL)/admin/fix/drop", body: "{}", timeout: 3).status
+        guard status == 200 else { throw ClusterFailure("dropping the FIX connections: HTTP \(status)") }
+    }
+
+    /// Whether the replica's process is stopped (SIGSTOP): state T in /proc/<pid>/stat.
+    public func isStopped(_ id: UInt64) -> Bool {
+        guard let pid = pid(id), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "T"
+    }
+
     public func pauseFeed(seconds: Double) async throws {
         let url = "\(venueURL)/admin/feed/pause"
         let body = "{\"seconds\": \(seconds)}"

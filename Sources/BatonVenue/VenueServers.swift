@@ -179,6 +179,12 @@ public func buildVenueApplication(
         await venue.setIgnoresStatusRequests(!toggle.answer)
         return toggle.answer ? "status requests answered\n" : "status requests ignored\n"
     }
+    // A FIX connection drop: every connection closed at once, without a Logout.
+    router.post("/admin/fix/drop") { _, _ in
+        let count = await venue.fixConnectionCount
+        await venue.closeAllFIXConnections(reason: "dropped by POST /admin/fix/drop")
+        return "dropped \(count) FIX connection(s)\n"
+    }
     router.post("/admin/feed/resume") { _, _ in
         await venue.resumeFeed()
         return "feed resumed\n"

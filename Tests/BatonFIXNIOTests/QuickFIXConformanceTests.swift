@@ -233,4 +233,89 @@ struct QuickFIXConformanceTests {
             try await running.value
         }
     }
+
+    /// The cluster's one session against QuickFIX: replica A holds a permit, trades, and is
+    /// killed (its connection closes without a Logout). Replica B — its own store, the same
+    /// CompIDs — logs on with the next reserved block and the journal's inbound position: no
+    /// ResetSeqNumFlag, MsgSeqNum continued upward. QuickFIX asks for the gap and accepts B's
+    /// gap fill; it re-sends (PossDupFlag=Y) the fill A received but "the journal" lacked; B's
+    /// order fills. A third replica that logged on with a number already used would end the
+    /// session: QuickFIX logs it out for MsgSeqNum too low.
+    @Test func aSecondReplicaTakesTheSharedSessionOverWithContinuedSequenceNumbers() async throws {
+        let directory = try TemporaryDirectory("conformance-takeover")
+        defer { directory.remove() }
+        let executor = try QuickFIXExecutor(directory: directory, port: try await freeLoopbackPort(), targetCompID: "BATON")
+        defer { executor.kill() }
+        try await executor.start()
+        try await executor.diagnosingFailures {
+            func replica(_ name: String) throws -> FIXInitiator {
+                var settings = initiatorSettings(sender: "BATON")
+                settings.resendsApplicationMessages = false  // as batond: reconciliation decides
+                var options = FIXInitiatorOptions(
+                    reconnectBackoff: FIXReconnectBackoff(minimum: .milliseconds(50), maximum: .milliseconds(200)))
+                options.requiresPermit = true
+                return try FIXInitiator(
+                    settings: settings, host: "127.0.0.1", port: executor.port,
+                    storePath: directory.file("fix-\(name).sqlite"), logger: testLogger("takeover-\(name)"),
+                    options: options)
+            }
+
+            let a = try replica("a")
+            let aInbox = MessageInbox()
+            _ = aInbox.collect(a.applicationMessages)
+            a.grant(FIXSessionPermit(firstSenderSeqNum: 1, senderSeqCeiling: 1000, nextTargetSeqNum: nil))
+            let aRun = Task { try await a.run() }
+            defer { aRun.cancel() }
+            try await a.waitUntilActive(timeout: .seconds(10))
+            _ = try await a.send(limitOrder("BTN-1-2"))
+            let journaled = try await aInbox.first("fill of BTN-1-2") { $0.msgType == "8" && $0[11] == "BTN-1-2" }
+            _ = try await a.send(limitOrder("BTN-1-3"))
+            // A receives this fill and dies before journaling it.
+            let lost = try await aInbox.first("fill of BTN-1-3") { $0.msgType == "8" && $0[11] == "BTN-1-3" }
+            let aLast = await a.status()
+            a.revoke(reason: "killed")
+            aRun.cancel()
+            // B may dial before QuickFIX has noticed; it refuses a second Logon, and B redials.
+
+            let b = try replica("b")
+            let bInbox = MessageInbox()
+            _ = bInbox.collect(b.applicationMessages)
+            let journaledSeq = try #require(journaled.msgSeqNum)
+            b.grant(FIXSessionPermit(firstSenderSeqNum: 1001, senderSeqCeiling: 2000, nextTargetSeqNum: journaledSeq + 1))
+            let bRun = Task { try await b.run() }
+            defer { bRun.cancel() }
+            try await b.waitUntilActive(timeout: .seconds(10))
+            let bLogon = try #require(executor.loggedMessages(msgType: "A", from: "BATON").last)
+            #expect(bLogon["34"] == "1001")
+            #expect(bLogon["141"] == nil, "no ResetSeqNumFlag on a takeover")
+            // The fill A saw and the journal did not comes again, as a possible duplicate.
+            let resent = try await bInbox.first("the lost fill re-sent") {
+                $0.msgType == "8" && $0[11] == "BTN-1-3" && $0[43] == "Y"
+            }
+            #expect(resent[17] == lost[17], "the same ExecID: the journal's dedup absorbs it")
+            let bSeq = try await b.send(limitOrder("BTN-2-9"))
+            #expect(bSeq > 1001)
+            let bFill = try await bInbox.first("fill of BTN-2-9") { $0.msgType == "8" && $0[11] == "BTN-2-9" }
+            #expect(bFill[39] == "2")
+            // QuickFIX saw the jump, asked for it, and took our gap fill; nothing was too low.
+            #expect(!executor.loggedMessages(msgType: "2", from: "EXECUTOR").isEmpty)
+            #expect(executor.loggedMessages(msgType: "4", from: "BATON").contains { $0["123"] == "Y" })
+            #expect(!executor.output.contains("MsgSeqNum too low"))
+            #expect(aLast.nextSenderSeqNum < 1001)
+
+            // A zombie with A's old numbers: the broker itself fences it.
+            b.revoke(reason: "hand the session to the zombie")
+            bRun.cancel()
+            try await Task.sleep(for: .milliseconds(300))
+            let zombie = try replica("a")  // A's store: its old numbers
+            zombie.grant(FIXSessionPermit(firstSenderSeqNum: 1, senderSeqCeiling: 1000, nextTargetSeqNum: nil))
+            let zRun = Task { try? await zombie.run() }
+            defer { zRun.cancel() }
+            let log = executor.logPathForPolling
+            try await eventually("QuickFIX refuses the zombie's numbers") {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("MsgSeqNum too low")
+            }
+            #expect(executor.isRunning)
+        }
+    }
 }

@@ -123,6 +123,9 @@ final class QuickFIXExecutor {
 
     var isRunning: Bool { process?.isRunning ?? false }
 
+    /// Where the screen log is, for polling from a `@Sendable` closure.
+    var logPathForPolling: String { logPath }
+
     /// Everything the executor printed (QuickFIX's screen log: every message in and out).
     var output: String {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
