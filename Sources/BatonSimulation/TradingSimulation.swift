@@ -111,6 +111,7 @@ public struct TradingSimulation {
         case clientClosed(Int, connection: Int, why: String)
         case clientHeartbeat(Int, incarnation: Int)
         case dial(Int, incarnation: Int)
+        case logonTimeout(Int, connection: Int)
         case gatewayDone(String, OrderToSend)
         case fill(String)
         case brokerCheck
@@ -562,6 +563,7 @@ public struct TradingSimulation {
         let seq = max(permit.firstSenderSeqNum, replicas[i].fix.storeNextSender)
         replicas[i].fix.storeNextSender = seq + 1
         toBroker(connection, .logon(seq: seq, nextTarget: permit.nextTargetSeqNum ?? replicas[i].fix.storeNextTarget))
+        schedule(after: .seconds(1), .logonTimeout(i, connection: connection))
     }
 
     private var connectionOwner: [Int: Int] = [:]
@@ -621,7 +623,12 @@ public struct TradingSimulation {
     }
 
     private mutating func brokerReceives(_ connection: Int, _ message: ClientMessage) {
-        guard broker.up, !brokenConnections.contains(connection) else { return }
+        guard !brokenConnections.contains(connection) else { return }
+        guard broker.up else {
+            // The process is gone: the kernel resets the connection.
+            breakConnection(connection, why: "connection reset (broker down)")
+            return
+        }
         if case .logon(let seq, let nextTarget) = message {
             if let live = broker.live, live != connection {
                 broker.refusedLogons += 1
@@ -839,6 +846,11 @@ public struct TradingSimulation {
         case .dial(let i, let incarnation):
             guard replicas[i].incarnation == incarnation else { return }
             dial(i)
+
+        case .logonTimeout(let i, let connection):
+            guard running(i), replicas[i].fix.connection == connection, replicas[i].fix.state == .loggingOn else { return }
+            closeClient(i, why: "no Logon answer within 1 s")
+            schedule(after: .milliseconds(50), .dial(i, incarnation: replicas[i].incarnation))
 
         case .gatewayDone(let id, let send):
             gatewayDone(id, send)

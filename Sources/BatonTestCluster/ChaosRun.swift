@@ -20,6 +20,8 @@ public struct ChaosRun: Sendable {
         /// The leader stops itself after its lease check passed and before the write (the debug
         /// hook `stop-before-write`), and is continued after `stopTime`.
         case stopInWrite = "sigstop-in-write"
+        /// kill -9 of the venue, back after `venueDown` with its book and sessions.
+        case brokerRestart = "broker-restart"
     }
 
     public var faults: Int
@@ -30,6 +32,7 @@ public struct ChaosRun: Sendable {
     /// A killed replica is restarted after this long.
     public var restartAfter: Duration
     public var feedOutage: Duration
+    public var venueDown: Duration = .milliseconds(300)
     public var log: @Sendable (String) -> Void
 
     public init(
@@ -77,6 +80,8 @@ public struct ChaosRun: Sendable {
                 try await Task.sleep(for: feedOutage)
             case .fixDrop:
                 try await cluster.dropFIXConnections()
+            case .brokerRestart:
+                try await cluster.restartVenue(down: venueDown)
             case .stopInWrite:
                 try await cluster.armKill(leader, when: "stop-before-write")
                 let deadline = ContinuousClock.now + .seconds(5)

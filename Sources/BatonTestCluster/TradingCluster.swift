@@ -158,15 +158,35 @@ public final class TradingCluster: Sendable {
         ]
     }
 
-    public func startVenue() throws {
+    /// The venue keeps its book and sessions in this file, so `restartVenue` is a broker restart
+    /// that keeps them (the strict default every trading test runs with).
+    public var venueStateFile: String { "\(directory)/venue-state.jsonl" }
+
+    private func startMatchingVenue() throws {
         try processes.start(
             "venue", executable: try ChildProcesses.executable("baton-venue"),
             arguments: ["--fix-port", "\(fixPort)", "--http-port", "\(venueHTTPPort)"] + venueArguments
-                + ["--order-latency-ms", "\(options.venueOrderLatencyMs)"]
+                + ["--order-latency-ms", "\(options.venueOrderLatencyMs)", "--state-file", venueStateFile]
                 + (options.venueRejectsStatusRequests ? ["--reject-status-requests"] : [])
                 + (options.venueGapFillsResends ? ["--gap-fill-resends"] : [])
                 + (options.logonPassword == nil ? [] : ["--passwords-file", "\(directory)/venue-passwords"]),
             logPath: "\(directory)/venue.log")
+    }
+
+    /// kill -9 of the venue (the broker), and the same venue again after `down`: its book, its
+    /// sessions' sequence numbers and sent messages come back from its state file; orders in its
+    /// gateway at the kill are lost, as at a broker.
+    public func restartVenue(down: Duration) async throws {
+        processes.kill9("venue")
+        try await Task.sleep(for: down)
+        try startMatchingVenue()
+        try await waitUntil("the venue answers again", timeout: .seconds(20)) {
+            (try? await self.get("\(self.venueURL)/healthz").status) == 200
+        }
+    }
+
+    public func startVenue() throws {
+        try startMatchingVenue()
         try processes.start(
             "backup-feed", executable: try ChildProcesses.executable("baton-venue"),
             arguments: ["--feed-only", "--http-port", "\(backupHTTPPort)"] + venueArguments,

@@ -49,7 +49,7 @@ public struct MatchingEngine: Sendable {
         }
     }
 
-    public struct Totals: Hashable, Sendable {
+    public struct Totals: Hashable, Sendable, Codable {
         public var orders = 0
         public var duplicateAttempts = 0
         /// NewOrderSingles refused because their SendingTime was too old.
@@ -79,6 +79,65 @@ public struct MatchingEngine: Sendable {
     private var random: SplitMix64
     private var nextExecID = 1
     private var nextOrderID = 1
+    /// Orders changed since `takeChanges()` (every change is followed by a report of it), and
+    /// how many duplicates and refusals were ever recorded (the kept lists are bounded).
+    private var changedOrders: Set<Int> = []
+    private var duplicatesRecorded = 0
+    private var refusalsRecorded = 0
+    private var duplicatesTaken = 0
+    private var refusalsTaken = 0
+
+    /// The engine's scalars, for the venue's state file.
+    public struct Counters: Codable, Sendable, Hashable {
+        public var totals: Totals
+        public var positions: [String: Int64]
+        public var nextExecID: Int
+        public var nextOrderID: Int
+        public var randomState: UInt64
+    }
+
+    /// What changed since the last call: orders (by index), new duplicates and refusals, and
+    /// the scalars; nil when nothing did.
+    mutating func takeChanges() -> (orders: [(Int, VenueOrder)], duplicates: [DuplicateOrderAttempt], refusals: [RefusedOrder], counters: Counters)? {
+        let newDuplicates = duplicatesRecorded - duplicatesTaken
+        let newRefusals = refusalsRecorded - refusalsTaken
+        guard !changedOrders.isEmpty || newDuplicates > 0 || newRefusals > 0 else { return nil }
+        let changed = changedOrders.sorted().map { ($0, orders[$0]) }
+        changedOrders = []
+        duplicatesTaken = duplicatesRecorded
+        refusalsTaken = refusalsRecorded
+        return (
+            changed, Array(duplicates.suffix(min(newDuplicates, duplicates.count))),
+            Array(refusals.suffix(min(newRefusals, refusals.count))),
+            Counters(
+                totals: totals, positions: positions, nextExecID: nextExecID, nextOrderID: nextOrderID,
+                randomState: random.state)
+        )
+    }
+
+    /// Rebuilds the book from the state file (at start, before any event).
+    mutating func restore(_ state: VenueRestoredState) {
+        orders = state.orders
+        duplicates = state.duplicates
+        refusals = Array(state.refusals.suffix(Self.maxRefusalsKept))
+        duplicatesRecorded = state.duplicates.count
+        refusalsRecorded = state.refusals.count
+        duplicatesTaken = duplicatesRecorded
+        refusalsTaken = refusalsRecorded
+        if let counters = state.engine {
+            totals = counters.totals
+            positions = counters.positions
+            nextExecID = counters.nextExecID
+            nextOrderID = counters.nextOrderID
+            random = SplitMix64(seed: counters.randomState)
+        }
+        indexByClOrdID = [:]
+        working = [:]
+        for (index, order) in orders.enumerated() {
+            indexByClOrdID[key(session: order.session, clOrdID: order.clOrdID)] = index
+            if !order.isTerminal { working[order.symbol, default: []].append(index) }
+        }
+    }
 
     /// - Parameter prices: the symbols the venue trades and their prices now.
     public init(settings: Settings, prices: [String: Int64]) {
@@ -134,6 +193,7 @@ public struct MatchingEngine: Sendable {
                     + "(limit \(settings.maxOrderAgeMilliseconds) ms); not accepted and not remembered")
             report.price = request.price
             if refusals.count == Self.maxRefusalsKept { refusals.removeFirst(Self.maxRefusalsKept / 10) }
+            refusalsRecorded += 1
             refusals.append(
                 RefusedOrder(
                     clOrdID: request.clOrdID, session: session, possResend: request.possResend, receivedAt: arrival,
@@ -143,6 +203,7 @@ public struct MatchingEngine: Sendable {
         }
         if let index = indexByClOrdID[key(session: session, clOrdID: request.clOrdID)] {
             let original = orders[index]
+            duplicatesRecorded += 1
             duplicates.append(
                 DuplicateOrderAttempt(
                     clOrdID: request.clOrdID, session: session, possResend: request.possResend, receivedAt: now,
@@ -427,7 +488,8 @@ public struct MatchingEngine: Sendable {
     private mutating func executionReport(
         _ order: VenueOrder, execType: FIXExecType, ordRejReason: Int? = nil, text: String? = nil, now: FIXTimestamp
     ) -> FIXExecutionReport {
-        FIXExecutionReport(
+        if let index = indexByClOrdID[key(session: order.session, clOrdID: order.clOrdID)] { changedOrders.insert(index) }
+        return FIXExecutionReport(
             orderID: order.orderID, clOrdID: order.clOrdID, execID: makeExecID(), execType: execType,
             ordStatus: order.status, symbol: order.symbol, side: order.side,
             orderQty: VenueDecimal.decimal(order.orderQty), price: order.price.map(VenueDecimal.decimal),

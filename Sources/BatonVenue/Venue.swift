@@ -24,8 +24,11 @@ public actor Venue {
     private var nextConnectionID = 1
     private var framesSent = 0
     private var currentDay: Int64?
+    private var stateFile: VenueStateFile?
 
-    public init(configuration: VenueConfiguration, logger: Logger) {
+    /// With `restoringState` and a state file named in the configuration, the venue comes back
+    /// with the book and sessions the file holds, and appends every change to it.
+    public init(configuration: VenueConfiguration, logger: Logger, restoringState: Bool) throws {
         self.configuration = configuration
         self.logger = logger
         let generator = TickGenerator(settings: configuration.tickGeneratorSettings)
@@ -37,12 +40,32 @@ public actor Venue {
             rejectsStatusRequests: configuration.rejectsStatusRequests, passwords: configuration.passwords,
             sendingTimeToleranceSeconds: configuration.sendingTimeToleranceSeconds)
         coreSettings.resendsApplicationMessages = configuration.resendsApplicationMessages
-        core = VenueCore(
+        var core = VenueCore(
             settings: coreSettings,
             engine: MatchingEngine(settings: configuration.matchingSettings, prices: prices))
+        if restoringState, let path = configuration.stateFile {
+            let restored = try VenueStateFile.read(path: path)
+            core.restoreState(restored)
+            stateFile = try VenueStateFile(path: path)
+            logger.notice(
+                "venue state restored",
+                metadata: [
+                    "venue.state_file": "\(path)", "venue.records": "\(restored.records)",
+                    "venue.orders": "\(restored.orders.count)", "venue.sessions": "\(restored.stores.keys.sorted())",
+                ])
+        }
+        self.core = core
         feed = MarketFeed(
             settings: MarketFeed.Settings(ticksPerSecond: configuration.ticksPerSecond), generator: generator)
         frame.reserveCapacity(64 * 1024)
+    }
+
+    /// A venue in memory only.
+    public init(configuration: VenueConfiguration, logger: Logger) {
+        var memory = configuration
+        memory.stateFile = nil
+        // Cannot throw without a state file.
+        try! self.init(configuration: memory, logger: logger, restoringState: false)
     }
 
     // MARK: - Clocks
@@ -199,6 +222,15 @@ public actor Venue {
     }
 
     private func carryOut(_ directives: [VenueCore.Directive]) {
+        // What changed is on disk before anything about it is written to a counterparty.
+        if let stateFile {
+            do {
+                try stateFile.append(core.takeStateChanges())
+            } catch {
+                logger.critical("venue state file write failed; the venue goes on in memory", metadata: ["error": "\(error)"])
+                self.stateFile = nil
+            }
+        }
         for directive in directives {
             switch directive {
             case .write(let id, let bytes):

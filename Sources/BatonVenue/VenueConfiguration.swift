@@ -23,6 +23,9 @@ public struct VenueConfiguration: Hashable, Sendable {
     public var orderLatencyMilliseconds: Int64 = 0
     /// Where ClOrdIDs are unique and visible: the session (default, as at brokers) or the account.
     public var clOrdIDScope: MatchingEngine.ClOrdIDScope = .session
+    /// The book, the sessions' sequence numbers and sent messages survive a restart in this file
+    /// (JSON lines, appended before anything is sent); nil keeps everything in memory.
+    public var stateFile: String?
     /// Answer OrderStatusRequests with a BusinessMessageReject (VenueCore.Settings).
     public var rejectsStatusRequests = false
     /// Password(554) per SenderCompID that Logon must carry; nil: none asked for.

@@ -60,7 +60,7 @@ public struct VenueCore: Sendable {
     }
 
     /// What the inspection API shows per counterparty.
-    public struct SessionCounters: Hashable, Sendable {
+    public struct SessionCounters: Hashable, Sendable, Codable {
         public var logons = 0
         /// Inbound messages handled in sequence (a gap fill counts once).
         public var messagesIn = 0
@@ -99,12 +99,56 @@ public struct VenueCore: Sendable {
     private var out: [Directive] = []
     /// NewOrderSingles on their way through the order gateway, in arrival order.
     private var gateway: [(session: String, order: FIXNewOrderSingle, sendingTime: FIXTimestamp?, receivedAt: FIXTimestamp)] = []
+    /// Session store changes since `takeChanges()`.
+    private var sessionChanges: [(String, FIXSessionPersist)] = []
     /// The shell caps a connection that never sends a full first message.
     public static let maxPendingBytes = 64 * 1024
 
     public init(settings: Settings, engine: MatchingEngine) {
         self.settings = settings
         self.engine = engine
+    }
+
+    /// Everything that changed since the last call, as state-file records.
+    mutating func takeStateChanges() -> [VenueStateRecord] {
+        var records: [VenueStateRecord] = []
+        var touched: Set<String> = []
+        for (compID, change) in sessionChanges {
+            touched.insert(compID)
+            switch change {
+            case .sent(let seq, let message?):
+                records.append(.sent(compID: compID, seq: seq, fix: String(decoding: message.encoded(), as: UTF8.self)))
+            case .reset:
+                records.append(.storeReset(compID: compID))
+            case .sent, .received:
+                break
+            }
+        }
+        sessionChanges = []
+        for compID in touched.sorted() {
+            guard let counterparty = counterparties[compID] else { continue }
+            let store = counterparty.session.store
+            records.append(.session(compID: compID, nextSender: store.nextSenderSeqNum, nextTarget: store.nextTargetSeqNum))
+            records.append(.counters(compID: compID, counterparty.counters))
+        }
+        if let engineChanges = engine.takeChanges() {
+            records += engineChanges.orders.map { .order(index: $0.0, $0.1) }
+            records += engineChanges.duplicates.map { .duplicate($0) }
+            records += engineChanges.refusals.map { .refusal($0) }
+            records.append(.engine(engineChanges.counters))
+        }
+        return records
+    }
+
+    /// Rebuilds sessions (their stores; every session starts disconnected) and the book from a
+    /// state file, at start.
+    mutating func restoreState(_ state: VenueRestoredState) {
+        for (compID, store) in state.stores {
+            var counterparty = Counterparty(session: FIXSession(settings: acceptorSettings(for: compID), store: store))
+            counterparty.counters = state.counters[compID] ?? SessionCounters()
+            counterparties[compID] = counterparty
+        }
+        engine.restore(state)
     }
 
     public var sessionCounters: [String: SessionCounters] {
@@ -274,8 +318,10 @@ public struct VenueCore: Sendable {
         for directive in directives {
             switch directive {
             case .persist(let change):
-                // The store lives in the session value, in memory for the venue's lifetime.
+                // The store lives in the session value; with a state file the shell writes each
+                // change before anything is sent (`takeChanges`).
                 if case .received = change { counterparties[compID]?.counters.messagesIn += 1 }
+                sessionChanges.append((compID, change))
             case .send(let message, let bytes):
                 counterparties[compID]?.counters.messagesOut += 1
                 if message.msgType == "3" || message.msgType == "j" { counterparties[compID]?.counters.rejects += 1 }

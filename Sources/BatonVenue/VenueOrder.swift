@@ -23,7 +23,7 @@ public enum VenueDecimal {
 }
 
 /// One order as the venue knows it: what was asked, what happened, who owns it now.
-public struct VenueOrder: Hashable, Sendable {
+public struct VenueOrder: Hashable, Sendable, Codable {
     public var orderID: String
     public var clOrdID: String
     /// The session that sent the NewOrderSingle.
@@ -64,7 +64,7 @@ public struct VenueOrder: Hashable, Sendable {
 }
 
 /// A NewOrderSingle whose ClOrdID the account had already used.
-public struct DuplicateOrderAttempt: Hashable, Sendable {
+public struct DuplicateOrderAttempt: Hashable, Sendable, Codable {
     public var clOrdID: String
     public var session: String
     public var possResend: Bool
@@ -76,7 +76,7 @@ public struct DuplicateOrderAttempt: Hashable, Sendable {
 
 /// A NewOrderSingle the venue refused before it became an order (so it is not in `orders` and its
 /// ClOrdID stays free), with the reason it sent back.
-public struct RefusedOrder: Hashable, Sendable {
+public struct RefusedOrder: Hashable, Sendable, Codable {
     public var clOrdID: String
     public var session: String
     public var possResend: Bool

@@ -41,6 +41,8 @@ struct BatonVenueCommand: AsyncParsableCommand {
     var rejectStatusRequests = false
     @Flag(help: "Answer ResendRequests with gap fills only, as brokers that do not replay execution reports do.")
     var gapFillResends = false
+    @Option(help: "Keep the book, the sessions' sequence numbers and their sent messages in this file, so a restart comes back with them (as a broker's does); without it everything is in memory.")
+    var stateFile: String?
     @Option(help: "File of COMPID:PASSWORD lines: each session must log on with its Password(554).")
     var passwordsFile: String?
     @Option(help: "Comma-separated SenderCompIDs allowed to log on (default: any).") var sessions: String?
@@ -132,6 +134,7 @@ struct BatonVenueCommand: AsyncParsableCommand {
         configuration.orderLatencyMilliseconds = orderLatencyMs
         configuration.rejectsStatusRequests = rejectStatusRequests
         configuration.resendsApplicationMessages = !gapFillResends
+        configuration.stateFile = stateFile
         if let passwordsFile {
             let text: String
             do {
@@ -170,7 +173,12 @@ struct BatonVenueCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "baton-venue")
-        let venue = Venue(configuration: configuration, logger: logger)
+        let venue: Venue
+        do {
+            venue = try Venue(configuration: configuration, logger: logger, restoringState: true)
+        } catch {
+            throw ValidationError("\(error)")
+        }
 
         var services: [any Service] = [VenueClock(venue: venue, runsFIXTimers: !configuration.feedOnly)]
         var fixAddress = ""

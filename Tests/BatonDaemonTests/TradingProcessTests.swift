@@ -237,9 +237,9 @@ import Testing
             }
         }
         try await cluster.startAll()
-        let summary = try await ChaosRun(faults: 12, log: { _ in }).run(on: cluster)
+        let summary = try await ChaosRun(faults: 14, log: { _ in }).run(on: cluster)
         print(summary)
-        #expect(summary.faults.values.reduce(0, +) == 12)
+        #expect(summary.faults.values.reduce(0, +) == 14)
         #expect(summary.venueOrders > 0)
         #expect(summary.duplicateAttempts == 0)
         #expect(summary.withoutFate == 0, "\(summary.fatelessDetail)")

@@ -1,3 +1,4 @@
+import Foundation
 import BatonFIX
 import Testing
 
@@ -267,5 +268,71 @@ struct Wire {
         #expect(reject[58]?.contains("MsgType G") == true)
         #expect(wire.clients[1]?.status == .active)
         #expect(wire.core.sessionCounters["BATON1"]?.rejects == 1)
+    }
+}
+
+/// The venue's state file: what a broker keeps across its own restart.
+@Suite struct VenueStateFileTests {
+    static func path() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("venue-state-\(UInt64.random(in: 0...UInt64.max)).jsonl").path
+    }
+
+    @Test func aRestartedVenueHasItsBookSequenceNumbersAndSentReports() throws {
+        let path = Self.path()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try VenueStateFile(path: path)
+        var wire = Wire()
+        wire.connect(1, as: "BATON")
+        try wire.send(1, order("A-1").message)
+        try wire.send(1, order("A-2").message)
+        try file.append(wire.core.takeStateChanges())
+        #expect(wire.core.takeStateChanges().isEmpty, "changes are taken once")
+        let before = try #require(wire.core.sessionStore("BATON"))
+        let orders = wire.core.engine.orders
+
+        // The venue dies; a new one reads the file.
+        let restored = try VenueStateFile.read(path: path)
+        var again = Wire()
+        again.core.restoreState(restored)
+        #expect(again.core.engine.orders == orders)
+        #expect(again.core.engine.totals == wire.core.engine.totals)
+        #expect(again.core.engine.positions == wire.core.engine.positions)
+        let store = try #require(again.core.sessionStore("BATON"))
+        #expect(store.nextSenderSeqNum == before.nextSenderSeqNum)
+        #expect(store.nextTargetSeqNum == before.nextTargetSeqNum)
+        #expect(store.sentApplicationMessages.keys.sorted() == before.sentApplicationMessages.keys.sorted())
+        #expect(again.core.sessionStatus("BATON") == .disconnected)
+
+        // The client comes back having journaled only the first report: the venue re-sends the
+        // rest from its restored store, and its ClOrdIDs are still taken.
+        var clientStore = try #require(wire.clients[1]?.store)
+        clientStore.nextTargetSeqNum = 3
+        again.connect(2, as: "BATON", store: clientStore)
+        #expect(again.clients[2]?.status == .active)
+        let replayed = try (again.inbox[2] ?? []).filter { $0.isPossDup }.map { try FIXExecutionReport($0) }
+        #expect(replayed.map(\.clOrdID) == ["A-1", "A-2", "A-2"])
+        try again.send(2, order("A-1").message)
+        let refused = try (again.inbox[2] ?? []).filter { !$0.isPossDup }.map { try FIXExecutionReport($0) }
+        #expect(refused.last?.ordRejReason == 6, "a restarted venue still knows A-1")
+        #expect(again.core.engine.orders.count == 2)
+    }
+
+    @Test func aTornLastLineIsIgnoredAndAnyOtherBadLineNamed() throws {
+        let path = Self.path()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try VenueStateFile(path: path)
+        var wire = Wire()
+        wire.connect(1, as: "BATON")
+        try wire.send(1, order("A-1").message)
+        try file.append(wire.core.takeStateChanges())
+        let good = try String(contentsOfFile: path, encoding: .utf8)
+        try (good + "{\"order\":{\"ind").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try VenueStateFile.read(path: path).orders.count == 1)
+        try ("garbage\n" + good).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect {
+            _ = try VenueStateFile.read(path: path)
+        } throws: { error in
+            "\(error)".contains("line 1") && "\(error)".contains(path)
+        }
     }
 }

@@ -14,8 +14,8 @@ swift build --product batonctl >/dev/null
 swift build --product baton-venue >/dev/null
 bin="$(swift build --show-bin-path)"
 
-# The venue simulator keeps its sessions and orders in memory only, so every run starts both
-# sides afresh: journals and FIX session stores from a previous run would not match a new venue.
+# Every run starts afresh: the venue keeps its book and sessions in data/venue-state.jsonl (so it
+# survives its own kill -9 within a run), and the journals must match that venue.
 rm -rf cluster/local/data
 mkdir -p cluster/local/data
 export BATON_ADMIN_TOKEN="${BATON_ADMIN_TOKEN:-local-demo-token-change-me}"
@@ -35,7 +35,8 @@ trap stop INT TERM
 # The venue simulator: FIX 4.4 acceptor on 9878, market feed and inspection API on 9880; a
 # second instance with the same seed serves the backup feed on 9881.
 venue_args=(--seed 42 --symbols AAPL,MSFT,EURUSD --start-prices AAPL=187.25,MSFT=411.10,EURUSD=1.0842 --tick-rate 200)
-"$bin/baton-venue" --fix-port 9878 --http-port 9880 "${venue_args[@]}" >cluster/local/data/venue.log 2>&1 &
+"$bin/baton-venue" --fix-port 9878 --http-port 9880 --state-file cluster/local/data/venue-state.jsonl "${venue_args[@]}" \
+    >cluster/local/data/venue.log 2>&1 &
 venue_pids+=($!)
 "$bin/baton-venue" --feed-only --http-port 9881 "${venue_args[@]}" >cluster/local/data/backup-feed.log 2>&1 &
 venue_pids+=($!)
