@@ -140,6 +140,7 @@ extension BatondConfiguration {
         ("venue.store_sync", "fsync the FIX session store on every message (default true)"),
         ("venue.username", "Username(553) sent on Logon, if the broker issued one"),
         ("venue.password_file", "file holding the Password(554) sent on Logon (never logged; trailing newline ignored)"),
+        ("venue.mass_status", "reconcile with one OrderMassStatusRequest(AF) instead of one OrderStatusRequest per open order; orders its answer leaves out are then asked about one by one (default false)"),
         ("venue.reset_seq_num_on_logon", "send ResetSeqNumFlag(141)=Y on every Logon, restarting both sequences (default false: only when the broker asks for it)"),
         ("venue.max_order_age_ms", "the broker refuses orders whose SendingTime is older; orders go out only with more lease left (default 100)"),
         ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
@@ -513,6 +514,8 @@ public struct TradingConfiguration: Sendable, Equatable {
     /// Read from `venue.password_file`; its description is `***`.
     public var password: FIXPassword? = nil
     public var resetSeqNumOnLogon = false
+    /// Reconcile with OrderMassStatusRequest(AF) (`venue.mass_status`).
+    public var massStatus = false
     /// Outbound MsgSeqNums a leader reserves through the log at a time (SequenceReservation).
     public var sequenceBlock = 1000
     /// The broker refuses a NewOrderSingle whose SendingTime is older than this.
@@ -640,6 +643,10 @@ extension ConfigReader {
         if resetText != "true" && resetText != "false" {
             fail("venue.reset_seq_num_on_logon", "'\(resetText)' is not allowed: use true or false")
         }
+        let massStatusText = text("venue.mass_status") ?? "false"
+        if massStatusText != "true" && massStatusText != "false" {
+            fail("venue.mass_status", "'\(massStatusText)' is not allowed: use true or false")
+        }
         let primary = required("feed.primary") ?? ""
         let backup = text("feed.backup")
         for (key, url) in [("feed.primary", primary), ("feed.backup", backup ?? "ws://x")]
@@ -663,6 +670,7 @@ extension ConfigReader {
         configuration.password = password
         configuration.sequenceBlock = sequenceBlock
         configuration.resetSeqNumOnLogon = resetText == "true"
+        configuration.massStatus = massStatusText == "true"
         return configuration
     }
 }

@@ -74,7 +74,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                     maxOrderQuantity: configuration.risk.maxOrderQuantity),
                 reconciler: .init(
                     answerTimeoutNanos: Int64(configuration.reconcileAnswerTimeout.nanosecondsClamped),
-                    attemptsBeforeHalt: configuration.reconcileAttemptsBeforeHalt),
+                    attemptsBeforeHalt: configuration.reconcileAttemptsBeforeHalt, massStatus: configuration.massStatus),
                 maxOrderAgeNanos: Int64(configuration.maxOrderAge.nanosecondsClamped),
                 ackTimeoutNanos: Int64(configuration.ackTimeout.nanosecondsClamped),
                 sequenceBlock: configuration.sequenceBlock))
@@ -168,7 +168,8 @@ public actor TradingEngine: CommittedEntryConsumer {
             switch Self.record(report, session: configuration.senderCompID, now: now) {
             case .success(var record):
                 record.msgSeqNum = message.msgSeqNum
-                carryOut(core.onExecutionReport(record, possDup: message[43] == "Y", now: now))
+                let massStatus = message[584].map { id in (requestID: id, last: message[912] == "Y" || message[911] == "0") }
+                carryOut(core.onExecutionReport(record, possDup: message[43] == "Y", massStatus: massStatus, now: now))
             case .failure(let refusal):
                 // Never journaled: every replica would apply it. The order stays as the journal has it.
                 carryOut(
@@ -234,7 +235,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 initiator?.extendCeiling(to: ceiling)
             case .revokeSession(let reason):
                 initiator?.revoke(reason: reason)
-            case .propose, .send, .requestStatus:
+            case .propose, .send, .requestStatus, .requestMassStatus:
                 if case .propose(.orderIntent(let intent)) = directive {
                     if phaseMarks.count > 1000 { phaseMarks = [:] }
                     phaseMarks[intent.traceID] = (Self.wallNanos(), nil)
@@ -257,6 +258,13 @@ public actor TradingEngine: CommittedEntryConsumer {
                 await write(send)
             case .requestStatus(let clOrdID, let symbol, let side):
                 await requestStatus(FIXOrderStatusRequest(clOrdID: clOrdID, symbol: symbol, side: side == .buy ? .buy : .sell))
+            case .requestMassStatus(let requestID):
+                do {
+                    _ = try await initiator?.send(FIXOrderMassStatusRequest(massStatusReqID: requestID).message)
+                } catch {
+                    logger.warning(
+                        "could not send to the broker", metadata: ["fix.what": "OrderMassStatusRequest \(requestID)", "error": "\(error)"])
+                }
             case .report, .grantSession, .extendSession, .revokeSession:
                 break
             }

@@ -432,6 +432,8 @@ public struct TradingSimulation {
                 replicas[i].fix.storeNextSender += 1
                 toBroker(connection, .status(seq: seq, clOrdID: clOrdID))
                 replicas[i].core?.onStatusRequestWritten(clOrdID: clOrdID, msgSeqNum: seq)
+            case .requestMassStatus:
+                break  // the simulated cores reconcile order by order
             case .grantSession(let grant):
                 replicas[i].fix.permit = grant
                 replicas[i].fix.ceiling = grant.senderSeqCeiling

@@ -39,6 +39,8 @@ public final class TradingCluster: Sendable {
         public var venueRejectsStatusRequests = false
         /// The venue gap-fills ResendRequests instead of replaying reports (`--gap-fill-resends`).
         public var venueGapFillsResends = false
+        /// Replicas reconcile with OrderMassStatusRequest (`venue.mass_status`).
+        public var massStatus = false
         /// Logon password every session must send (venue `--passwords-file`, replicas'
         /// `venue.password_file`); nil: none.
         public var logonPassword: String?
@@ -126,6 +128,7 @@ public final class TradingCluster: Sendable {
                   sender_comp_id: \(Self.session)
                   heartbeat_s: \(options.heartbeatSeconds)
                   store_sync: \(options.fixStoreSync)
+                  mass_status: \(options.massStatus)
                 \(options.logonPassword == nil ? "" : "  username: baton-n\(id)\n  password_file: \(directory)/fix-password")
                 feed:
                   primary: ws://127.0.0.1:\(venueHTTPPort)/feed

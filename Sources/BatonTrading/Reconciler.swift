@@ -17,9 +17,14 @@ public struct Reconciler: Sendable {
         /// Attempts per order before trading is reported HALTED (asking goes on).
         public var attemptsBeforeHalt: Int
 
-        public init(answerTimeoutNanos: Int64 = 1_000_000_000, attemptsBeforeHalt: Int = 3) {
+        /// Ask about every open order with one OrderMassStatusRequest(AF); what its answer leaves
+        /// out is then asked about one by one (absence proves nothing).
+        public var massStatus: Bool
+
+        public init(answerTimeoutNanos: Int64 = 1_000_000_000, attemptsBeforeHalt: Int = 3, massStatus: Bool = false) {
             self.answerTimeoutNanos = answerTimeoutNanos
             self.attemptsBeforeHalt = attemptsBeforeHalt
+            self.massStatus = massStatus
         }
     }
 
@@ -34,6 +39,8 @@ public struct Reconciler: Sendable {
     public enum Directive: Sendable, Hashable {
         /// Send OrderStatusRequest(H) for this order.
         case requestStatus(clOrdID: String, symbol: String, side: OrderSide)
+        /// Send OrderMassStatusRequest(AF) for every order of the session (MassStatusReqType 7).
+        case requestMassStatus(requestID: String)
         /// Propose this finding to the log.
         case journal(Reconciliation)
         case phaseChanged(Phase)
@@ -58,6 +65,9 @@ public struct Reconciler: Sendable {
     public private(set) var phase: Phase = .idle
     public private(set) var term: UInt64 = 0
     private var questions: [String: Question] = [:]
+    /// The OrderMassStatusRequest this reconciliation is waiting on, if any.
+    public private(set) var pendingMassStatus: String?
+    private var massStatusCount = 0
 
     public init(settings: Settings = Settings()) {
         self.settings = settings
@@ -69,20 +79,46 @@ public struct Reconciler: Sendable {
     public mutating func begin(term: UInt64, state: TradingState, now: Int64) -> [Directive] {
         self.term = term
         questions = [:]
+        pendingMassStatus = nil
         var out: [Directive] = []
         for order in state.openOrders {
             questions[order.clOrdID] = Question(
                 symbol: order.symbol, side: order.intent.side, askedAt: now, attempts: 1,
                 journaledCumulativeQuantity: order.cumulativeQuantity,
                 journaledVenueOrderID: order.venueOrderID.flatMap { Self.isOrderID($0) ? $0 : nil })
-            out.append(.requestStatus(clOrdID: order.clOrdID, symbol: order.symbol, side: order.intent.side))
+            if !settings.massStatus {
+                out.append(.requestStatus(clOrdID: order.clOrdID, symbol: order.symbol, side: order.intent.side))
+            }
+        }
+        if settings.massStatus, !questions.isEmpty {
+            massStatusCount += 1
+            let id = "MS-\(term)-\(massStatusCount)"
+            pendingMassStatus = id
+            out.append(.requestMassStatus(requestID: id))
         }
         out.append(contentsOf: updatePhase())
         return out
     }
 
+    /// The last report of an OrderMassStatusRequest (LastRptRequested=Y, or the "no orders"
+    /// answer) arrived. An order it did not mention is not proven lost: it is asked about alone,
+    /// and only the standard unknown answer to that proves it.
+    public mutating func onMassStatusComplete(requestID: String, now: Int64) -> [Directive] {
+        guard requestID == pendingMassStatus else { return [] }
+        pendingMassStatus = nil
+        var out: [Directive] = []
+        for id in questions.keys.sorted() {
+            guard var question = questions[id], !question.answered, question.contradiction == nil else { continue }
+            question.askedAt = now
+            questions[id] = question
+            out.append(.requestStatus(clOrdID: id, symbol: question.symbol, side: question.side))
+        }
+        return out
+    }
+
     /// Leadership lost: whatever was outstanding is the next leader's to ask.
     public mutating func stop() -> [Directive] {
+        pendingMassStatus = nil
         questions = [:]
         guard phase != .idle else { return [] }
         phase = .idle

@@ -68,6 +68,8 @@ public enum TradingDirective: Sendable, Hashable {
     case send(OrderToSend)
     /// Send OrderStatusRequest(H); answer with `onStatusRequestWritten`.
     case requestStatus(clOrdID: String, symbol: String, side: OrderSide)
+    /// Send OrderMassStatusRequest(AF) with this MassStatusReqID (type 7: all orders).
+    case requestMassStatus(requestID: String)
     case grantSession(SessionGrant)
     case extendSession(ceiling: Int)
     /// Close the broker connection at once (no Logout) and do not dial again.
@@ -402,10 +404,11 @@ public struct TradingCore: Sendable {
     // MARK: - The broker's messages
 
     /// An ExecutionReport that passed the boundary checks (its MsgSeqNum set). `possDup`: the
-    /// broker re-sent it (PossDupFlag=Y) from its store.
-    public mutating func onExecutionReport(_ record: ExecutionRecord, possDup: Bool = false, now: Int64)
-        -> [TradingDirective]
-    {
+    /// broker re-sent it (PossDupFlag=Y) from its store. `massStatus`: its MassStatusReqID(584)
+    /// and whether it is the last of that answer (LastRptRequested(912)=Y, or TotNumReports 0).
+    public mutating func onExecutionReport(
+        _ record: ExecutionRecord, possDup: Bool = false, massStatus: (requestID: String, last: Bool)? = nil, now: Int64
+    ) -> [TradingDirective] {
         guard isLeader else {
             // The leader journals reports; one here belongs to an order this replica sent while it
             // led. The current leader learns it through the broker's resend or by reconciling.
@@ -415,8 +418,13 @@ public struct TradingCore: Sendable {
         if record.execType == "I" {
             // A status answer replayed from the broker's store answered someone's earlier
             // question, perhaps before the order arrived: it proves nothing about it now.
-            guard !possDup, reconciler.isAsking(about: record.clOrdID) else { return [] }
-            carryOut(reconciler.onStatusReport(record, now: now), now: now, out: &out)
+            guard !possDup else { return [] }
+            if reconciler.isAsking(about: record.clOrdID) {
+                carryOut(reconciler.onStatusReport(record, now: now), now: now, out: &out)
+            }
+            if let massStatus, massStatus.last {
+                carryOut(reconciler.onMassStatusComplete(requestID: massStatus.requestID, now: now), now: now, out: &out)
+            }
             return out
         }
         guard state.orders[record.clOrdID] != nil else {
@@ -688,6 +696,8 @@ public struct TradingCore: Sendable {
             switch directive {
             case .requestStatus(let clOrdID, let symbol, let side):
                 out.append(.requestStatus(clOrdID: clOrdID, symbol: symbol, side: side))
+            case .requestMassStatus(let requestID):
+                out.append(.requestMassStatus(requestID: requestID))
             case .journal(let reconciliation):
                 guard !proposedReconciliations.contains(reconciliation.clOrdID) else { continue }
                 proposedReconciliations.insert(reconciliation.clOrdID)

@@ -269,7 +269,7 @@ public actor Venue {
                 VenueStatistics.Session(
                     logons: counters.logons, messagesIn: counters.messagesIn, messagesOut: counters.messagesOut,
                     orders: counters.orders, ordersSinceLogon: counters.ordersSinceLogon,
-                    statusRequests: counters.statusRequests,
+                    statusRequests: counters.statusRequests, massStatusRequests: counters.massStatusRequests,
                     cancelRequests: counters.cancelRequests, rejects: counters.rejects)
             },
             feed: VenueStatistics.Feed(
@@ -292,6 +292,7 @@ public struct VenueStatistics: Codable, Hashable, Sendable {
         /// Orders since the latest Logon of the session.
         public var ordersSinceLogon: Int
         public var statusRequests: Int
+        public var massStatusRequests: Int
         public var cancelRequests: Int
         public var rejects: Int
     }

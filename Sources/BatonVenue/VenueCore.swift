@@ -70,6 +70,8 @@ public struct VenueCore: Sendable {
         /// the orders of whoever logged on last (a new leader's, after a failover).
         public var ordersSinceLogon = 0
         public var statusRequests = 0
+        /// Of those, OrderMassStatusRequests(AF).
+        public var massStatusRequests = 0
         public var cancelRequests = 0
         /// Session-level Reject(3) and BusinessMessageReject(j) sent to the counterparty.
         public var rejects = 0
@@ -380,6 +382,7 @@ public struct VenueCore: Sendable {
                 deliver(engine.statusRequest(try FIXOrderStatusRequest(message), session: compID, now: now), now: now)
             case "AF":
                 counterparties[compID]?.counters.statusRequests += 1
+                counterparties[compID]?.counters.massStatusRequests += 1
                 deliver(
                     engine.massStatusRequest(try FIXOrderMassStatusRequest(message), session: compID, now: now),
                     now: now)

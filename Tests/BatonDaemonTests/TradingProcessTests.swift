@@ -127,9 +127,15 @@ import Testing
         try await killAroundAnOrder(when: "before-send", expectResend: true)
     }
 
-    func killAroundAnOrder(when: String, expectResend: Bool) async throws {
+    /// The same with `venue.mass_status: true`: one OrderMassStatusRequest; the order it does
+    /// not list is asked about alone, and only that answer proves it never arrived.
+    @Test func anOrderIsNotLostWhenTheLeaderDiesBeforeSendingWithMassStatus() async throws {
+        try await killAroundAnOrder(when: "before-send", expectResend: true, massStatus: true)
+    }
+
+    func killAroundAnOrder(when: String, expectResend: Bool, massStatus: Bool = false) async throws {
         // One symbol: at most one order is open at a time, so the killed one is unambiguous.
-        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"] })
+        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"]; $0.massStatus = massStatus })
         defer { cluster.shutdown() }
         try await cluster.startAll()
         let first = try await cluster.waitForTradingLeader()
@@ -153,6 +159,12 @@ import Testing
 
         let atVenue = try await cluster.venueOrders().filter { $0.clOrdID == killed.clOrdId }
         #expect(atVenue.count == 1, "the venue received \(killed.clOrdId) exactly once")
+        let asked = try await cluster.venueStatistics().sessions[TradingCluster.session]
+        if massStatus {
+            #expect((asked?.massStatusRequests ?? 0) >= 1, "the new leader asked with OrderMassStatusRequest")
+        } else {
+            #expect(asked?.massStatusRequests == 0)
+        }
         if expectResend {
             #expect(atVenue.first?.possResend == true)
         } else if atVenue.first?.possResend == true {

@@ -196,6 +196,20 @@ func report(
         return state
     }
 
+    @Test func massStatusAsksOnceAndAsksAloneAboutWhatItsAnswerLeftOut() {
+        var reconciler = Reconciler(settings: .init(massStatus: true))
+        let start = reconciler.begin(term: 2, state: stateWithOpenOrders(), now: 0)
+        #expect(start.contains(.requestMassStatus(requestID: "MS-2-1")))
+        #expect(!start.contains { if case .requestStatus = $0 { true } else { false } })
+        // The answer lists BTN-1-1 only; absence proves nothing about BTN-1-2.
+        let known = reconciler.onStatusReport(report("BTN-1-1", exec: "S1", type: "I", status: "2", cum: 100, avg: 1), now: 1)
+        #expect(known.contains { if case .journal = $0 { true } else { false } })
+        #expect(reconciler.onMassStatusComplete(requestID: "MS-9-9", now: 2).isEmpty, "another request's end")
+        let after = reconciler.onMassStatusComplete(requestID: "MS-2-1", now: 2)
+        #expect(after == [.requestStatus(clOrdID: "BTN-1-2", symbol: "MSFT", side: .buy)])
+        #expect(reconciler.pendingMassStatus == nil)
+    }
+
     @Test func asksAboutEveryOpenOrderAndTradesOnceAllAnswersAreJournaled() {
         var reconciler = Reconciler()
         let start = reconciler.begin(term: 2, state: stateWithOpenOrders(), now: 0)
