@@ -647,6 +647,13 @@ extension ConfigReader {
         if massStatusText != "true" && massStatusText != "false" {
             fail("venue.mass_status", "'\(massStatusText)' is not allowed: use true or false")
         }
+        if ackTimeout <= maxOrderAge {
+            // After an ack timeout the leader reconciles at once: the silent order must be past
+            // the broker's gateway by then, or "unknown" would not prove it lost.
+            fail(
+                "trading.ack_timeout_ms",
+                "\(ackTimeout) must be above venue.max_order_age_ms (\(maxOrderAge)): an order unanswered for this long must be past the broker's gateway")
+        }
         let primary = required("feed.primary") ?? ""
         let backup = text("feed.backup")
         for (key, url) in [("feed.primary", primary), ("feed.backup", backup ?? "ws://x")]

@@ -127,7 +127,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 core.applied(through: entry.index)
                 continue
             }
-            carryOut(core.apply(command, term: entry.term, index: entry.index, now: Self.wallNanos()))
+            carryOut(core.apply(command, term: entry.term, index: entry.index, now: Self.coreNanos()))
         }
         publishPositions()
     }
@@ -140,7 +140,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 carryOut(
                     core.onTick(
                         symbol: tick.symbol, sequence: tick.sequence, price: tick.price,
-                        receivedNanos: tick.receiveTimeNanos, now: Self.wallNanos()))
+                        receivedNanos: tick.receiveTimeNanos, now: Self.coreNanos()))
             }
         case .sourceSwitched, .gap, .sequenceReset:
             // The feed client logs these with their details; the averages simply continue on the
@@ -154,7 +154,7 @@ public actor TradingEngine: CommittedEntryConsumer {
     }
 
     public func onApplicationMessage(_ message: FIXMessage) async {
-        let now = Self.wallNanos()
+        let now = Self.coreNanos()
         switch message.msgType {
         case "8":
             let report: FIXExecutionReport
@@ -211,7 +211,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         let session = await initiator.status()
         carryOut(
             core.onDuty(
-                now: Self.wallNanos(),
+                now: Self.coreNanos(),
                 leadership: LeadershipInput(
                     isLeader: view.role == .leader, term: view.term,
                     leaseRemainingNanos: view.leaseRemaining.map { Int64($0.nanosecondsClamped) },
@@ -253,14 +253,16 @@ public actor TradingEngine: CommittedEntryConsumer {
         for await directive in outboxStream {
             switch directive {
             case .propose(let command):
-                if !(await propose(command)) { core.onProposalFailed(command, now: Self.wallNanos()) }
+                if !(await propose(command)) { core.onProposalFailed(command, now: Self.coreNanos()) }
             case .send(let send):
                 await write(send)
             case .requestStatus(let clOrdID, let symbol, let side):
                 await requestStatus(FIXOrderStatusRequest(clOrdID: clOrdID, symbol: symbol, side: side == .buy ? .buy : .sell))
             case .requestMassStatus(let requestID):
                 do {
-                    _ = try await initiator?.send(FIXOrderMassStatusRequest(massStatusReqID: requestID).message)
+                    if let seq = try await initiator?.send(FIXOrderMassStatusRequest(massStatusReqID: requestID).message) {
+                        core.onMassStatusRequestWritten(requestID: requestID, msgSeqNum: seq)
+                    }
                 } catch {
                     logger.warning(
                         "could not send to the broker", metadata: ["fix.what": "OrderMassStatusRequest \(requestID)", "error": "\(error)"])
@@ -307,10 +309,10 @@ public actor TradingEngine: CommittedEntryConsumer {
             carryOut(
                 core.onOrderLostInFlight(
                     clOrdID: order.clOrdID, reason: "connection lost while sending (MsgSeqNum \(seq)): \(reason)",
-                    now: Self.wallNanos()))
+                    now: Self.coreNanos()))
             return
         } catch {
-            carryOut(core.onOrderNotWritten(clOrdID: order.clOrdID, reason: "\(error)", now: Self.wallNanos()))
+            carryOut(core.onOrderNotWritten(clOrdID: order.clOrdID, reason: "\(error)", now: Self.coreNanos()))
             return
         }
         let sentAt = Self.wallNanos()
@@ -333,7 +335,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             metadata: ["order.clordid": "\(order.clOrdID)", "fix.seq": "\(seqNum)", "lease.ms": "\(lease.milliseconds)"])
         carryOut(
             core.onOrderWritten(
-                send, msgSeqNum: seqNum, leaseRemainingNanos: Int64(lease.nanosecondsClamped), now: sentAt))
+                send, msgSeqNum: seqNum, leaseRemainingNanos: Int64(lease.nanosecondsClamped), now: Self.coreNanos()))
     }
 
     private func requestStatus(_ request: FIXOrderStatusRequest) async {
@@ -558,6 +560,21 @@ public actor TradingEngine: CommittedEntryConsumer {
         }
     }
 
+    /// The trading core's clock: CLOCK_MONOTONIC anchored once to the wall clock, so journaled
+    /// times read as wall times while the core's waits (the settle after logon, the ack timeout,
+    /// the lease margin, reconciliation timeouts) never jump with an NTP step.
+    static func coreNanos() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return clockAnchor.wall + (Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec) - clockAnchor.monotonic)
+    }
+
+    private static let clockAnchor: (wall: Int64, monotonic: Int64) = {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return (wallNanos(), Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
+    }()
+
     static func wallNanos() -> Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
@@ -584,7 +601,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             try? await Task.sleep(for: .milliseconds(2))
             left = core.unansweredWrites
         }
-        if left.isEmpty, let consensus, let mark = core.handOverMark(now: Self.wallNanos()) {
+        if left.isEmpty, let consensus, let mark = core.handOverMark(now: Self.coreNanos()) {
             do {
                 _ = try await consensus.propose([mark.encoded()], waitForCommit: true)
                 log(.handOverMarked(drained: true))
@@ -606,7 +623,7 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     public func handOverAbandoned() {
         guard core.isHandingOver else { return }
-        carryOut(core.abandonHandOver(now: Self.wallNanos()))
+        carryOut(core.abandonHandOver(now: Self.coreNanos()))
         logger.notice("hand-over abandoned: still leading")
     }
 

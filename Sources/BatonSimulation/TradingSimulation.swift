@@ -112,6 +112,7 @@ public struct TradingSimulation {
         case clientHeartbeat(Int, incarnation: Int)
         case dial(Int, incarnation: Int)
         case logonTimeout(Int, connection: Int)
+        case reset(connection: Int, why: String)
         case gatewayDone(String, OrderToSend)
         case fill(String)
         case brokerCheck
@@ -525,8 +526,13 @@ public struct TradingSimulation {
         replicas[i].fix.storeNextSender += 1
         if mix.brokerFaults, !healed, chance(0.03) {
             // The connection breaks in the middle of the write: the bytes may or may not arrive.
-            if chance(0.5) { toBroker(connection, .order(seq: seq, send, sendingTime: sendingTime)) }
-            breakConnection(connection, why: "connection reset while writing \(id)")
+            if chance(0.5) {
+                toBroker(connection, .order(seq: seq, send, sendingTime: sendingTime))
+                let arrives = linkBusyUntil[connection]?.toBroker ?? now
+                schedule(at: arrives + 1_000, .reset(connection: connection, why: "connection reset after writing \(id)"))
+            } else {
+                breakConnection(connection, why: "connection reset while writing \(id)")
+            }
             drive(i) { core, now in core.onOrderLostInFlight(clOrdID: id, reason: "reset while writing", now: now) }
             return
         }
@@ -848,6 +854,9 @@ public struct TradingSimulation {
         case .dial(let i, let incarnation):
             guard replicas[i].incarnation == incarnation else { return }
             dial(i)
+
+        case .reset(let connection, let why):
+            breakConnection(connection, why: why)
 
         case .logonTimeout(let i, let connection):
             guard running(i), replicas[i].fix.connection == connection, replicas[i].fix.state == .loggingOn else { return }

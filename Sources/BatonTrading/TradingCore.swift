@@ -228,6 +228,7 @@ public struct TradingCore: Sendable {
     private var handOverChecked = false
     /// MsgSeqNum of each OrderStatusRequest written → its ClOrdID, to match a Reject's RefSeqNum.
     private var statusRequestSeqNums: [Int: String] = [:]
+    private var massStatusSeqNums: [Int: String] = [:]
     private var reservationPending: (term: UInt64, since: Int64)?
     /// The ceiling this core granted the session; nil while it holds no permit.
     private var grantedCeiling: Int?
@@ -249,13 +250,19 @@ public struct TradingCore: Sendable {
     public var isHandingOver: Bool { handOver != .none }
     public var holdsSessionPermit: Bool { grantedCeiling != nil }
 
-    /// Orders this leader has written (or is writing) that the journal has no answer for.
+    /// Orders this leader has written (or is writing) that the journal has no answer for, and
+    /// every order whose fate is unknown (a write lost with its connection, a silent one): a
+    /// hand-over cannot vouch for either.
     public var unansweredWrites: [String] {
         guard settings.defect != .transferWithoutDraining else { return [] }
-        return sentLocally.keys.filter { id in
-            guard let order = state.orders[id] else { return false }
-            return order.status == .intent || order.status == .sent
-        }.sorted()
+        var ids = Set(
+            sentLocally.keys.filter { id in
+                guard let order = state.orders[id] else { return false }
+                return order.status == .intent || order.status == .sent
+            })
+        ids.formUnion(pendingUnknowns)
+        for order in state.openOrders where order.status == .unknown { ids.insert(order.clOrdID) }
+        return ids.sorted()
     }
 
     // MARK: - The journal (every replica)
@@ -455,6 +462,11 @@ public struct TradingCore: Sendable {
     public mutating func onRejected(
         refSeqNum: Int?, refMsgType: String, businessRejectRefID: String?, answer: String, now: Int64
     ) -> [TradingDirective] {
+        if let seq = refSeqNum, let requestID = massStatusSeqNums.removeValue(forKey: seq) {
+            var out: [TradingDirective] = [.report(.messageRejected(answer: "OrderMassStatusRequest \(requestID): \(answer)"))]
+            carryOut(reconciler.onMassStatusComplete(requestID: requestID, now: now), now: now, out: &out)
+            return out
+        }
         let asked =
             refSeqNum.flatMap { statusRequestSeqNums[$0] }
             ?? (refMsgType == "H" ? businessRejectRefID.flatMap { reconciler.isAsking(about: $0) ? $0 : nil } : nil)
@@ -462,6 +474,12 @@ public struct TradingCore: Sendable {
         var out: [TradingDirective] = [.report(.statusRequestRefused(clOrdID: clOrdID, answer: answer))]
         carryOut(reconciler.onStatusRequestRefused(clOrdID: clOrdID, answer: answer, now: now), now: now, out: &out)
         return out
+    }
+
+    /// The OrderMassStatusRequest went out as `msgSeqNum`: a Reject of it (RefSeqNum) ends the
+    /// wait for its answer at once, and every question is asked alone.
+    public mutating func onMassStatusRequestWritten(requestID: String, msgSeqNum: Int) {
+        massStatusSeqNums[msgSeqNum] = requestID
     }
 
     public mutating func onStatusRequestWritten(clOrdID: String, msgSeqNum: Int) {
@@ -499,11 +517,17 @@ public struct TradingCore: Sendable {
             resendable.insert(clOrdID)
             return []
         }
+        // As for a silent order: stop trading, and reconcile once the OrderUnknown is in the log
+        // (pendingUnknowns). Its local send mark goes, so that the reconciliation's "never
+        // received" (the only way it goes out again) is acted on at once.
+        var out: [TradingDirective] = []
+        carryOut(reconciler.stop(), now: now, out: &out)
+        setPhase(.waiting)
+        sentLocally[clOrdID] = nil
         pendingUnknowns.insert(clOrdID)
-        return [
-            .report(.orderUnknown(clOrdID: clOrdID, reason: reason)),
-            .propose(.orderUnknown(OrderUnknown(clOrdID: clOrdID, reason: reason, atNanos: now))),
-        ]
+        out.append(.report(.orderUnknown(clOrdID: clOrdID, reason: reason)))
+        out.append(.propose(.orderUnknown(OrderUnknown(clOrdID: clOrdID, reason: reason, atNanos: now))))
+        return out
     }
 
     /// The log refused a proposal (typically: no longer leader).
@@ -592,7 +616,7 @@ public struct TradingCore: Sendable {
             let settle = trustedHandOver != nil || settings.defect == .noLeaseWait ? 0 : settings.maxOrderAgeNanos
             guard now - sessionActiveSince >= settle else { return out }
             if settings.defect == .resendWithoutReconciling {
-                for order in state.openOrders where sentLocally[order.clOrdID] == nil { resendable.insert(order.clOrdID) }
+                for order in state.openOrders where sentLocally[order.clOrdID] == nil && !pendingUnknowns.contains(order.clOrdID) { resendable.insert(order.clOrdID) }
                 setPhase(.trading)
                 out.append(.report(.trading(term: view.term)))
                 sendCommittedIntents(now: now, out: &out)
@@ -683,6 +707,7 @@ public struct TradingCore: Sendable {
         pendingUnknowns = []
         resendable = []
         statusRequestSeqNums = [:]
+        massStatusSeqNums = [:]
         out.append(.report(.leadershipLost(reason: reason)))
     }
 
@@ -742,7 +767,7 @@ public struct TradingCore: Sendable {
         guard phase == .trading, let term = ledTerm else { return }
         guard handOver == .none || settings.defect == .transferWithoutDraining else { return }
         guard now - lastSendFailure > settings.sendRetryNanos else { return }
-        for order in state.openOrders where sentLocally[order.clOrdID] == nil {
+        for order in state.openOrders where sentLocally[order.clOrdID] == nil && !pendingUnknowns.contains(order.clOrdID) {
             let mine = order.status == .intent && (order.term == term || order.reconciledInTerm == term)
             let forced = resendable.contains(order.clOrdID) && [.intent, .sent, .unknown].contains(order.status)
             guard mine || forced else { continue }
@@ -812,7 +837,8 @@ public struct TradingCore: Sendable {
     public mutating func handOverMark(now: Int64) -> TradingCommand? {
         guard isLeader, let term = ledTerm, handOver != .none else { return nil }
         handOver = .marked
-        return .handOver(HandOver(term: term, node: settings.node, drained: phase == .trading, atNanos: now))
+        let vouches = phase == .trading && unansweredWrites.isEmpty
+        return .handOver(HandOver(term: term, node: settings.node, drained: vouches, atNanos: now))
     }
 
     /// The transfer ended and this node still leads. After a mark, sends resume only once the

@@ -86,6 +86,7 @@ public struct MatchingEngine: Sendable {
     private var refusalsRecorded = 0
     private var duplicatesTaken = 0
     private var refusalsTaken = 0
+    private var countersTaken: Counters?
 
     /// The engine's scalars, for the venue's state file.
     public struct Counters: Codable, Sendable, Hashable {
@@ -101,7 +102,14 @@ public struct MatchingEngine: Sendable {
     mutating func takeChanges() -> (orders: [(Int, VenueOrder)], duplicates: [DuplicateOrderAttempt], refusals: [RefusedOrder], counters: Counters)? {
         let newDuplicates = duplicatesRecorded - duplicatesTaken
         let newRefusals = refusalsRecorded - refusalsTaken
-        guard !changedOrders.isEmpty || newDuplicates > 0 || newRefusals > 0 else { return nil }
+        let counters = Counters(
+            totals: totals, positions: positions, nextExecID: nextExecID, nextOrderID: nextOrderID,
+            randomState: random.state)
+        // An answer about no order (unknown ClOrdID, no orders) still uses up an ExecID.
+        guard !changedOrders.isEmpty || newDuplicates > 0 || newRefusals > 0 || counters != countersTaken else {
+            return nil
+        }
+        countersTaken = counters
         let changed = changedOrders.sorted().map { ($0, orders[$0]) }
         changedOrders = []
         duplicatesTaken = duplicatesRecorded
@@ -109,9 +117,7 @@ public struct MatchingEngine: Sendable {
         return (
             changed, Array(duplicates.suffix(min(newDuplicates, duplicates.count))),
             Array(refusals.suffix(min(newRefusals, refusals.count))),
-            Counters(
-                totals: totals, positions: positions, nextExecID: nextExecID, nextOrderID: nextOrderID,
-                randomState: random.state)
+            counters
         )
     }
 
@@ -130,6 +136,7 @@ public struct MatchingEngine: Sendable {
             nextExecID = counters.nextExecID
             nextOrderID = counters.nextOrderID
             random = SplitMix64(seed: counters.randomState)
+            countersTaken = counters
         }
         indexByClOrdID = [:]
         working = [:]

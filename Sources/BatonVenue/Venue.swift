@@ -227,8 +227,11 @@ public actor Venue {
             do {
                 try stateFile.append(core.takeStateChanges())
             } catch {
-                logger.critical("venue state file write failed; the venue goes on in memory", metadata: ["error": "\(error)"])
-                self.stateFile = nil
+                // A broker that cannot keep its book stops rather than acknowledge what a restart
+                // would forget.
+                logger.critical("venue state file write failed; stopping", metadata: ["error": "\(error)"])
+                FileHandle.standardError.write(Data("baton-venue: \(error)\n".utf8))
+                exit(74)
             }
         }
         for directive in directives {

@@ -56,6 +56,11 @@ final class VenueStateFile {
         }
         do {
             handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            // A torn last line (the venue died mid-write) is cut off, or the next record would
+            // be glued to it and the file would no longer read.
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let end = data.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+            if end < data.count { try handle.truncate(atOffset: UInt64(end)) }
             try handle.seekToEnd()
         } catch {
             throw .unwritable(path: path, reason: "\(error)")

@@ -166,6 +166,9 @@ struct TradingConfigurationTests {
         ("threshold: 0.05", "threshold: 999999999999999", "trading.strategy.threshold", "is not a price"),
         ("symbols: [AAPL, MSFT]", "symbols: [\"AAPL\\u000149=EVIL\", MSFT]", "trading.symbols", "printable"),
         ("symbols: [AAPL, MSFT]", "symbols: [AAPL, MSFT]\n  account: \"ACC\\u000156=X\"", "trading.account", "printable"),
+        // A silent order is reconciled at once: it must be past the broker's gateway by then.
+        ("threshold: 0.05", "threshold: 0.05\n  ack_timeout_ms: 100", "trading.ack_timeout_ms", "above venue.max_order_age_ms"),
+        ("fix: 127.0.0.1:9878", "fix: 127.0.0.1:9878\n  mass_status: sometimes", "venue.mass_status", "true or false"),
     ])
     func invalidTradingValuesAreNamed(from: String, to: String, key: String, allowed: String) throws {
         let yaml = Self.trading.replacingOccurrences(of: from, with: to)

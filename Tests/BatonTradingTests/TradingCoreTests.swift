@@ -189,4 +189,25 @@ import Testing
         #expect(intents.first?.traceID == "n1-t2-1")
         #expect(Self.proposals(outA) == Self.proposals(outB))
     }
+
+    @Test("a write lost with its connection stops trading, and no hand-over vouches while it is unknown")
+    func lostWriteIsUnknownAndBlocksTheMark() {
+        var core = Self.leader(withOpenIntent: false)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        let committed = core.apply(.orderIntent(intent()), term: 2, index: 3, now: 101 * Self.ms)
+        #expect(committed.contains { if case .send = $0 { true } else { false } })
+        let lost = core.onOrderLostInFlight(clOrdID: "BTN-2-3", reason: "reset", now: 102 * Self.ms)
+        #expect(Self.proposals(lost).contains { if case .orderUnknown = $0 { true } else { false } })
+        #expect(core.phase == .waiting)
+        #expect(core.unansweredWrites == ["BTN-2-3"])
+        // Not written again while its OrderUnknown is on its way, even with the session back.
+        let again = core.onDuty(now: 500 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        #expect(!again.contains { if case .send = $0 { true } else { false } })
+        core.beginHandOver()
+        guard case .handOver(let mark)? = core.handOverMark(now: 501 * Self.ms) else {
+            Issue.record("no mark")
+            return
+        }
+        #expect(!mark.drained)
+    }
 }

@@ -328,6 +328,11 @@ struct Wire {
         let good = try String(contentsOfFile: path, encoding: .utf8)
         try (good + "{\"order\":{\"ind").write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try VenueStateFile.read(path: path).orders.count == 1)
+        // The venue comes back and goes on writing: the torn tail is cut, the file still reads.
+        let reopened = try VenueStateFile(path: path)
+        try wire.send(1, order("A-2").message)
+        try reopened.append(wire.core.takeStateChanges())
+        #expect(try VenueStateFile.read(path: path).orders.count == 2)
         try ("garbage\n" + good).write(toFile: path, atomically: true, encoding: .utf8)
         #expect {
             _ = try VenueStateFile.read(path: path)
