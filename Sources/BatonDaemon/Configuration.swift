@@ -1,3 +1,4 @@
+public import BatonFIXNIO
 import BatonMarketData
 import Foundation
 public import Logging
@@ -140,6 +141,10 @@ extension BatondConfiguration {
         ("venue.store_sync", "fsync the FIX session store on every message (default true)"),
         ("venue.username", "Username(553) sent on Logon, if the broker issued one"),
         ("venue.password_file", "file holding the Password(554) sent on Logon (never logged; trailing newline ignored)"),
+        ("venue.tls.ca_file", "PEM file of the CA the broker's certificate must chain to; set it to speak TLS to the broker"),
+        ("venue.tls.cert_file", "PEM client certificate to present to the broker (with venue.tls.key_file)"),
+        ("venue.tls.key_file", "PEM private key of venue.tls.cert_file"),
+        ("venue.tls.server_name", "the name the broker's certificate must carry (also sent as SNI); without it only the chain is checked"),
         ("venue.mass_status", "reconcile with one OrderMassStatusRequest(AF) instead of one OrderStatusRequest per open order; orders its answer leaves out are then asked about one by one (default false)"),
         ("venue.reset_seq_num_on_logon", "send ResetSeqNumFlag(141)=Y on every Logon, restarting both sequences (default false: only when the broker asks for it)"),
         ("venue.max_order_age_ms", "the broker refuses orders whose SendingTime is older; orders go out only with more lease left (default 100)"),
@@ -516,6 +521,8 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var resetSeqNumOnLogon = false
     /// Reconcile with OrderMassStatusRequest(AF) (`venue.mass_status`).
     public var massStatus = false
+    /// TLS to the broker (`venue.tls.*`); nil: plain TCP.
+    public var tls: FIXTLSSettings?
     /// Outbound MsgSeqNums a leader reserves through the log at a time (SequenceReservation).
     public var sequenceBlock = 1000
     /// The broker refuses a NewOrderSingle whose SendingTime is older than this.
@@ -643,6 +650,22 @@ extension ConfigReader {
         if resetText != "true" && resetText != "false" {
             fail("venue.reset_seq_num_on_logon", "'\(resetText)' is not allowed: use true or false")
         }
+        var tls: FIXTLSSettings?
+        let tlsCA = text("venue.tls.ca_file")
+        let tlsCert = text("venue.tls.cert_file")
+        let tlsKey = text("venue.tls.key_file")
+        let tlsName = text("venue.tls.server_name")
+        if let tlsCA {
+            for (key, path) in [("venue.tls.ca_file", tlsCA), ("venue.tls.cert_file", tlsCert), ("venue.tls.key_file", tlsKey)] {
+                if let path, !FileManager.default.isReadableFile(atPath: path) { fail(key, "cannot read \(path)") }
+            }
+            if (tlsCert == nil) != (tlsKey == nil) {
+                fail("venue.tls.cert_file", "venue.tls.cert_file and venue.tls.key_file go together")
+            }
+            tls = FIXTLSSettings(caCertificatePath: tlsCA, certificatePath: tlsCert, privateKeyPath: tlsKey, serverName: tlsName)
+        } else if tlsCert != nil || tlsKey != nil || tlsName != nil {
+            fail("venue.tls.ca_file", "is required when any other venue.tls key is set")
+        }
         let massStatusText = text("venue.mass_status") ?? "false"
         if massStatusText != "true" && massStatusText != "false" {
             fail("venue.mass_status", "'\(massStatusText)' is not allowed: use true or false")
@@ -678,6 +701,7 @@ extension ConfigReader {
         configuration.sequenceBlock = sequenceBlock
         configuration.resetSeqNumOnLogon = resetText == "true"
         configuration.massStatus = massStatusText == "true"
+        configuration.tls = tls
         return configuration
     }
 }

@@ -43,6 +43,7 @@ public struct TradingServices: Sendable {
         // One broker session for the cluster: only the leader, holding a block of sequence
         // numbers reserved through the log, connects (TradingEngine grants the permit).
         options.requiresPermit = true
+        options.tls = trading.tls
         let initiator = try FIXInitiator(
             settings: settings, host: trading.venue.host, port: trading.venue.port,
             storePath: "\(configuration.dataDirectory)/fix-\(trading.senderCompID).sqlite",

@@ -1,3 +1,4 @@
+import NIOSSL
 public import BatonFIX
 import Foundation
 public import Logging
@@ -63,6 +64,38 @@ public actor FIXInitiator: Service {
     ///     once per event.
     /// - Throws: `FIXSessionDatabaseError` if the store cannot be opened or belongs to another
     ///   session, `FIXInitiatorConfigurationError` for settings an initiator cannot run with.
+    private let tlsContext: NIOSSLContext?
+
+    /// The client side of TLS to the broker; errors name the option and the file.
+    static func clientContext(_ tls: FIXTLSSettings) throws -> NIOSSLContext {
+        func certificates(_ option: String, _ path: String) throws -> [NIOSSLCertificate] {
+            let found: [NIOSSLCertificate]
+            do { found = try NIOSSLCertificate.fromPEMFile(path) } catch {
+                throw FIXInitiatorConfigurationError("\(option): cannot read \(path) (\(error))")
+            }
+            guard !found.isEmpty else { throw FIXInitiatorConfigurationError("\(option): \(path) holds no PEM certificate") }
+            return found
+        }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.trustRoots = .certificates(try certificates("venue.tls.ca_file", tls.caCertificatePath))
+        configuration.certificateVerification = tls.serverName == nil ? .noHostnameVerification : .fullVerification
+        switch (tls.certificatePath, tls.privateKeyPath) {
+        case (let certificate?, let key?):
+            configuration.certificateChain = try certificates("venue.tls.cert_file", certificate).map { .certificate($0) }
+            do { configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)) } catch {
+                throw FIXInitiatorConfigurationError("venue.tls.key_file: cannot read \(key) (\(error))")
+            }
+        case (nil, nil):
+            break
+        default:
+            throw FIXInitiatorConfigurationError("venue.tls.cert_file and venue.tls.key_file go together")
+        }
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw FIXInitiatorConfigurationError("venue.tls: not a usable TLS configuration (\(error))")
+        }
+    }
+
     public init(
         settings: FIXSessionSettings, host: String, port: Int, storePath: String, logger: Logger,
         options: FIXInitiatorOptions = FIXInitiatorOptions(),
@@ -82,6 +115,7 @@ public actor FIXInitiator: Service {
         self.eventLoopGroup = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         self.wallClock = wallClock
         self.backoff = options.reconnectBackoff
+        self.tlsContext = try options.tls.map(Self.clientContext)
         self.database = try FIXSessionDatabase(
             path: storePath, settings: settings, maxStoredMessages: options.maxStoredMessages,
             synchronous: options.syncsStore)
@@ -252,11 +286,17 @@ public actor FIXInitiator: Service {
 
     private func connect(events: AsyncStream<FIXConnectionEvent>.Continuation) async throws -> any Channel {
         let timeout = options.connectTimeout.components
+        let tls = tlsContext
+        let serverName = options.tls?.serverName
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(.nanoseconds(timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandler(FIXChannelBridge(events: events))
                 }
             }

@@ -16,6 +16,8 @@ public struct FIXInitiatorOptions: Hashable, Sendable {
     /// MsgSeqNum above its ceiling. Baton's replicas share one broker session: only the leader
     /// holds a permit, and the ceiling is what the cluster reserved through its log.
     public var requiresPermit = false
+    /// TLS to the broker; nil: plain TCP.
+    public var tls: FIXTLSSettings?
 
     public init(
         tickInterval: Duration = .milliseconds(100), connectTimeout: Duration = .seconds(5),
@@ -27,6 +29,23 @@ public struct FIXInitiatorOptions: Hashable, Sendable {
         self.connectTimeout = connectTimeout
         self.reconnectBackoff = reconnectBackoff
         self.maxStoredMessages = maxStoredMessages
+    }
+}
+
+/// TLS to the broker: the broker's certificate must chain to `caCertificatePath` (and name
+/// `serverName`, when given); a client certificate is presented when both paths are set.
+public struct FIXTLSSettings: Hashable, Sendable {
+    public var caCertificatePath: String
+    public var certificatePath: String?
+    public var privateKeyPath: String?
+    /// The name the broker's certificate must carry (SNI too); nil checks the chain only.
+    public var serverName: String?
+
+    public init(caCertificatePath: String, certificatePath: String? = nil, privateKeyPath: String? = nil, serverName: String? = nil) {
+        self.caCertificatePath = caCertificatePath
+        self.certificatePath = certificatePath
+        self.privateKeyPath = privateKeyPath
+        self.serverName = serverName
     }
 }
 

@@ -41,6 +41,9 @@ public final class TradingCluster: Sendable {
         public var venueGapFillsResends = false
         /// Replicas reconcile with OrderMassStatusRequest (`venue.mass_status`).
         public var massStatus = false
+        /// FIX over TLS: the venue presents a certificate from a throwaway CA (openssl), and
+        /// every replica trusts that CA (`venue.tls.ca_file`).
+        public var venueTLS = false
         /// Logon password every session must send (venue `--passwords-file`, replicas'
         /// `venue.password_file`); nil: none.
         public var logonPassword: String?
@@ -87,6 +90,7 @@ public final class TradingCluster: Sendable {
         var ports: [UInt64: (Int, Int)] = [:]
         for id in ids { ports[id] = (try ChildProcesses.freePort(), try ChildProcesses.freePort()) }
         let members = ids.map { "    \($0): 127.0.0.1:\(ports[$0]!.0)" }.joined(separator: "\n")
+        if options.venueTLS { try Self.makeVenueCertificate(in: directory) }
         var replicas: [UInt64: Replica] = [:]
         for id in ids {
             let data = "\(directory)/n\(id)"
@@ -129,6 +133,7 @@ public final class TradingCluster: Sendable {
                   heartbeat_s: \(options.heartbeatSeconds)
                   store_sync: \(options.fixStoreSync)
                   mass_status: \(options.massStatus)
+                \(options.venueTLS ? "  tls:\n    ca_file: \(directory)/venue-ca.pem" : "")
                 \(options.logonPassword == nil ? "" : "  username: baton-n\(id)\n  password_file: \(directory)/fix-password")
                 feed:
                   primary: ws://127.0.0.1:\(venueHTTPPort)/feed
@@ -170,10 +175,38 @@ public final class TradingCluster: Sendable {
             "venue", executable: try ChildProcesses.executable("baton-venue"),
             arguments: ["--fix-port", "\(fixPort)", "--http-port", "\(venueHTTPPort)"] + venueArguments
                 + ["--order-latency-ms", "\(options.venueOrderLatencyMs)", "--state-file", venueStateFile]
+                + (options.venueTLS ? ["--tls-cert", "\(directory)/venue.pem", "--tls-key", "\(directory)/venue.key"] : [])
                 + (options.venueRejectsStatusRequests ? ["--reject-status-requests"] : [])
                 + (options.venueGapFillsResends ? ["--gap-fill-resends"] : [])
                 + (options.logonPassword == nil ? [] : ["--passwords-file", "\(directory)/venue-passwords"]),
             logPath: "\(directory)/venue.log")
+    }
+
+    /// A CA and a venue certificate for 127.0.0.1 (subjectAltName IP), by openssl.
+    static func makeVenueCertificate(in directory: String) throws {
+        try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n".write(
+            toFile: "\(directory)/venue.ext", atomically: true, encoding: .utf8)
+        let steps: [[String]] = [
+            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             "\(directory)/venue-ca.key", "-out", "\(directory)/venue-ca.pem", "-days", "2", "-subj", "/CN=venue-ca"],
+            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(directory)/venue.key",
+             "-out", "\(directory)/venue.csr", "-subj", "/CN=venue"],
+            ["x509", "-req", "-in", "\(directory)/venue.csr", "-CA", "\(directory)/venue-ca.pem", "-CAkey",
+             "\(directory)/venue-ca.key", "-CAcreateserial", "-out", "\(directory)/venue.pem", "-days", "2", "-extfile",
+             "\(directory)/venue.ext"],
+        ]
+        for arguments in steps {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw ClusterFailure("openssl \(arguments.prefix(2).joined(separator: " ")) failed (\(process.terminationStatus))")
+            }
+        }
     }
 
     /// kill -9 of the venue (the broker), and the same venue again after `down`: its book, its

@@ -1,3 +1,4 @@
+public import NIOSSL
 import BatonFIX
 import BatonListener
 import Foundation
@@ -18,18 +19,41 @@ public struct FIXAcceptor: Service {
     /// closes is closed rather than trapping the venue (see `AcceptedConnections`).
     private let accepted: AcceptedConnections<ByteBuffer, ByteBuffer>
 
+    /// A TLS server context from PEM files; errors name the option and the file.
+    public static func tlsContext(certificatePath: String, keyPath: String) throws -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificatePath) } catch {
+            throw VenueTLSError(description: "--tls-cert \(certificatePath): \(error)")
+        }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(file: keyPath, format: .pem) } catch {
+            throw VenueTLSError(description: "--tls-key \(keyPath): \(error)")
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw VenueTLSError(description: "--tls-cert/--tls-key do not form a TLS identity: \(error)")
+        }
+    }
+
     /// The port actually bound (the configured one, or the free port picked for 0).
     public var port: Int { server.channel.localAddress?.port ?? 0 }
 
     /// Binds now, so a caller learns the port before the service runs.
-    public static func bind(host: String, port: Int, venue: Venue, logger: Logger) async throws -> FIXAcceptor {
+    /// - Parameter tls: a server context to speak FIX over TLS (`baton-venue --tls-cert`).
+    public static func bind(host: String, port: Int, venue: Venue, logger: Logger, tls: NIOSSLContext? = nil)
+        async throws -> FIXAcceptor
+    {
         let accepted = AcceptedConnections<ByteBuffer, ByteBuffer>()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try accepted.wrap(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    return try accepted.wrap(channel)
+                }
             }
         return FIXAcceptor(venue: venue, logger: logger, server: server, accepted: accepted)
     }
@@ -341,4 +365,8 @@ public struct RefusalView: Codable, Hashable, Sendable {
         ordRejReason = refusal.ordRejReason
         text = refusal.text
     }
+}
+
+public struct VenueTLSError: Error, CustomStringConvertible {
+    public var description: String
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NIOSSL
 import BatonMarketData
 import BatonVenue
 import Foundation
@@ -41,6 +42,8 @@ struct BatonVenueCommand: AsyncParsableCommand {
     var rejectStatusRequests = false
     @Flag(help: "Answer ResendRequests with gap fills only, as brokers that do not replay execution reports do.")
     var gapFillResends = false
+    @Option(help: "PEM certificate (chain) to speak FIX over TLS (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Option(help: "Keep the book, the sessions' sequence numbers and their sent messages in this file, so a restart comes back with them (as a broker's does); without it everything is in memory.")
     var stateFile: String?
     @Option(help: "File of COMPID:PASSWORD lines: each session must log on with its Password(554).")
@@ -184,9 +187,18 @@ struct BatonVenueCommand: AsyncParsableCommand {
         var fixAddress = ""
         if !configuration.feedOnly {
             let acceptor: FIXAcceptor
+            var tls: NIOSSLContext?
+            switch (tlsCert, tlsKey) {
+            case (let cert?, let key?):
+                do { tls = try FIXAcceptor.tlsContext(certificatePath: cert, keyPath: key) } catch {
+                    throw ValidationError("\(error)")
+                }
+            case (nil, nil): break
+            default: throw ValidationError("--tls-cert and --tls-key go together")
+            }
             do {
                 acceptor = try await FIXAcceptor.bind(
-                    host: configuration.host, port: configuration.fixPort, venue: venue, logger: logger)
+                    host: configuration.host, port: configuration.fixPort, venue: venue, logger: logger, tls: tls)
             } catch {
                 throw ValidationError(
                     "--fix-port \(configuration.fixPort): cannot listen on \(configuration.host): \(error)")

@@ -169,6 +169,8 @@ struct TradingConfigurationTests {
         // A silent order is reconciled at once: it must be past the broker's gateway by then.
         ("threshold: 0.05", "threshold: 0.05\n  ack_timeout_ms: 100", "trading.ack_timeout_ms", "above venue.max_order_age_ms"),
         ("fix: 127.0.0.1:9878", "fix: 127.0.0.1:9878\n  mass_status: sometimes", "venue.mass_status", "true or false"),
+        ("fix: 127.0.0.1:9878", "fix: 127.0.0.1:9878\n  tls:\n    server_name: broker.example", "venue.tls.ca_file", "is required"),
+        ("fix: 127.0.0.1:9878", "fix: 127.0.0.1:9878\n  tls:\n    ca_file: /nonexistent/ca.pem", "venue.tls.ca_file", "cannot read"),
     ])
     func invalidTradingValuesAreNamed(from: String, to: String, key: String, allowed: String) throws {
         let yaml = Self.trading.replacingOccurrences(of: from, with: to)

@@ -1,6 +1,8 @@
 import BatonTestCluster
 import Foundation
 import Synchronization
+import NIOCore
+import NIOPosix
 import Testing
 
 #if canImport(Glibc)
@@ -125,6 +127,31 @@ import Testing
     /// learns the venue never received it and sends it, once, with PossResend=Y.
     @Test func anOrderIsNotLostWhenTheLeaderDiesBeforeSending() async throws {
         try await killAroundAnOrder(when: "before-send", expectResend: true)
+    }
+
+    /// FIX over TLS to the broker: the replicas trust the venue's CA (`venue.tls.ca_file`), the
+    /// leader logs on and trades over TLS, and a plain-TCP Logon to the same port gets nowhere.
+    @Test func theClusterTradesWithTheBrokerOverTLS() async throws {
+        let cluster = try TradingCluster(options: Self.options { $0.venueTLS = true })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let leader = try await cluster.waitForTradingLeader()
+        try await cluster.waitUntil("an order filled over TLS", timeout: .seconds(30)) {
+            (try? await cluster.venueOrders().contains { $0.status == "filled" }) == true
+        }
+        let session = try #require(try await cluster.venueStatistics().sessions[TradingCluster.session])
+        #expect(session.logons >= 1)
+        #expect((try await cluster.trading(leader))?.session.status == "active")
+
+        // Plain TCP to the TLS port: the venue's TLS layer refuses the bytes, no Logon happens.
+        let logonsBefore = session.logons
+        let socket = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: cluster.fixPort).get()
+        var buffer = socket.allocator.buffer(capacity: 128)
+        buffer.writeString("8=FIX.4.4\u{1}9=5\u{1}35=A\u{1}10=000\u{1}")
+        try? await socket.writeAndFlush(buffer).get()
+        try await cluster.waitUntil("the venue closes the plain connection", timeout: .seconds(5)) { !socket.isActive }
+        #expect(try await cluster.venueStatistics().sessions[TradingCluster.session]?.logons == logonsBefore)
     }
 
     /// The same with `venue.mass_status: true`: one OrderMassStatusRequest; the order it does
