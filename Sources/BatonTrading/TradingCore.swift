@@ -615,6 +615,9 @@ public struct TradingCore: Sendable {
             // only once they must have reached its book. A drained hand-over needs no wait.
             let settle = trustedHandOver != nil || settings.defect == .noLeaseWait ? 0 : settings.maxOrderAgeNanos
             guard now - sessionActiveSince >= settle else { return out }
+            // The mark vouches for the previous leader's writes, once: after this leader's own
+            // connection drops, its own writes may be in the gateway (the simulator found it).
+            trustedHandOver = nil
             if settings.defect == .resendWithoutReconciling {
                 for order in state.openOrders where sentLocally[order.clOrdID] == nil && !pendingUnknowns.contains(order.clOrdID) { resendable.insert(order.clOrdID) }
                 setPhase(.trading)

@@ -170,6 +170,15 @@ import Testing
         _ = successor.apply(.sequenceReserved(r), term: 3, index: 5, now: 1)
         let asked = successor.onDuty(now: 2 * Self.ms, leadership: next, session: Self.loggedOn)
         #expect(Self.statusRequests(asked) == ["BTN-1-1"])
+
+        // The mark vouches once: after the successor's own connection drops, its next logon
+        // waits out max_order_age again (its own writes may be in the gateway).
+        _ = successor.onDuty(now: 3 * Self.ms, leadership: next, session: Self.loggedOff)
+        #expect(successor.phase == .waiting)
+        _ = successor.onDuty(now: 10 * Self.ms, leadership: next, session: Self.loggedOn)
+        #expect(Self.statusRequests(successor.onDuty(now: 20 * Self.ms, leadership: next, session: Self.loggedOn)).isEmpty)
+        #expect(successor.phase == .waiting)
+        #expect(Self.statusRequests(successor.onDuty(now: 111 * Self.ms, leadership: next, session: Self.loggedOn)) == ["BTN-1-1"])
     }
 
     @Test("trace ids come from the node, the term and a counter, not a random source")
