@@ -236,8 +236,18 @@ struct TradingFailover: AsyncParsableCommand {
                     "\(fault) \(n + 1)/\(kills): n\(leader) \(fault == "kill" ? "killed" : "stopped"); first order from the new "
                         + "leader after \(format(acknowledged.milliseconds, 1)) ms")
                 if fault == "kill" { try cluster.start(leader) } else { cluster.signal(leader, SIGCONT) }
-                // Let the restarted replica catch up before the next kill.
-                try await Task.sleep(for: .seconds(1))
+                // The next kill must find two healthy survivors: wait until the restarted replica
+                // has rebuilt its state from the journal (a restart replays every applied command,
+                // which takes longer as the journal grows) and applied what the leader has.
+                // Without this, a later kill can land while it is still starting: a double failure.
+                let replica = leader
+                try await cluster.waitUntil("n\(replica) back and caught up", timeout: .seconds(60)) {
+                    guard let current = await cluster.leader(), current != replica,
+                        let mine = await cluster.trading(replica), let theirs = await cluster.trading(current)
+                    else { return false }
+                    return mine.engine.appliedIndex + 20 >= theirs.engine.appliedIndex
+                }
+                try await Task.sleep(for: .milliseconds(300))
             }
             let duplicates = try await cluster.venueDuplicates().count
             let summary = LatencySummary(samples)
