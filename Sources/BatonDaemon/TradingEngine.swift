@@ -4,6 +4,7 @@ public import BatonFeed
 import BatonMarketData
 public import BatonTrading
 import Foundation
+import Synchronization
 public import Logging
 public import RaftCore
 
@@ -194,14 +195,16 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     /// Runs the leader's duty every few milliseconds and carries out, in order, what it asks.
     public func runDuties(every interval: Duration = .milliseconds(10)) async throws {
-        defer { outbox.finish() }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await self.runOutbox() }
-            while !Task.isCancelled {
-                try await Task.sleep(for: interval)
-                await duty()
-            }
-            group.cancelAll()
+        // The outbox is not awaited on shutdown: a proposal or write in flight when the service
+        // group stops (the consensus loop is stopping too) must not hold the process up.
+        let carrier = Task { await self.runOutbox() }
+        defer {
+            outbox.finish()
+            carrier.cancel()
+        }
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            await duty()
         }
     }
 
@@ -602,11 +605,24 @@ public actor TradingEngine: CommittedEntryConsumer {
             left = core.unansweredWrites
         }
         if left.isEmpty, let consensus, let mark = core.handOverMark(now: Self.coreNanos()) {
-            do {
-                _ = try await consensus.propose([mark.encoded()], waitForCommit: true)
+            // Bounded: on shutdown the loop may no longer commit anything, and a hand-over that
+            // cannot journal its mark is refused rather than waited for.
+            let payload = mark.encoded()
+            let committed: Bool = await withCheckedContinuation { continuation in
+                let once = ResumeOnce()
+                Task {
+                    let ok = (try? await consensus.propose([payload], waitForCommit: true)) != nil
+                    if once.claim() { continuation.resume(returning: ok) }
+                }
+                Task {
+                    try? await Task.sleep(for: .milliseconds(500))
+                    if once.claim() { continuation.resume(returning: false) }
+                }
+            }
+            if committed {
                 log(.handOverMarked(drained: true))
-            } catch {
-                left = ["(the hand-over mark did not commit: \(error))"]
+            } else {
+                left = ["(the hand-over mark did not commit within 500 ms)"]
             }
         }
         let report = HandOverReport(
@@ -826,6 +842,19 @@ extension TradingCommand {
         case .resolved(let resolution): return "resolution of \(resolution.clOrdID)"
         case .sequenceReserved: return "sequence block"
         case .handOver: return "hand-over mark"
+        }
+    }
+}
+
+/// Lets exactly one of several racers resume a continuation.
+final class ResumeOnce: Sendable {
+    private let claimed = Mutex(false)
+
+    func claim() -> Bool {
+        claimed.withLock { taken in
+            if taken { return false }
+            taken = true
+            return true
         }
     }
 }
