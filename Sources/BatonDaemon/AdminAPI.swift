@@ -1,6 +1,9 @@
+import BatonTrading
 import Foundation
 public import Hummingbird
-import NIOCore
+import HTTPTypes
+public import Logging
+public import NIOCore
 public import RaftCore
 
 /// The admin HTTP plane: probes, state, Prometheus metrics, and actions behind a bearer token.
@@ -22,90 +25,302 @@ public import RaftCore
 /// | `POST /admin/orders/resolve` | `{"clordid": "BTN-3-41", "outcome": "not-received" or "filled", "quantity": 100, "price": "187.25", "reason": "…"}`: journaled; settles an order reconciliation could not |
 /// | `POST /admin/debug/kill-on-next-order` | `{"when": "before-send"}` or `after-send` (debug only) |
 /// | `POST /admin/debug/stall` | `{"ms": 3000}`: wedge the loop (only with `debug.endpoints: true`) |
+/// | `GET /audit` | the journaled admin actions (`?limit=N`, newest last) |
+///
+/// Every route but the probes needs a bearer token of a role (`AdminAPI.routes` is the table);
+/// every POST that passes is journaled as an AuditRecord naming the token, not the caller's say.
 public struct AdminAPI: Sendable {
     let consensus: ConsensusLoop
     let metrics: DaemonMetrics
-    let token: AdminToken
+    let credentials: AdminCredentials
+    let limiter: AuthFailureLimiter
     let debugEndpoints: Bool
     let transferTimeout: Duration
+    let commitTimeout: Duration
     let trading: TradingServices?
+    let node: NodeID
+    let logger: Logger
 
     public init(
-        consensus: ConsensusLoop, metrics: DaemonMetrics, token: AdminToken, debugEndpoints: Bool,
-        transferTimeout: Duration, trading: TradingServices? = nil
+        consensus: ConsensusLoop, metrics: DaemonMetrics, credentials: AdminCredentials, debugEndpoints: Bool,
+        transferTimeout: Duration, trading: TradingServices? = nil, node: NodeID, logger: Logger,
+        limiter: AuthFailureLimiter = AuthFailureLimiter(), commitTimeout: Duration = .seconds(10)
     ) {
         self.trading = trading
         self.consensus = consensus
         self.metrics = metrics
-        self.token = token
+        self.credentials = credentials
+        self.limiter = limiter
         self.debugEndpoints = debugEndpoints
         self.transferTimeout = transferTimeout
+        self.commitTimeout = commitTimeout
+        self.node = node
+        self.logger = logger
     }
 
-    public func buildRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    /// One route and the least role that may call it (nil: open to everyone, the probes).
+    public struct Route: Sendable, Hashable {
+        public var method: String
+        public var path: String
+        public var role: AdminRole?
+    }
+
+    /// Every route the admin plane serves; the tests walk it with every kind of token.
+    public static let routes: [Route] = [
+        Route(method: "GET", path: "/healthz", role: nil),
+        Route(method: "GET", path: "/readyz", role: nil),
+        Route(method: "GET", path: "/leader", role: nil),
+        Route(method: "GET", path: "/cluster", role: .viewer),
+        Route(method: "GET", path: "/metrics", role: .viewer),
+        Route(method: "GET", path: "/orders", role: .viewer),
+        Route(method: "GET", path: "/positions", role: .viewer),
+        Route(method: "GET", path: "/trading", role: .viewer),
+        Route(method: "GET", path: "/trading/tick-to-order", role: .viewer),
+        Route(method: "GET", path: "/audit", role: .viewer),
+        Route(method: "POST", path: "/admin/trading/pause", role: .operator),
+        Route(method: "POST", path: "/admin/trading/resume", role: .operator),
+        Route(method: "POST", path: "/admin/transfer-leadership", role: .operator),
+        Route(method: "POST", path: "/admin/orders/resolve", role: .operator),
+        Route(method: "POST", path: "/admin/propose", role: .admin),
+        Route(method: "POST", path: "/admin/debug/kill-on-next-order", role: .admin),
+        Route(method: "POST", path: "/admin/debug/stall", role: .admin),
+    ]
+
+    /// The largest request body any route reads; more is a 413, never buffered.
+    static let maxBodyBytes = 64 * 1024
+
+    public func buildRouter() -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
         router.get("/healthz") { _, _ in await self.healthz() }
         router.get("/readyz") { _, _ in await self.readyz() }
         router.get("/leader") { _, _ in await self.leader() }
-        router.get("/cluster") { _, _ in await self.cluster() }
-        router.get("/metrics") { _, _ in
+        view(router, "/cluster") { _ in Self.json(await self.consensus.clusterView(), status: .ok) }
+        view(router, "/metrics") { _ in
             await self.consensus.refreshPeerMetrics()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.registry.emitToBuffer()))
             )
         }
-        router.post("/admin/transfer-leadership") { request, _ in
-            try await self.authorized(request) { body in try await self.transfer(body) }
+        view(router, "/orders") { request in await self.orders(request) }
+        view(router, "/positions") { _ in await self.positions() }
+        view(router, "/trading") { _ in await self.tradingStatus() }
+        view(router, "/trading/tick-to-order") { _ in await self.tickToOrder() }
+        view(router, "/audit") { request in await self.auditLog(request) }
+        action(router, "/admin/transfer-leadership") { body, principal, source in
+            try await self.transfer(body, principal: principal, source: source)
         }
-        router.post("/admin/propose") { request, _ in
-            try await self.authorized(request) { body in try await self.propose(body) }
+        action(router, "/admin/propose") { body, _, _ in try await self.propose(body) }
+        action(router, "/admin/trading/pause") { body, principal, _ in
+            try await self.pause(true, body, principal: principal)
         }
-        router.get("/orders") { request, _ in await self.orders(request) }
-        router.get("/positions") { _, _ in await self.positions() }
-        router.get("/trading") { _, _ in await self.tradingStatus() }
-        router.get("/trading/tick-to-order") { _, _ in await self.tickToOrder() }
-        router.post("/admin/trading/pause") { request, _ in
-            try await self.authorized(request) { body in try await self.pause(true, body) }
+        action(router, "/admin/trading/resume") { body, principal, _ in
+            try await self.pause(false, body, principal: principal)
         }
-        router.post("/admin/trading/resume") { request, _ in
-            try await self.authorized(request) { body in try await self.pause(false, body) }
+        action(router, "/admin/orders/resolve") { body, principal, _ in
+            try await self.resolveOrder(body, principal: principal)
         }
-        router.post("/admin/orders/resolve") { request, _ in
-            try await self.authorized(request) { body in try await self.resolveOrder(body) }
-        }
-        router.post("/admin/debug/kill-on-next-order") { request, _ in
+        action(router, "/admin/debug/kill-on-next-order") { body, _, _ in
             guard self.debugEndpoints else {
                 return Self.json(["error": "debug endpoints are disabled (debug.endpoints: false)"], status: .notFound)
             }
             guard let trading = self.trading else { return Self.tradingDisabled() }
-            return try await self.authorized(request) { body in
-                struct Arm: Decodable { var when: TradingEngine.KillPoint }
-                guard let arm = try Self.decode(Arm.self, from: body) else {
-                    return Self.json(["error": "body must be {\"when\": \"before-send\" | \"after-send\" | \"stop-before-write\" | \"none\"}"], status: .badRequest)
-                }
-                await trading.engine.armKill(arm.when)
-                return Self.json(["armed": arm.when.rawValue], status: .accepted)
+            struct Arm: Decodable { var when: TradingEngine.KillPoint }
+            guard let arm = try Self.decode(Arm.self, from: body) else {
+                return Self.json(["error": "body must be {\"when\": \"before-send\" | \"after-send\" | \"stop-before-write\" | \"none\"}"], status: .badRequest)
             }
+            await trading.engine.armKill(arm.when)
+            return Self.json(["armed": arm.when.rawValue], status: .accepted)
         }
-        router.post("/admin/debug/stall") { request, _ in
+        action(router, "/admin/debug/stall") { body, _, _ in
             guard self.debugEndpoints else {
                 return Self.json(["error": "debug endpoints are disabled (debug.endpoints: false)"], status: .notFound)
             }
-            return try await self.authorized(request) { body in
-                let ms = (try Self.decode(StallRequest.self, from: body))?.ms ?? 0
-                guard (1...60_000).contains(ms) else {
-                    return Self.json(["error": "ms must be from 1 to 60000"], status: .badRequest)
-                }
-                // Answer once the loop is blocked (not merely asked to block), so a caller can time
-                // what it observes from the answer. The stall itself outlives this request.
-                let (entered, signal) = AsyncStream.makeStream(of: Void.self)
-                Task { await self.consensus.debugStall(for: .milliseconds(ms), entered: { signal.yield() }) }
-                for await _ in entered { break }
-                return Self.json(["stalled_ms": ms], status: .accepted)
+            let ms = (try Self.decode(StallRequest.self, from: body))?.ms ?? 0
+            guard (1...60_000).contains(ms) else {
+                return Self.json(["error": "ms must be from 1 to 60000"], status: .badRequest)
             }
+            // Answer once the loop is blocked (not merely asked to block), so a caller can time
+            // what it observes from the answer. The stall itself outlives this request.
+            let (entered, signal) = AsyncStream.makeStream(of: Void.self)
+            Task { await self.consensus.debugStall(for: .milliseconds(ms), entered: { signal.yield() }) }
+            for await _ in entered { break }
+            return Self.json(["stalled_ms": ms], status: .accepted)
         }
         return router
+    }
+
+    private func role(for method: String, _ path: String) -> AdminRole {
+        // Every registered route is in the table (a test checks it); admin is the safe default.
+        Self.routes.first(where: { $0.method == method && $0.path == path })?.role ?? .admin
+    }
+
+    /// A GET behind a viewer token.
+    private func view(
+        _ router: Router<AdminRequestContext>, _ path: String,
+        _ handler: @escaping @Sendable (Request) async throws -> Response
+    ) {
+        let needed = role(for: "GET", path)
+        router.get(RouterPath(path)) { request, context in
+            switch self.authenticate(request, context, needs: needed) {
+            case .failure(let refusal): return refusal.response
+            case .success: return try await handler(request)
+            }
+        }
+    }
+
+    /// A POST behind a token of its role, journaled with its outcome.
+    private func action(
+        _ router: Router<AdminRequestContext>, _ path: String,
+        _ handler: @escaping @Sendable (ByteBuffer, AdminPrincipal, String) async throws -> Response
+    ) {
+        let needed = role(for: "POST", path)
+        router.post(RouterPath(path)) { request, context in
+            let source = Self.source(context)
+            let principal: AdminPrincipal
+            switch self.authenticate(request, context, needs: needed) {
+            case .failure(let refusal): return refusal.response
+            case .success(let who): principal = who
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: Self.maxBodyBytes)
+            } catch {
+                return Self.json(
+                    ["error": "request body is larger than \(Self.maxBodyBytes) bytes"], status: .contentTooLarge)
+            }
+            var response: Response
+            do {
+                response = try await handler(body, principal, source)
+            } catch let error as DecodingError {
+                response = Self.json(["error": "request body is not valid: \(Self.describe(error))"], status: .badRequest)
+            }
+            let (answered, text) = await Self.collect(response)
+            await self.journalAudit(
+                principal: principal, source: source, action: "POST \(path)", body: body,
+                status: Int(answered.status.code), outcome: text)
+            return answered
+        }
+    }
+
+    struct Refusal: Error {
+        var response: Response
+    }
+
+    /// Who the bearer token names, if its role suffices. Failures are counted per source (and
+    /// answered 429 once a source has used up its tries) and logged at most once per 10 s each.
+    func authenticate(_ request: Request, _ context: AdminRequestContext, needs: AdminRole) -> Result<
+        AdminPrincipal, Refusal
+    > {
+        let source = Self.source(context)
+        let route = "\(request.method.rawValue) \(request.uri.path)"
+        guard !credentials.isEmpty else {
+            return .failure(
+                Refusal(
+                    response: Self.json(
+                        ["error": "the admin plane has no tokens: set admin.tokens_file (or admin.token_file)"],
+                        status: .forbidden)))
+        }
+        if limiter.isLimited(source) {
+            metrics.adminAuthFailures.increment()
+            return .failure(
+                Refusal(
+                    response: Self.json(
+                        ["error": "too many failed authentications from \(source); try again in a minute"],
+                        status: .tooManyRequests)))
+        }
+        guard let principal = credentials.authenticate(authorization: request.headers[.authorization]) else {
+            metrics.adminAuthFailures.increment()
+            let (log, suppressed) = limiter.recordFailure(source)
+            if log {
+                logger.warning(
+                    "admin authentication failed",
+                    metadata: [
+                        "admin.source": "\(source)", "admin.route": "\(route)",
+                        "admin.failures_not_logged": "\(suppressed)",
+                    ])
+            }
+            var response = Self.json(["error": "missing or wrong bearer token"], status: .unauthorized)
+            response.headers[.wwwAuthenticate] = "Bearer realm=\"batond\""
+            return .failure(Refusal(response: response))
+        }
+        guard principal.role >= needs else {
+            logger.notice(
+                "admin request refused: role too low",
+                metadata: [
+                    "admin.source": "\(source)", "admin.route": "\(route)", "admin.principal": "\(principal.name)",
+                    "admin.role": "\(principal.role.rawValue)", "admin.needs": "\(needs.rawValue)",
+                ])
+            return .failure(
+                Refusal(
+                    response: Self.json(
+                        [
+                            "error":
+                                "token '\(principal.name)' has role \(principal.role.rawValue); \(route) needs \(needs.rawValue)"
+                        ], status: .forbidden)))
+        }
+        return .success(principal)
+    }
+
+    static func source(_ context: AdminRequestContext) -> String {
+        context.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// Journals what an action did. A replica that is not (or no longer) leader cannot journal;
+    /// then the record goes to the log, which is all it can do.
+    func journalAudit(
+        principal: AdminPrincipal, source: String, action: String, body: ByteBuffer, status: Int, outcome: String
+    ) async {
+        let record = AuditRecord(
+            atNanos: TradingEngine.wallNanos(), node: node.rawValue, principal: principal.name,
+            role: principal.role.rawValue, source: source, action: action,
+            request: String(decoding: body.readableBytesView, as: UTF8.self), status: status, outcome: outcome)
+        var journaled = false
+        var why = "trading is not enabled on this replica, so there is no state machine to journal it in"
+        if let engine = trading?.engine {
+            do {
+                try await withDeadline(commitTimeout) { try await engine.journalAudit(record) }
+                journaled = true
+            } catch {
+                why = "\(error)"
+            }
+        }
+        logger.notice(
+            journaled ? "admin action" : "admin action (audit not journaled)",
+            metadata: [
+                "admin.principal": "\(record.principal)", "admin.role": "\(record.role)",
+                "admin.source": "\(record.source)", "admin.action": "\(record.action)",
+                "admin.status": "\(record.status)",
+            ].merging(journaled ? [:] : ["audit.error": "\(why)"]) { a, _ in a })
+    }
+
+    /// A response's body, read back so the audit can say what it answered.
+    static func collect(_ response: Response) async -> (Response, String) {
+        final class Collector: ResponseBodyWriter {
+            var buffer = ByteBuffer()
+            func write(_ part: ByteBuffer) async throws { buffer.writeImmutableBuffer(part) }
+            func finish(_ trailingHeaders: HTTPFields?) async throws {}
+        }
+        let collector = Collector()
+        do {
+            try await response.body.write(collector)
+        } catch {
+            return (response, "")
+        }
+        let bytes = collector.buffer
+        let rebuilt = Response(status: response.status, headers: response.headers, body: .init(byteBuffer: bytes))
+        return (rebuilt, String(decoding: bytes.readableBytesView, as: UTF8.self))
+    }
+
+    func auditLog(_ request: Request) async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let limitText = request.uri.queryParameters.get("limit") ?? "100"
+        guard let limit = Int(limitText), (1...TradingState.maxAuditKept).contains(limit) else {
+            return Self.json(
+                ["error": "limit must be from 1 to \(TradingState.maxAuditKept), got \(limitText.prefix(20))"],
+                status: .badRequest)
+        }
+        return Self.json(await trading.engine.auditRecords(limit: limit), status: .ok)
     }
 
     // MARK: - Probes
@@ -156,15 +371,13 @@ public struct AdminAPI: Sendable {
         )
     }
 
-    func cluster() async -> Response {
-        Self.json(await consensus.clusterView(), status: .ok)
-    }
-
     // MARK: - Actions
 
     struct TransferRequest: Decodable {
         var to: UInt64?
     }
+
+    static let maxProposeBytes = 16 << 20
 
     struct ProposeRequest: Decodable {
         var count: Int?
@@ -175,9 +388,16 @@ public struct AdminAPI: Sendable {
         var ms: Int?
     }
 
-    func transfer(_ body: ByteBuffer) async throws -> Response {
+    func transfer(_ body: ByteBuffer, principal: AdminPrincipal, source: String) async throws -> Response {
         let request = try Self.decode(TransferRequest.self, from: body)
         let target = request?.to.map { NodeID($0) }
+        // Journaled before: once the transfer succeeds this replica can no longer journal, and
+        // the record of who moved the leader must not depend on the move failing.
+        if await consensus.health().role == .leader {
+            await journalAudit(
+                principal: principal, source: source, action: "POST /admin/transfer-leadership", body: body,
+                status: 0, outcome: "requested")
+        }
         let started = ContinuousClock.now
         do {
             let (newLeader, drain) = try await consensus.transferLeadershipDrained(to: target, timeout: transferTimeout)
@@ -207,6 +427,12 @@ public struct AdminAPI: Sendable {
         guard (0...(1 << 20)).contains(size) else {
             return Self.json(["error": "size must be from 0 to 1048576 bytes"], status: .badRequest)
         }
+        // Both bounds at once would still let one request build 100 GiB in memory.
+        guard count * size <= Self.maxProposeBytes else {
+            return Self.json(
+                ["error": "count × size is \(count * size) bytes; at most \(Self.maxProposeBytes) per request"],
+                status: .badRequest)
+        }
         let started = ContinuousClock.now
         var commands: [[UInt8]] = []
         commands.reserveCapacity(count)
@@ -218,7 +444,10 @@ public struct AdminAPI: Sendable {
             commands.append(bytes)
         }
         do {
-            let positions = try await consensus.propose(commands, waitForCommit: true)
+            let consensus = self.consensus
+            let positions = try await withDeadline(commitTimeout) { [commands] in
+                try await consensus.propose(commands, waitForCommit: true)
+            }
             struct Done: Encodable {
                 var first: String
                 var last: String
@@ -239,41 +468,12 @@ public struct AdminAPI: Sendable {
 
     // MARK: - Helpers
 
-    private func authorized(
-        _ request: Request, _ body: (ByteBuffer) async throws -> Response
-    ) async throws -> Response {
-        guard let token = token.current else {
-            return Self.json(
-                ["error": "admin actions are disabled: set admin.token or admin.token_file"], status: .forbidden)
-        }
-        let presented = request.headers[.authorization] ?? ""
-        guard Self.constantTimeEquals(presented, "Bearer \(token)") else {
-            return Self.json(["error": "missing or wrong bearer token"], status: .unauthorized)
-        }
-        let buffer = try await request.body.collect(upTo: 64 * 1024)
-        do {
-            return try await body(buffer)
-        } catch let error as DecodingError {
-            return Self.json(["error": "request body is not valid: \(Self.describe(error))"], status: .badRequest)
-        }
-    }
-
-    private static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
-        for i in 0..<max(x.count, y.count) {
-            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
-        }
-        return difference == 0
-    }
-
     static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T? {
         guard buffer.readableBytes > 0 else { return nil }
         return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
     }
 
-    private static func describe(_ error: DecodingError) -> String {
+    static func describe(_ error: DecodingError) -> String {
         switch error {
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context),
             .dataCorrupted(let context):

@@ -37,6 +37,11 @@ public struct BatondConfiguration: Sendable {
         public var privateKey: String
     }
 
+    public struct AdminTLS: Sendable, Hashable {
+        public var certificate: String
+        public var privateKey: String
+    }
+
     public var clusterID: UInt64
     public var nodeID: NodeID
     public var dataDirectory: String
@@ -47,9 +52,22 @@ public struct BatondConfiguration: Sendable {
     public var bootstrap: ClusterConfiguration
     public var raft: RaftSettings
     public var durability: Durability
-    /// Bearer token required by every POST on the admin plane. Never logged.
-    public var adminToken: String?
+    /// The tokens the admin plane accepts, with their names and roles (only digests are kept).
+    /// From `admin.tokens_file`, plus `admin.token`/`admin.token_file` as one token named
+    /// `admin` with the admin role.
+    public var adminCredentials: [AdminCredential]
+    /// Open admin connections beyond this are closed at accept.
+    public var adminMaxConnections: Int
+    /// An admin connection with no request for this long is closed.
+    public var adminIdleTimeout: Duration
+    /// Failed authentications a source may make per minute before it is answered 429.
+    public var adminAuthFailuresPerMinute: Int
+    /// Serve the admin plane over HTTPS with this certificate and key.
+    public var adminTLS: AdminTLS?
     public var tls: TLS?
+    /// Plain-TCP peers from beyond loopback (`tls.allow_plaintext: true`). Without TLS and without
+    /// this, the peer port accepts loopback connections only.
+    public var allowPlaintextPeers: Bool
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
     /// How long a leader stopping on SIGTERM tries to hand leadership over before it exits anyway.
@@ -106,8 +124,15 @@ extension BatondConfiguration {
         ("raft.max_inflight_bytes", "entry bytes in flight per follower (default 8 MiB)"),
         ("raft.max_bytes_per_append", "entry bytes per append message (default 256 KiB)"),
         ("journal.durability", "full (fsync every commit, default) or normal (WAL, survives process crashes only)"),
-        ("admin.token", "bearer token for POST requests (or admin.token_file)"),
-        ("admin.token_file", "file holding the bearer token"),
+        ("admin.token", "one bearer token with the admin role (or admin.token_file; prefer admin.tokens_file)"),
+        ("admin.token_file", "file (mode 0600) holding that token"),
+        ("admin.tokens_file", "tokens with names and roles: lines `name viewer|operator|admin sha256:<hex>`"),
+        ("admin.max_connections", "open admin connections beyond this are closed at accept (default 64)"),
+        ("admin.idle_timeout_s", "an idle admin connection is closed after this long (default 60)"),
+        ("admin.auth_failures_per_minute", "failed authentications per source and minute before 429 (default 10)"),
+        ("admin.tls.cert", "serve the admin plane over HTTPS with this certificate (PEM)"),
+        ("admin.tls.key", "and this private key (PEM, mode 0600)"),
+        ("tls.allow_plaintext", "without TLS, accept peers from beyond loopback (default false)"),
         ("tls.ca", "cluster CA certificate (PEM); enables mutual TLS between peers"),
         ("tls.cert", "this node's certificate (PEM)"),
         ("tls.key", "this node's private key (PEM)"),
@@ -204,11 +229,35 @@ private struct ConfigReader {
             root = try Yams.compose(yaml: yaml)
         } catch {
             errors.append(
-                ConfigurationError(source: source, key: "(file)", line: nil, message: "not valid YAML: \(error)"))
+                ConfigurationError(
+                    source: source, key: "(file)", line: Self.line(of: error),
+                    message: "not valid YAML: \(Self.redacted(error))"))
             return
         }
         guard let root else { return }
         flatten(root, prefix: "")
+    }
+
+    /// Yams' own description quotes the offending line, which may be `token: <the secret>`:
+    /// say where and what is wrong, never the text.
+    static func redacted(_ error: any Error) -> String {
+        guard let yaml = error as? YamlError else { return "the file could not be parsed" }
+        switch yaml {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return "\(problem) at line \(mark.line), column \(mark.column)"
+        case .composer(_, let problem, let mark, _):
+            return "\(problem) at line \(mark.line), column \(mark.column)"
+        default:
+            return "the file could not be parsed (details withheld: they may quote a secret)"
+        }
+    }
+
+    static func line(of error: any Error) -> Int? {
+        guard let yaml = error as? YamlError else { return nil }
+        switch yaml {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
     }
 
     private mutating func flatten(_ node: Node, prefix: String) {
@@ -402,19 +451,60 @@ private struct ConfigReader {
             fail("journal.durability", "'\(durabilityText)' is not allowed: use full or normal")
         }
 
+        var credentials: [AdminCredential] = []
         var token = text("admin.token")
         if let file = text("admin.token_file") {
-            do {
-                token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(
-                    in: .whitespacesAndNewlines)
-            } catch {
-                fail("admin.token_file", "cannot read \(file): \(error)")
+            if let problem = SecretFile.problem(path: file) {
+                fail("admin.token_file", problem)
+            } else {
+                do {
+                    token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(
+                        in: .whitespacesAndNewlines)
+                } catch {
+                    fail("admin.token_file", "cannot read \(file): \(error.localizedDescription)")
+                }
             }
         }
-        if let t = token, t.count < 16 {
-            fail(
-                values["admin.token"] != nil ? "admin.token" : "admin.token_file",
-                "is too short: use at least 16 characters")
+        if let t = token {
+            if t.count < 16 {
+                fail(
+                    values["admin.token"] != nil ? "admin.token" : "admin.token_file",
+                    "is too short: use at least 16 characters")
+            } else {
+                credentials.append(AdminCredential(name: "admin", role: .admin, token: t))
+            }
+        }
+        if let file = text("admin.tokens_file") {
+            do {
+                let contents = try String(contentsOfFile: file, encoding: .utf8)
+                switch AdminTokensFile.parse(contents, fileIsPrivate: SecretFile.isPrivate(path: file)) {
+                case .success(let parsed):
+                    for credential in parsed where credentials.contains(where: { $0.name == credential.name }) {
+                        fail("admin.tokens_file", "\(file): the name '\(credential.name)' is also admin.token's")
+                    }
+                    credentials += parsed
+                case .failure(let problem):
+                    fail("admin.tokens_file", "\(file): \(problem)")
+                }
+            } catch {
+                fail("admin.tokens_file", "cannot read \(file): \(error.localizedDescription)")
+            }
+        }
+        let adminMaxConnections = integer("admin.max_connections", default: 64, in: 1...65_536)
+        let adminIdleSeconds = integer("admin.idle_timeout_s", default: 60, in: 1...86_400)
+        let authFailures = integer("admin.auth_failures_per_minute", default: 10, in: 1...1_000_000)
+        var adminTLS: BatondConfiguration.AdminTLS?
+        switch (text("admin.tls.cert"), text("admin.tls.key")) {
+        case (nil, nil): break
+        case (let cert?, let key?):
+            if let problem = SecretFile.problem(path: key) { fail("admin.tls.key", problem) }
+            adminTLS = .init(certificate: cert, privateKey: key)
+        default:
+            fail("admin.tls", "admin.tls.cert and admin.tls.key go together: set both or neither")
+        }
+        let plaintextText = text("tls.allow_plaintext") ?? "false"
+        if plaintextText != "true" && plaintextText != "false" {
+            fail("tls.allow_plaintext", "'\(plaintextText.prefix(20))' is not allowed: use true or false")
         }
 
         var tls: BatondConfiguration.TLS?
@@ -423,6 +513,7 @@ private struct ConfigReader {
         let key = text("tls.key")
         if ca != nil || cert != nil || key != nil {
             if let ca, let cert, let key {
+                if let problem = SecretFile.problem(path: key) { fail("tls.key", problem) }
                 tls = .init(caCertificate: ca, certificate: cert, privateKey: key)
             } else {
                 fail("tls", "tls.ca, tls.cert and tls.key go together: set all three or none")
@@ -480,8 +571,13 @@ private struct ConfigReader {
             bootstrap: ClusterConfiguration(voters: Set(voters), learners: Set(learners)),
             raft: raft,
             durability: durability,
-            adminToken: token,
+            adminCredentials: credentials,
+            adminMaxConnections: adminMaxConnections,
+            adminIdleTimeout: .seconds(adminIdleSeconds),
+            adminAuthFailuresPerMinute: authFailures,
+            adminTLS: adminTLS,
             tls: tls,
+            allowPlaintextPeers: plaintextText == "true",
             logLevel: logLevel,
             logFormat: logFormat,
             shutdownTransferTimeout: .milliseconds(transferTimeout),

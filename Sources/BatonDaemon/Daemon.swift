@@ -1,6 +1,10 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
+import NIOCore
+import NIOSSL
 public import RaftCore
 public import ServiceLifecycle
 import Synchronization
@@ -96,21 +100,18 @@ public enum Daemon {
         let notifier = SystemdNotifier()
         let consensus = ConsensusService(
             loop: loop, transferTimeout: configuration.shutdownTransferTimeout, logger: logger)
-        let token = AdminToken(configuration.adminToken)
+        let credentials = AdminCredentials(configuration.adminCredentials)
+        let adminLogger = makeLogger("batond.admin", configuration: configuration, control: logControl)
         let admin = AdminAPI(
-            consensus: loop, metrics: metrics, token: token, debugEndpoints: configuration.debugEndpoints,
-            transferTimeout: configuration.raft.electionTimeoutMax * 2, trading: trading
+            consensus: loop, metrics: metrics, credentials: credentials, debugEndpoints: configuration.debugEndpoints,
+            transferTimeout: configuration.raft.electionTimeoutMax * 2, trading: trading,
+            node: configuration.nodeID, logger: adminLogger,
+            limiter: AuthFailureLimiter(limit: configuration.adminAuthFailuresPerMinute)
         )
-        let app = Application(
-            router: admin.buildRouter(),
-            configuration: .init(
-                address: .hostname(configuration.adminListen.host, port: configuration.adminListen.port),
-                serverName: "batond"
-            ),
-            logger: makeLogger("batond.admin", configuration: configuration, control: logControl)
-        )
+        let app = try Self.adminApplication(
+            router: admin.buildRouter(), configuration: configuration, metrics: metrics, logger: adminLogger)
         let reload = ReloadService(
-            path: configuration.path, environment: environment, running: configuration, token: token,
+            path: configuration.path, environment: environment, running: configuration, credentials: credentials,
             logControl: logControl, notifier: notifier, logger: logger
         )
         // Graceful shutdown runs in reverse order: systemd hears STOPPING=1 first, the admin plane
@@ -136,12 +137,54 @@ extension BatondConfiguration {
     var path: String { source }
 }
 
-/// The bearer token, replaceable on SIGHUP.
-public final class AdminToken: Sendable {
-    private let value: Mutex<String?>
-    public init(_ token: String?) { value = Mutex(token) }
-    public var current: String? { value.withLock { $0 } }
-    func replace(_ token: String?) { value.withLock { $0 = token } }
+extension Daemon {
+    /// The admin plane's HTTP server: idle connections closed, open connections capped, HTTPS
+    /// when configured, and a warning when it is plain HTTP beyond loopback (tokens in the clear).
+    static func adminApplication(
+        router: Router<AdminRequestContext>, configuration: BatondConfiguration, metrics: DaemonMetrics,
+        logger: Logger
+    ) throws -> some ApplicationProtocol {
+        let gauge = ConnectionGauge()
+        let limit = configuration.adminMaxConnections
+        let idle = TimeAmount.nanoseconds(configuration.adminIdleTimeout.nanosecondsClamped)
+        let http = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [
+                ConnectionCapHandler(gauge: gauge, limit: limit, refused: { metrics.adminConnectionsRefused.increment() })
+            ],
+            idleTimeout: idle)
+        let server: HTTPServerBuilder
+        if let tls = configuration.adminTLS {
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
+            var tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            tlsConfiguration.minimumTLSVersion = .tlsv12
+            server = try .tls(.http1(configuration: http), tlsConfiguration: tlsConfiguration)
+        } else {
+            server = .http1(configuration: http)
+            if !isLoopback(configuration.adminListen.host) {
+                logger.warning(
+                    "the admin plane listens beyond loopback without TLS: bearer tokens cross the network in the clear",
+                    metadata: ["listen.admin": "\(configuration.adminListen)"])
+            }
+        }
+        if configuration.adminCredentials.isEmpty {
+            logger.warning("no admin tokens configured: every route but the probes answers 403")
+        }
+        return Application(
+            router: router,
+            server: server,
+            configuration: .init(
+                address: .hostname(configuration.adminListen.host, port: configuration.adminListen.port),
+                serverName: "batond"
+            ),
+            logger: logger
+        )
+    }
+}
+
+/// Loopback by name or address: what may skip TLS without exposing anything to the network.
+func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host == "::1" || host.hasPrefix("127.") || host == "[::1]"
 }
 
 /// SIGHUP: re-read the configuration and apply what can change without a restart (log level,
@@ -150,7 +193,7 @@ struct ReloadService: Service {
     let path: String
     let environment: [String: String]
     let running: BatondConfiguration
-    let token: AdminToken
+    let credentials: AdminCredentials
     let logControl: JSONLogHandler.DynamicMetadata
     let notifier: SystemdNotifier
     let logger: Logger
@@ -161,7 +204,7 @@ struct ReloadService: Service {
             do {
                 let next = try Daemon.loadConfiguration(path: path, environment: environment)
                 logControl.level = next.logLevel
-                token.replace(next.adminToken)
+                credentials.replace(next.adminCredentials)
                 var needsRestart: [String] = []
                 if next.members != running.members { needsRestart.append("cluster.members") }
                 if next.peerListen != running.peerListen { needsRestart.append("listen.peer") }

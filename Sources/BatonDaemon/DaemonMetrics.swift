@@ -19,6 +19,10 @@ public final class DaemonMetrics: Sendable {
     public let journalBatchEntries: ValueHistogram
     let peerConnected: PrometheusCollectorRegistry
     let nodeLabel: String
+    /// Admin requests refused for a missing or wrong token (or a source over its tries).
+    let adminAuthFailures: Counter
+    /// Admin connections closed at once because the connection cap was reached.
+    let adminConnectionsRefused: Counter
 
     public init(node: NodeID, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -50,6 +54,12 @@ public final class DaemonMetrics: Sendable {
             name: "baton_raft_lease_remaining_seconds", labels: labels,
             help: "Time left on the leader lease (0 if none)"
         )
+        adminAuthFailures = registry.makeCounter(
+            name: "baton_admin_auth_failures_total", labels: labels,
+            help: "Admin requests refused for a missing or wrong bearer token, or a source over its tries")
+        adminConnectionsRefused = registry.makeCounter(
+            name: "baton_admin_connections_refused_total", labels: labels,
+            help: "Admin connections closed at accept because admin.max_connections were open")
         let latencyBuckets: [Duration] = [
             .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),

@@ -31,8 +31,21 @@ public final class TCPPeerNetwork: RaftNetwork, Service {
             tls: configuration.tls.map {
                 MutualTLSOptions(
                     caCertificatePath: $0.caCertificate, certificatePath: $0.certificate, privateKeyPath: $0.privateKey)
-            }
+            },
+            allowPlaintextFromNetwork: configuration.allowPlaintextPeers
         )
+        if configuration.tls == nil {
+            if configuration.allowPlaintextPeers {
+                logger.warning(
+                    """
+                    peers speak plain TCP and are accepted from any address (tls.allow_plaintext: true): \
+                    anyone who reaches the peer port can speak Raft to this replica
+                    """)
+            } else if !isLoopback(configuration.peerListen.host) {
+                logger.notice(
+                    "no TLS: the peer port accepts loopback connections only; configure tls.* for replicas on other hosts")
+            }
+        }
         let transport = PeerTransport(options: options, logger: logger)
         try await transport.start()
         logger.info("peer port bound", metadata: ["peer.listen": "\(configuration.peerListen)"])

@@ -722,6 +722,16 @@ public actor TradingEngine: CommittedEntryConsumer {
             waitForCommit: true)
     }
 
+    /// Journals an admin-plane action (through the log like every trading command, so every
+    /// replica holds the same audit trail and a failover keeps it).
+    public func journalAudit(_ record: AuditRecord) async throws {
+        guard let consensus else { throw ConsensusError.stopped }
+        _ = try await consensus.propose([TradingCommand.audit(record).encoded()], waitForCommit: true)
+    }
+
+    /// The newest `limit` journaled admin actions, oldest first.
+    public func auditRecords(limit: Int) -> [AuditRecord] { Array(core.state.audit.suffix(limit)) }
+
     // MARK: - Views
 
     private func publishPositions() {
@@ -842,6 +852,7 @@ extension TradingCommand {
         case .resolved(let resolution): return "resolution of \(resolution.clOrdID)"
         case .sequenceReserved: return "sequence block"
         case .handOver: return "hand-over mark"
+        case .audit(let record): return "audit of \(record.action)"
         }
     }
 }

@@ -174,15 +174,18 @@ extension AdminAPI {
         var by: String?
     }
 
-    func pause(_ paused: Bool, _ body: ByteBuffer) async throws -> Response {
+    func pause(_ paused: Bool, _ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
         guard let trading else { return Self.tradingDisabled() }
         let request = try Self.decode(PauseRequest.self, from: body)
+        if request?.by != nil { return Self.byRefused() }
         let reason = request?.reason ?? (paused ? "paused by an operator" : "resumed by an operator")
         guard reason.utf8.count <= 500 else {
             return Self.json(["error": "reason is longer than 500 bytes"], status: .badRequest)
         }
         do {
-            try await trading.engine.setPaused(paused, by: request?.by ?? "admin API", reason: reason)
+            try await withDeadline(commitTimeout) {
+                try await trading.engine.setPaused(paused, by: principal.description, reason: reason)
+            }
         } catch let error as ConsensusError {
             return Self.error(error)
         }
@@ -202,13 +205,14 @@ extension AdminAPI {
 
     /// An operator settles an order that reconciliation could not (after checking with the
     /// broker): journaled as an OrderResolution with who and why, then the leader trades on.
-    func resolveOrder(_ body: ByteBuffer) async throws -> Response {
+    func resolveOrder(_ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
         guard let trading else { return Self.tradingDisabled() }
         guard let request = try Self.decode(ResolveRequest.self, from: body) else {
             return Self.json(
                 ["error": "POST /admin/orders/resolve needs {\"clordid\", \"outcome\", \"reason\"[, \"quantity\", \"price\"]}"],
                 status: .badRequest)
         }
+        if request.by != nil { return Self.byRefused() }
         guard !request.clordid.isEmpty, request.clordid.utf8.count <= 64 else {
             return Self.json(["error": "clordid must be 1 to 64 bytes"], status: .badRequest)
         }
@@ -237,8 +241,11 @@ extension AdminAPI {
                 ["error": "outcome must be not-received or filled, got \(request.outcome.prefix(40))"], status: .badRequest)
         }
         do {
-            let order = try await trading.engine.resolve(
-                clOrdID: request.clordid, outcome: outcome, by: request.by ?? "admin API", reason: request.reason)
+            let by = principal.description
+            let order = try await withDeadline(commitTimeout) {
+                try await trading.engine.resolve(
+                    clOrdID: request.clordid, outcome: outcome, by: by, reason: request.reason)
+            }
             return Self.json(order, status: .ok)
         } catch let error as TradingEngine.ResolveError {
             return Self.json(["error": error.description], status: error.isUnknownOrder ? .notFound : .conflict)
@@ -259,6 +266,13 @@ extension AdminAPI {
             units = next
         }
         return units < 1_000_000_000_000 ? units : nil
+    }
+
+    /// Who acted is the authenticated token's name; a body cannot claim to be someone else.
+    static func byRefused() -> Response {
+        json(
+            ["error": "'by' is not accepted: the journal names the token that authenticated the request"],
+            status: .badRequest)
     }
 
     static func tradingDisabled() -> Response {

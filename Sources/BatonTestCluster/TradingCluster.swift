@@ -47,6 +47,11 @@ public final class TradingCluster: Sendable {
         /// Logon password every session must send (venue `--passwords-file`, replicas'
         /// `venue.password_file`); nil: none.
         public var logonPassword: String?
+        /// `admin.tokens_file` of every replica (tokens with names and roles), beside the
+        /// cluster's admin token.
+        public var adminTokensFile: String?
+        /// `admin.auth_failures_per_minute`.
+        public var authFailuresPerMinute = 1000
         /// More YAML appended to every replica's file.
         public var extraConfig = ""
         public init() {}
@@ -105,6 +110,8 @@ public final class TradingCluster: Sendable {
                   admin: 127.0.0.1:\(ports[id]!.1)
                 admin:
                   token: \(Self.token)
+                  auth_failures_per_minute: \(options.authFailuresPerMinute)
+                \(options.adminTokensFile.map { "  tokens_file: \($0)" } ?? "")
                 journal:
                   durability: \(options.durability)
                 log:
@@ -282,12 +289,19 @@ public final class TradingCluster: Sendable {
         try await send(url, method: .POST, body: body, timeout: timeout)
     }
 
-    private func send(_ url: String, method: HTTPMethod, body: String?, timeout: Int64) async throws
-        -> (status: UInt, body: Data)
-    {
+    /// A request with the given bearer token (nil: none), for tests of the admin plane's access.
+    public func request(
+        _ url: String, method: HTTPMethod, token: String?, body: String? = nil, timeout: Int64 = 5
+    ) async throws -> (status: UInt, body: Data) {
+        try await send(url, method: method, body: body, timeout: timeout, token: token)
+    }
+
+    private func send(
+        _ url: String, method: HTTPMethod, body: String?, timeout: Int64, token: String? = TradingCluster.token
+    ) async throws -> (status: UInt, body: Data) {
         var request = HTTPClientRequest(url: url)
         request.method = method
-        if method == .POST { request.headers.add(name: "Authorization", value: "Bearer \(Self.token)") }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await client.execute(request, timeout: .seconds(timeout))
         let bytes = try await response.body.collect(upTo: 64 << 20)

@@ -300,6 +300,51 @@ public struct HandOver: Codable, Sendable, Hashable {
     }
 }
 
+/// One action on the admin plane, journaled so that every replica (and every later leader) can
+/// say who did what and what came of it. `principal` is the authenticated token's configured
+/// name, never a name the caller supplied.
+public struct AuditRecord: Codable, Sendable, Hashable {
+    /// The replica's wall clock when the action ended (or, for a transfer, began), ns.
+    public var atNanos: Int64
+    /// The replica that served the request.
+    public var node: UInt64
+    public var principal: String
+    public var role: String
+    /// The caller's address as the replica saw it.
+    public var source: String
+    /// "POST /admin/trading/pause".
+    public var action: String
+    /// The request body (at most 1 KiB, secrets never come in bodies here).
+    public var request: String
+    /// The HTTP status answered, and what it said (at most 1 KiB).
+    public var status: Int
+    public var outcome: String
+
+    public static let maxTextBytes = 1024
+
+    public init(
+        atNanos: Int64, node: UInt64, principal: String, role: String, source: String, action: String,
+        request: String, status: Int, outcome: String
+    ) {
+        self.atNanos = atNanos
+        self.node = node
+        self.principal = principal
+        self.role = role
+        self.source = source
+        self.action = action
+        self.request = Self.bounded(request)
+        self.status = status
+        self.outcome = Self.bounded(outcome)
+    }
+
+    static func bounded(_ text: String) -> String {
+        guard text.utf8.count > maxTextBytes else { return text }
+        var cut = text.utf8.prefix(maxTextBytes)
+        while String(cut) == nil { cut = cut.dropLast() }
+        return (String(cut) ?? "") + "…"
+    }
+}
+
 public enum TradingCommand: Codable, Sendable, Hashable {
     case orderIntent(OrderIntent)
     case riskRejection(RiskRejection)
@@ -314,6 +359,8 @@ public enum TradingCommand: Codable, Sendable, Hashable {
     /// A leader reserved the next block of outbound MsgSeqNums of the cluster's broker session.
     case sequenceReserved(SequenceReservation)
     case handOver(HandOver)
+    /// An admin-plane action and its outcome (AuditRecord).
+    case audit(AuditRecord)
 
     /// Log payloads that start with this byte are trading commands; anything else in the log
     /// (operator test proposals, future command families) is not the trading engine's.

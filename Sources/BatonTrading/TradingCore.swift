@@ -542,7 +542,7 @@ public struct TradingCore: Sendable {
         case .orderUnknown(let unknown): pendingUnknowns.remove(unknown.clOrdID)
         case .sequenceReserved: reservationPending = nil
         case .handOver(let mark): if !mark.drained, handOver == .abandoning { abandonRefused = true }
-        case .orderSent, .tradingPaused, .resolved: break
+        case .orderSent, .tradingPaused, .resolved, .audit: break
         }
     }
 

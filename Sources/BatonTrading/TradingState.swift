@@ -82,7 +82,10 @@ public struct TradingState: Sendable {
     /// Commands that referred to an order the journal does not know (should not happen; counted
     /// and kept visible rather than trapping).
     public private(set) var anomalies: [String] = []
+    /// The admin plane's journaled actions, oldest first (the newest `maxAuditKept`).
+    public private(set) var audit: [AuditRecord] = []
     public static let maxRejectionsKept = 1_000
+    public static let maxAuditKept = 10_000
     static let maxAnomaliesKept = 100
 
     public init() {}
@@ -202,6 +205,11 @@ public struct TradingState: Sendable {
         case .handOver(let mark):
             handOver = mark.drained && mark.term == term ? mark : nil
             return [.handOver(mark)]
+
+        case .audit(let record):
+            audit.append(record)
+            if audit.count > Self.maxAuditKept { audit.removeFirst(audit.count - Self.maxAuditKept) }
+            return []
         }
     }
 

@@ -59,6 +59,7 @@ public final class PeerTransport: Sendable {
         var peers: [NodeID: PeerCounters] = [:]
         var inboundDropped: UInt64 = 0
         var foreignFrames: UInt64 = 0
+        var refusedPlaintext: UInt64 = 0
     }
 
     /// - Parameters:
@@ -91,6 +92,8 @@ public final class PeerTransport: Sendable {
 
     /// Raft frames dropped because their `from` or `to` did not match the handshake.
     public var mismatchedSenderCount: UInt64 { state.withLock { $0.foreignFrames } }
+    /// Plain-TCP connections from beyond loopback closed at accept.
+    public var refusedPlaintextCount: UInt64 { state.withLock { $0.refusedPlaintext } }
 
     /// Binds the listener and starts dialling every peer. Returns once the port is bound; throws
     /// if the options are invalid, TLS material cannot be loaded, or the address cannot be bound.
@@ -269,6 +272,13 @@ public final class PeerTransport: Sendable {
             return
         }
         defer { unregister(channel) }
+        if options.tls == nil, !options.allowPlaintextFromNetwork, !Self.isLoopback(channel.remoteAddress) {
+            state.withLock { $0.refusedPlaintext += 1 }
+            logger.warning(
+                "refused a plain-TCP peer connection from beyond loopback: configure tls.* (or tls.allow_plaintext: true)")
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
         let timeout = options.handshakeTimeout
         let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { channel.close(promise: nil) }
         do {
@@ -294,6 +304,18 @@ public final class PeerTransport: Sendable {
                         Frame(clusterID: options.clusterID, body: .helloRejected(reason: rejection.reason)))
                     return
                 case .success(let hello):
+                    if let tls = options.tls,
+                        let problem = try await Self.identityProblem(channel, expected: tls.certificateName(for: hello.nodeID))
+                    {
+                        logger.warning(
+                            "refused a peer: its certificate does not name the node id it claims",
+                            metadata: ["peer.id": "\(hello.nodeID)", "handshake.reason": "\(problem)"])
+                        try await outbound.write(
+                            Frame(
+                                clusterID: options.clusterID,
+                                body: .helloRejected(reason: "claims node id \(hello.nodeID) but \(problem)")))
+                        return
+                    }
                     peerID = hello.nodeID
                     logger[metadataKey: "peer.id"] = "\(peerID)"
                     try await outbound.write(Frame(clusterID: options.clusterID, body: .helloAccepted(ownHello)))
@@ -329,6 +351,25 @@ public final class PeerTransport: Sendable {
                 logger.warning("closed an inbound connection", metadata: ["error": "\(Self.describe(error))"])
             }
         }
+    }
+
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        guard let ip = address?.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+
+    /// nil when the TLS peer's certificate carries `expected` as a DNS subjectAltName (or, when it
+    /// has none, as its common name); otherwise what it carries instead.
+    static func identityProblem(_ channel: any Channel, expected: String) async throws -> String? {
+        let der: [UInt8]? = try await channel.eventLoop.submit {
+            let handler = try channel.pipeline.syncOperations.handler(type: NIOSSLHandler.self)
+            return try handler.peerCertificate?.toDERBytes()
+        }.get()
+        guard let der else { return "it presented no certificate" }
+        let names = PeerCertificateNames(der: der)
+        guard let names else { return "its certificate could not be parsed" }
+        if names.all.contains(expected) { return nil }
+        return "its certificate names \(names.all.isEmpty ? "nothing" : names.all.joined(separator: ", ")), not \(expected)"
     }
 
     private struct Rejection: Error {
@@ -480,7 +521,12 @@ public final class PeerTransport: Sendable {
             deadline.cancel()
             switch reply.body {
             case .helloAccepted(let hello) where hello.nodeID == peer && reply.clusterID == clusterID:
-                break
+                if let tls = options.tls,
+                    let problem = try await Self.identityProblem(channel, expected: tls.certificateName(for: peer))
+                {
+                    throw TransportError.handshakeFailed(
+                        peer: peer, reason: "the replica at \(address) answers as \(peer) but \(problem)")
+                }
             case .helloAccepted(let hello):
                 throw TransportError.handshakeFailed(
                     peer: peer,

@@ -16,7 +16,10 @@ public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// Mutual TLS with a cluster CA: each replica presents a certificate signed by the CA and accepts
 /// only peers whose certificate the CA signed. Host names are not checked (replicas are addressed
-/// by IP and move between hosts); the CA signature is the membership proof.
+/// by IP and move between hosts); instead the certificate must name the node id its holder
+/// claims in the handshake — a DNS subjectAltName (or, lacking SANs, the common name) equal to
+/// `node-<id>` or the name configured for that id — checked by both sides. Without that, any
+/// replica's certificate could speak as any other replica.
 public struct MutualTLSOptions: Hashable, Sendable {
     /// PEM file with the cluster CA certificate(s); the only trust roots used.
     public var caCertificatePath: String
@@ -25,11 +28,20 @@ public struct MutualTLSOptions: Hashable, Sendable {
     /// PEM file with this replica's private key.
     public var privateKeyPath: String
 
-    public init(caCertificatePath: String, certificatePath: String, privateKeyPath: String) {
+    /// The certificate name each node id must carry, where it is not `node-<id>`.
+    public var peerNames: [NodeID: String]
+
+    public init(
+        caCertificatePath: String, certificatePath: String, privateKeyPath: String, peerNames: [NodeID: String] = [:]
+    ) {
         self.caCertificatePath = caCertificatePath
         self.certificatePath = certificatePath
         self.privateKeyPath = privateKeyPath
+        self.peerNames = peerNames
     }
+
+    /// The name a certificate must carry to speak as `id`.
+    public func certificateName(for id: NodeID) -> String { peerNames[id] ?? "node-\(id.rawValue)" }
 }
 
 public struct PeerTransportOptions: Sendable {
@@ -44,6 +56,9 @@ public struct PeerTransportOptions: Sendable {
     public var peers: [NodeID: PeerAddress]
     /// Mutual TLS; nil for plain TCP (tests and trusted networks only).
     public var tls: MutualTLSOptions?
+    /// Without TLS, inbound connections from beyond loopback are closed at once unless this is
+    /// set (`tls.allow_plaintext`): a plain peer port on a network lets anyone speak Raft to it.
+    public var allowPlaintextFromNetwork: Bool
     public var reconnectBackoff: ReconnectBackoff
     /// Messages waiting per peer before new ones are dropped (and counted).
     public var sendQueueCapacity: Int
@@ -62,6 +77,7 @@ public struct PeerTransportOptions: Sendable {
         listenPort: Int = 0,
         peers: [NodeID: PeerAddress],
         tls: MutualTLSOptions? = nil,
+        allowPlaintextFromNetwork: Bool = false,
         reconnectBackoff: ReconnectBackoff = ReconnectBackoff(minimum: .milliseconds(50), maximum: .seconds(2)),
         sendQueueCapacity: Int = 4096,
         inboundBufferCapacity: Int = 16_384,
@@ -76,6 +92,7 @@ public struct PeerTransportOptions: Sendable {
         self.listenPort = listenPort
         self.peers = peers
         self.tls = tls
+        self.allowPlaintextFromNetwork = allowPlaintextFromNetwork
         self.reconnectBackoff = reconnectBackoff
         self.sendQueueCapacity = sendQueueCapacity
         self.inboundBufferCapacity = inboundBufferCapacity

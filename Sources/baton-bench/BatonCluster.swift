@@ -122,8 +122,9 @@ final class BatonCluster: Sendable {
     ) async throws -> (status: UInt, body: Data) {
         var request = HTTPClientRequest(url: replica(id).adminURL + path)
         request.method = method
+        // Every route but the probes needs a token now, GETs included.
+        request.headers.add(name: "Authorization", value: "Bearer \(Self.token)")
         if method == .POST {
-            request.headers.add(name: "Authorization", value: "Bearer \(Self.token)")
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body ?? "{}"))
         }

@@ -14,7 +14,7 @@ struct BatonCtl: AsyncParsableCommand {
         abstract: "On-call CLI for a Baton cluster.",
         subcommands: [
             Status.self, Orders.self, Positions.self, Trading.self, Pause.self, Resume.self, TransferLeadership.self,
-            Propose.self, Journal.self,
+            Propose.self, Audit.self, Journal.self,
         ]
     )
 }
@@ -28,8 +28,21 @@ struct AdminOptions: ParsableArguments {
         ProcessInfo.processInfo.environment["BATON_ADMIN_URLS"]
         ?? "http://127.0.0.1:7201,http://127.0.0.1:7202,http://127.0.0.1:7203"
 
-    @Option(help: "Bearer token for actions (env BATON_ADMIN_TOKEN).")
-    var token: String? = ProcessInfo.processInfo.environment["BATON_ADMIN_TOKEN"]
+    // The token never comes from argv: every user of the host can read another's command line
+    // in /proc. It comes from the environment or from a file only its owner can read.
+    @Option(
+        name: .customLong("token-file"),
+        help: "File (mode 0600) holding the bearer token (default: env BATON_ADMIN_TOKEN).")
+    var tokenFile: String?
+
+    /// The bearer token: `--token-file`'s contents, else BATON_ADMIN_TOKEN, else none.
+    var token: String? {
+        if let tokenFile {
+            return (try? String(contentsOfFile: tokenFile, encoding: .utf8))?.trimmingCharacters(
+                in: .whitespacesAndNewlines)
+        }
+        return ProcessInfo.processInfo.environment["BATON_ADMIN_TOKEN"]
+    }
 
     @Option(help: "Seconds to wait for each replica (1 to 3600).")
     var timeout: Int = 5
@@ -43,6 +56,20 @@ struct AdminOptions: ParsableArguments {
         }
         for url in urls where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             throw ValidationError("--admin: '\(url)' is not an http(s) URL")
+        }
+        if let tokenFile {
+            var info = stat()
+            guard stat(tokenFile, &info) == 0 else {
+                throw ValidationError("--token-file \(tokenFile): \(String(cString: strerror(errno)))")
+            }
+            guard info.st_mode & 0o077 == 0 else {
+                throw ValidationError(
+                    "--token-file \(tokenFile) has mode \(String(info.st_mode & 0o777, radix: 8)): "
+                        + "a token must not be readable by group or other (chmod 600)")
+            }
+            guard let token, !token.isEmpty else {
+                throw ValidationError("--token-file \(tokenFile) is unreadable or empty")
+            }
         }
     }
 
@@ -78,8 +105,8 @@ struct ClusterView: Decodable {
 }
 
 enum Admin {
-    static func get(_ url: String, timeout: Int) async throws -> (status: UInt, body: Data) {
-        try await send(url, method: .GET, token: nil, body: nil, timeout: timeout)
+    static func get(_ url: String, timeout: Int, token: String? = nil) async throws -> (status: UInt, body: Data) {
+        try await send(url, method: .GET, token: token, body: nil, timeout: timeout)
     }
 
     static func send(_ url: String, method: HTTPMethod, token: String?, body: Data?, timeout: Int) async throws
@@ -131,7 +158,7 @@ struct Status: AsyncParsableCommand {
         var leaders: Set<UInt64> = []
         for url in options.urls {
             do {
-                let (_, body) = try await Admin.get("\(url)/cluster", timeout: options.timeout)
+                let (_, body) = try await Admin.get("\(url)/cluster", timeout: options.timeout, token: options.token)
                 let view = try Admin.decoder.decode(ClusterView.self, from: body)
                 if view.role == "leader" { leaders.insert(view.node) }
                 rows.append([
@@ -250,7 +277,7 @@ struct TradingSource: ParsableArguments {
 
     func fetch(_ path: String, _ options: AdminOptions) async throws -> Data {
         let base = try await url(options)
-        let (status, body) = try await Admin.get("\(base)\(path)", timeout: options.timeout)
+        let (status, body) = try await Admin.get("\(base)\(path)", timeout: options.timeout, token: options.token)
         guard status == 200 else { throw ValidationError("\(base)\(path): HTTP \(status): \(Admin.message(body))") }
         return body
     }
@@ -324,7 +351,6 @@ struct ResolveOrder: AsyncParsableCommand {
     @Option(help: "The broker confirms this total fill, as QTY@AVGPX (e.g. 100@187.25); nothing more will fill.")
     var filled: String?
     @Option(help: "What the broker confirmed, and where (journaled).") var reason: String
-    @Option(help: "Your name, for the audit (journaled).") var by: String = "batonctl"
 
     func validate() throws {
         guard notReceived != (filled != nil) else {
@@ -342,7 +368,7 @@ struct ResolveOrder: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var request: [String: Any] = ["clordid": clOrdID, "reason": reason, "by": by]
+        var request: [String: Any] = ["clordid": clOrdID, "reason": reason]
         if let filled {
             let parts = filled.split(separator: "@")
             request["outcome"] = "filled"
@@ -431,7 +457,7 @@ struct Trading: AsyncParsableCommand {
         var rows = [["NODE", "PHASE", "ORDERS", "OPEN", "SESSION", "SEQ OUT/IN", "FEED", "SHADOW AGREE/DIFF", "NOTE"]]
         for url in options.urls {
             do {
-                let (status, body) = try await Admin.get("\(url)/trading", timeout: options.timeout)
+                let (status, body) = try await Admin.get("\(url)/trading", timeout: options.timeout, token: options.token)
                 guard status == 200 else {
                     rows.append(["?", "HTTP \(status)", "-", "-", "-", "-", "-", "-", Admin.message(body)])
                     continue
@@ -476,10 +502,47 @@ struct Resume: AsyncParsableCommand {
 
 func setPaused(_ paused: Bool, reason: String, _ options: AdminOptions) async throws {
     let leader = try await Admin.findLeader(options)
-    let body = try JSONSerialization.data(withJSONObject: ["reason": reason, "by": "batonctl"])
+    let body = try JSONSerialization.data(withJSONObject: ["reason": reason])
     let path = paused ? "pause" : "resume"
     let (status, reply) = try await Admin.send(
         "\(leader)/admin/trading/\(path)", method: .POST, token: options.token, body: body, timeout: options.timeout + 5)
     guard status == 200 else { throw ValidationError("\(path) failed (HTTP \(status)): \(Admin.message(reply))") }
     print(paused ? "trading paused" : "trading resumed")
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The journaled admin actions: who (the token's name and role), from where, what, and what came of it.")
+    @OptionGroup var options: AdminOptions
+    @OptionGroup var source: TradingSource
+    @Option(help: "How many of the newest actions.")
+    var limit: Int = 50
+
+    struct Record: Decodable {
+        var atNanos: Int64
+        var node: UInt64
+        var principal: String
+        var role: String
+        var source: String
+        var action: String
+        var request: String
+        var status: Int
+        var outcome: String
+    }
+
+    func run() async throws {
+        let body = try await source.fetch("/audit?limit=\(limit)", options)
+        let records = try Admin.decoder.decode([Record].self, from: body)
+        let format = ISO8601DateFormatter()
+        var rows = [["TIME (UTC)", "NODE", "WHO", "ROLE", "FROM", "ACTION", "STATUS", "REQUEST", "OUTCOME"]]
+        for r in records {
+            let time = format.string(from: Date(timeIntervalSince1970: Double(r.atNanos) / 1e9))
+            rows.append([
+                time, "n\(r.node)", r.principal, r.role, r.source, r.action, r.status == 0 ? "started" : "\(r.status)",
+                String(r.request.prefix(60)), String(r.outcome.prefix(80)),
+            ])
+        }
+        printTable(rows)
+        if records.isEmpty { print("no admin actions journaled yet") }
+    }
 }

@@ -5,12 +5,20 @@ import Testing
 /// `batonctl` against real replicas, as the on-call engineer runs it.
 @Suite("batonctl", .serialized)
 struct BatonctlTests {
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs batonctl with BATON_ADMIN_TOKEN set to the local cluster's token, or to what
+    /// `environment` says (an empty dictionary: no token in the environment at all).
+    static func run(_ arguments: [String], environment extra: [String: String]? = nil) throws -> (
+        status: Int32, output: String
+    ) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try LocalCluster.executable("batonctl"))
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["BATON_ADMIN_TOKEN"] = LocalCluster.token
+        if let extra {
+            environment["BATON_ADMIN_TOKEN"] = nil
+            environment.merge(extra) { _, new in new }
+        }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -45,7 +53,8 @@ struct BatonctlTests {
             #expect(try await cluster.waitForLeader() == target)
 
             // Without the token, actions are refused with a message that says why.
-            let refused = try Self.run(["propose", "--admin", admin, "--token", "wrong-token-xxxxxxxx"])
+            let refused = try Self.run(
+                ["propose", "--admin", admin], environment: ["BATON_ADMIN_TOKEN": "wrong-token-xxxxxxxx"])
             #expect(refused.status != 0)
             #expect(refused.output.contains("bearer token"), "\(refused.output)")
 

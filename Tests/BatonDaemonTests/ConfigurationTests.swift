@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import RaftCore
 import Testing
@@ -45,7 +46,9 @@ struct ConfigurationTests {
             ]
         )
         #expect(config.raft.heartbeatInterval == .milliseconds(40))
-        #expect(config.adminToken == "another-token-1234567")
+        #expect(
+            AdminCredentials(config.adminCredentials).authenticate(authorization: "Bearer another-token-1234567")
+                == AdminPrincipal(name: "admin", role: .admin))
         #expect(config.bootstrap.voters == [1, 2])
         #expect(config.bootstrap.learners == [3])
     }
@@ -111,6 +114,106 @@ struct ConfigurationTests {
         }
         #expect(error.errors.contains { $0.key == "admin.token" })
         #expect(!error.description.contains("tiny-tok"), "the token itself is never echoed")
+    }
+
+    // MARK: - Admin tokens and secret files (issue 10)
+
+    static func temporaryFile(_ text: String, mode: Int) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("baton-secret-\(UUID().uuidString)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+        return path
+    }
+
+    static func sha256(_ token: String) -> String {
+        "sha256:" + SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    @Test func tokensFileGivesEachTokenItsNameAndRole() throws {
+        let file = try Self.temporaryFile(
+            """
+            # name   role      token
+            grafana  viewer    \(Self.sha256("viewer-token-0123456789"))
+            oncall   operator  \(Self.sha256("operator-token-0123456789"))
+            """, mode: 0o644)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let config = try BatondConfiguration.parse(
+            yaml: Self.valid, source: "n2.yaml", environment: ["BATON_ADMIN_TOKENS_FILE": file])
+        let credentials = AdminCredentials(config.adminCredentials)
+        #expect(credentials.authenticate(authorization: "Bearer viewer-token-0123456789") == AdminPrincipal(name: "grafana", role: .viewer))
+        #expect(credentials.authenticate(authorization: "Bearer operator-token-0123456789") == AdminPrincipal(name: "oncall", role: .operator))
+        #expect(credentials.authenticate(authorization: "Bearer a-token-of-sixteen-chars") == AdminPrincipal(name: "admin", role: .admin))
+        #expect(credentials.authenticate(authorization: "Bearer viewer-token-012345678") == nil)
+        #expect(credentials.authenticate(authorization: "viewer-token-0123456789") == nil)
+        #expect(credentials.authenticate(authorization: nil) == nil)
+    }
+
+    @Test func aPlainTokenInAGroupReadableFileIsRefusedWithoutEchoingIt() throws {
+        let file = try Self.temporaryFile("oncall operator plain-secret-0123456789\n", mode: 0o644)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: ["BATON_ADMIN_TOKENS_FILE": file])
+        }
+        #expect(error.errors.contains { $0.key == "admin.tokens_file" && $0.message.contains("line 1") && $0.message.contains("chmod 600") })
+        #expect(!error.description.contains("plain-secret"))
+        // The same file at 0600 is accepted.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        let config = try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: ["BATON_ADMIN_TOKENS_FILE": file])
+        #expect(AdminCredentials(config.adminCredentials).authenticate(authorization: "Bearer plain-secret-0123456789")?.role == .operator)
+    }
+
+    @Test(arguments: [
+        ("x viewer", "expected 'name role token'"),
+        ("x root sha256:00", "role 'root' is not one of"),
+        ("x viewer sha256:abcd", "64 hex digits"),
+        ("bad/name viewer sha256:\(String(repeating: "0", count: 64))", "the name must be"),
+        ("a viewer sha256:\(String(repeating: "0", count: 64))\na admin sha256:\(String(repeating: "1", count: 64))", "listed twice"),
+    ])
+    func badTokensFileLinesAreNamed(line: String, message: String) throws {
+        let file = try Self.temporaryFile(line + "\n", mode: 0o600)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: ["BATON_ADMIN_TOKENS_FILE": file])
+        }
+        #expect(error.errors.contains { $0.key == "admin.tokens_file" && $0.message.contains(message) }, "\(error)")
+    }
+
+    @Test func secretFilesReadableByOthersAreRefused() throws {
+        let token = try Self.temporaryFile("a-token-of-sixteen-chars-from-file", mode: 0o644)
+        let key = try Self.temporaryFile("not really a key", mode: 0o640)
+        defer {
+            try? FileManager.default.removeItem(atPath: token)
+            try? FileManager.default.removeItem(atPath: key)
+        }
+        let yaml = Self.valid.replacingOccurrences(of: "  token: a-token-of-sixteen-chars", with: "  token_file: \(token)")
+            + "\ntls:\n  ca: /nonexistent/ca.pem\n  cert: /nonexistent/n2.pem\n  key: \(key)\n"
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
+        }
+        #expect(error.errors.contains { $0.key == "admin.token_file" && $0.message.contains("mode 644") }, "\(error)")
+        #expect(error.errors.contains { $0.key == "tls.key" && $0.message.contains("mode 640") }, "\(error)")
+        #expect(!error.description.contains("sixteen-chars-from-file"))
+    }
+
+    @Test func aYAMLErrorNeverQuotesTheLineItFoundIt() throws {
+        let yaml = Self.valid + "\nvenue:\n  password: \"hunter2-very-secret\n  other: [\n"
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
+        }
+        #expect(error.errors.contains { $0.key == "(file)" && $0.message.contains("line") }, "\(error)")
+        #expect(!error.description.contains("hunter2"), "\(error)")
+    }
+
+    @Test func plaintextPeersBeyondLoopbackAreOptIn() throws {
+        let config = try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: [:])
+        #expect(config.allowPlaintextPeers == false)
+        let open = try BatondConfiguration.parse(
+            yaml: Self.valid, source: "n2.yaml", environment: ["BATON_TLS_ALLOW_PLAINTEXT": "true"])
+        #expect(open.allowPlaintextPeers)
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: ["BATON_TLS_ALLOW_PLAINTEXT": "yes"])
+        }
+        #expect(error.errors.contains { $0.key == "tls.allow_plaintext" })
     }
 
     @Test func localClusterConfigsAreValid() throws {

@@ -182,7 +182,7 @@ final class LocalCluster: Sendable {
     {
         var request = HTTPClientRequest(url: replicas[id]!.adminURL + path)
         request.method = method
-        if method == .POST { request.headers.add(name: "Authorization", value: "Bearer \(Self.token)") }
+        request.headers.add(name: "Authorization", value: "Bearer \(Self.token)")
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await client.execute(request, timeout: .seconds(timeout))
         let bytes = try await response.body.collect(upTo: 1 << 20)

@@ -358,8 +358,8 @@ extension TradingProcessTests {
         let quantity = truth.cumQty.split(separator: ".").first.map(String.init) ?? truth.cumQty
         let resolve = try BatonctlTests.run(
             ["orders", "resolve", open.clOrdId, "--filled", "\(quantity)@\(truth.avgPx)", "--reason",
-             "venue blotter shows \(truth.orderID) filled", "--by", "on-call", "--admin", admin,
-             "--token", TradingCluster.token])
+             "venue blotter shows \(truth.orderID) filled", "--admin", admin],
+            environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
         #expect(resolve.status == 0, "\(resolve.output)")
         #expect(resolve.output.contains("\(open.clOrdId): filled"), "\(resolve.output)")
         try await cluster.waitUntil("trading resumes after the resolution", timeout: .seconds(10)) {
@@ -367,8 +367,8 @@ extension TradingProcessTests {
         }
         // A second resolution of a terminal order is refused, saying why.
         let again = try BatonctlTests.run(
-            ["orders", "resolve", open.clOrdId, "--not-received", "--reason", "typo", "--admin", admin,
-             "--token", TradingCluster.token])
+            ["orders", "resolve", open.clOrdId, "--not-received", "--reason", "typo", "--admin", admin],
+            environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
         #expect(again.status != 0 && again.output.contains("already filled"), "\(again.output)")
         try cluster.start(first)
         try await Self.settle(cluster, leader: leader)
@@ -376,7 +376,7 @@ extension TradingProcessTests {
         let venuePositions = try await cluster.venuePositions()
         for id in cluster.ids {
             let order = try #require(try await cluster.orders(id).first { $0.clOrdId == open.clOrdId })
-            #expect(order.status == "filled" && order.text?.contains("resolved by on-call") == true, "n\(id): \(order)")
+            #expect(order.status == "filled" && order.text?.contains("resolved by admin (admin)") == true, "n\(id): \(order)")
             #expect(try await cluster.positions(id).filter { $0.value != 0 } == venuePositions, "n\(id) positions")
         }
     }

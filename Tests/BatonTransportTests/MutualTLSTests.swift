@@ -10,8 +10,8 @@ struct MutualTLSTests {
         let pki = try TestPKI()
         defer { pki.remove() }
         try pki.makeCA("cluster-ca")
-        let tls1 = try pki.makeNode("n1", ca: "cluster-ca")
-        let tls2 = try pki.makeNode("n2", ca: "cluster-ca")
+        let tls1 = try pki.makeNode("node-1", ca: "cluster-ca")
+        let tls2 = try pki.makeNode("node-2", ca: "cluster-ca")
         let ports = try await freePorts(2)
         let a = makeTransport(1, port: ports[0], peers: [2: ports[1]], tls: tls1)
         let b = makeTransport(2, port: ports[1], peers: [1: ports[0]], tls: tls2)
@@ -32,8 +32,8 @@ struct MutualTLSTests {
         defer { pki.remove() }
         try pki.makeCA("cluster-ca")
         try pki.makeCA("rogue-ca")
-        let tls1 = try pki.makeNode("n1", ca: "cluster-ca")
-        let rogue = try pki.makeNode("n2", ca: "rogue-ca")
+        let tls1 = try pki.makeNode("node-1", ca: "cluster-ca")
+        let rogue = try pki.makeNode("node-2", ca: "rogue-ca")
         let ports = try await freePorts(2)
         let a = makeTransport(1, port: ports[0], peers: [2: ports[1]], tls: tls1)
         let intruder = makeTransport(2, port: ports[1], peers: [1: ports[0]], tls: rogue)
@@ -53,12 +53,41 @@ struct MutualTLSTests {
         }
     }
 
+    @Test("a certificate of the cluster CA cannot speak for another node id, in either direction")
+    func certificateMustNameTheClaimedNode() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        try pki.makeCA("cluster-ca")
+        let tls1 = try pki.makeNode("node-1", ca: "cluster-ca")
+        // Signed by the right CA, but issued to node 3: it must not be able to act as node 2.
+        let impostor = try pki.makeNode("node-3", ca: "cluster-ca")
+        let ports = try await freePorts(2)
+        let a = makeTransport(1, port: ports[0], peers: [2: ports[1]], tls: tls1)
+        let b = makeTransport(2, port: ports[1], peers: [1: ports[0]], tls: impostor)
+        try await withTransports([a, b]) {
+            try await a.start()
+            try await b.start()
+            let inboxA = Inbox(a)
+            let inboxB = Inbox(b)
+            a.send(heartbeat(from: 1, to: 2))
+            b.send(heartbeat(from: 2, to: 1))
+            #expect(
+                await eventually {
+                    (status(b, 1)?.lastError?.contains("node-3, not node-2") ?? false)
+                        && (status(a, 2)?.lastError?.contains("node-3, not node-2") ?? false)
+                }, "b: \(String(describing: status(b, 1)?.lastError)); a: \(String(describing: status(a, 2)?.lastError))")
+            #expect(status(b, 1)?.connected == false)
+            #expect(status(a, 2)?.connected == false)
+            #expect(inboxA.messages.isEmpty && inboxB.messages.isEmpty)
+        }
+    }
+
     @Test("a plain-TCP peer cannot talk to a TLS listener")
     func plainToTLS() async throws {
         let pki = try TestPKI()
         defer { pki.remove() }
         try pki.makeCA("cluster-ca")
-        let tls1 = try pki.makeNode("n1", ca: "cluster-ca")
+        let tls1 = try pki.makeNode("node-1", ca: "cluster-ca")
         let ports = try await freePorts(2)
         let a = makeTransport(1, port: ports[0], peers: [2: ports[1]], tls: tls1)
         let plain = makeTransport(2, port: ports[1], peers: [1: ports[0]])

@@ -62,6 +62,34 @@ struct PeerTransportTests {
         }
     }
 
+    @Test("without TLS a peer from beyond loopback is refused unless plaintext is allowed explicitly")
+    func plaintextIsLoopbackOnly() async throws {
+        let host = try #require(nonLoopbackAddress(), "this host needs a non-loopback IPv4 address for the test")
+        for allowed in [false, true] {
+            let ports = try await freePorts(2)
+            // a listens on every address; b dials a's non-loopback address, so a sees b's
+            // connection come from that address, not from 127.0.0.1.
+            let a = makeTransport(
+                1, port: ports[0], peers: [2: ports[1]], listenHost: "0.0.0.0", peerHost: "127.0.0.1",
+                allowPlaintextFromNetwork: allowed)
+            let b = makeTransport(2, port: ports[1], peers: [1: ports[0]], peerHost: host)
+            try await withTransports([a, b]) {
+                try await a.start()
+                try await b.start()
+                let inboxA = Inbox(a)
+                b.send(heartbeat(from: 2, to: 1))
+                if allowed {
+                    #expect(await eventually { inboxA.messages.count == 1 })
+                    #expect(a.refusedPlaintextCount == 0)
+                } else {
+                    #expect(await eventually { a.refusedPlaintextCount >= 2 && (status(b, 1)?.reconnects ?? 0) >= 2 })
+                    #expect(inboxA.messages.isEmpty)
+                    #expect(status(b, 1)?.connected == false)
+                }
+            }
+        }
+    }
+
     @Test("a peer with another cluster id is refused, and told why")
     func wrongCluster() async throws {
         let ports = try await freePorts(2)

@@ -78,17 +78,21 @@ func makeTransport(
     port: Int,
     peers: [NodeID: Int],
     tls: MutualTLSOptions? = nil,
-    queue: Int = 4096
+    queue: Int = 4096,
+    listenHost: String = "127.0.0.1",
+    peerHost: String = "127.0.0.1",
+    allowPlaintextFromNetwork: Bool = false
 ) -> PeerTransport {
     PeerTransport(
         options: PeerTransportOptions(
             clusterID: cluster,
             nodeID: id,
             advertisedName: "test-\(id)",
-            listenHost: "127.0.0.1",
+            listenHost: listenHost,
             listenPort: port,
-            peers: peers.mapValues { PeerAddress(host: "127.0.0.1", port: $0) },
+            peers: peers.mapValues { PeerAddress(host: peerHost, port: $0) },
             tls: tls,
+            allowPlaintextFromNetwork: allowPlaintextFromNetwork,
             reconnectBackoff: ReconnectBackoff(minimum: .milliseconds(20), maximum: .milliseconds(200)),
             sendQueueCapacity: queue,
             handshakeTimeout: .seconds(3),
@@ -137,8 +141,16 @@ struct TestPKI {
         ])
     }
 
-    /// Makes `<node>.pem` / `<node>.key`, signed by `ca`; returns the TLS options for it.
+    /// Makes `<node>.pem` / `<node>.key`, signed by `ca`, naming `node` as a DNS subjectAltName
+    /// (the name the transport checks against the node id claimed: `node-<id>`); returns the TLS
+    /// options for it.
     func makeNode(_ node: String, ca: String) throws -> MutualTLSOptions {
+        try """
+        basicConstraints=critical,CA:FALSE
+        keyUsage=critical,digitalSignature
+        extendedKeyUsage=serverAuth,clientAuth
+        subjectAltName=IP:127.0.0.1,DNS:\(node)
+        """.write(to: directory.appendingPathComponent("node.ext"), atomically: true, encoding: .utf8)
         try openssl([
             "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", path("\(node).key"), "-out", path("\(node).csr"), "-subj", "/CN=\(node)",
@@ -174,4 +186,23 @@ struct TestPKI {
         var output: String
         var description: String { "openssl \(arguments.joined(separator: " ")) failed: \(output)" }
     }
+}
+
+/// This host's first IPv4 address that is not loopback: a connection to it arrives from a
+/// non-loopback source address without leaving the machine.
+func nonLoopbackAddress() -> String? {
+    var list: UnsafeMutablePointer<ifaddrs>?
+    guard getifaddrs(&list) == 0, let first = list else { return nil }
+    defer { freeifaddrs(list) }
+    var cursor: UnsafeMutablePointer<ifaddrs>? = first
+    while let entry = cursor {
+        defer { cursor = entry.pointee.ifa_next }
+        guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        guard getnameinfo(address, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0
+        else { continue }
+        let text = String(cString: host)
+        if !text.hasPrefix("127.") { return text }
+    }
+    return nil
 }

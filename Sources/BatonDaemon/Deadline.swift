@@ -1,0 +1,26 @@
+/// Runs `operation`, but answers `ConsensusError.timedOut` once `timeout` has passed without a
+/// result. The operation is not cancelled (a proposal already handed to the log commits or not on
+/// its own; abandoning it cannot unwrite it); the caller only stops waiting for it. That is what
+/// an admin request needs: an answer within a bound even while the cluster has no quorum.
+func withDeadline<T: Sendable>(
+    _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let once = ResumeOnce()
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        let work = Task {
+            do {
+                let value = try await operation()
+                if once.claim() { continuation.resume(returning: value) }
+            } catch {
+                if once.claim() { continuation.resume(throwing: error) }
+            }
+        }
+        Task {
+            try? await Task.sleep(for: timeout)
+            if once.claim() {
+                continuation.resume(throwing: ConsensusError.timedOut("no commit within \(timeout)"))
+            }
+            _ = work
+        }
+    }
+}
