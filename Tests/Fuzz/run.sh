@@ -1,34 +1,134 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target for the peer frame decoder and runs it on the seed corpus.
+# Builds the libFuzzer targets and runs one of them (or each in turn) on its seed corpus.
 #
-#   Tests/Fuzz/run.sh                 # 60 s
-#   MAX_TOTAL_TIME=600 Tests/Fuzz/run.sh
-#   Tests/Fuzz/run.sh -runs=100000    # extra arguments go to libFuzzer
+#   Tests/Fuzz/run.sh                 # wire, 60 s (the peer frame decoder)
+#   Tests/Fuzz/run.sh tick            # market-data line codec + feed monitor
+#   Tests/Fuzz/run.sh fix             # FIX 4.4 decoder, session, typed messages, validation
+#   Tests/Fuzz/run.sh all             # each of them in turn, MAX_TOTAL_TIME seconds each
+#   MAX_TOTAL_TIME=600 Tests/Fuzz/run.sh fix
+#   Tests/Fuzz/run.sh tick -runs=100000   # extra arguments go to libFuzzer
 #
-# RaftCore and BatonWire are compiled as modules with plain swiftc (no SwiftPM, no NIO), with
-# coverage and AddressSanitizer instrumentation, into .build/fuzz/. New inputs found are written to
-# .build/fuzz/corpus (the committed seeds in Tests/Fuzz/corpus/wire are only read); a crash writes a
-# crash-* file into .build/fuzz/ and exits non-zero.
+# The modules are compiled with plain swiftc (no SwiftPM, no NIO), with coverage and
+# AddressSanitizer instrumentation, into .build/fuzz/. New inputs found are written to
+# .build/fuzz/corpus-<target> (the committed seeds in Tests/Fuzz/corpus/<target> are only read); a
+# crash writes a <target>-crash-* file into .build/fuzz/ and makes the script exit non-zero (with
+# `all`, after the remaining targets have had their turn, so one known crash does not hide others).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="$root/.build/fuzz"
 max_total_time="${MAX_TOTAL_TIME:-60}"
-mkdir -p "$out/corpus"
+targets=(wire tick fix)
+
+target=wire
+if [[ $# -gt 0 && $1 != -* ]]; then
+    target="$1"
+    shift
+fi
+case "$target" in
+    all) selected=("${targets[@]}") ;;
+    wire | tick | fix) selected=("$target") ;;
+    *)
+        echo "usage: $0 [wire|tick|fix|all] [libFuzzer arguments…]" >&2
+        exit 2
+        ;;
+esac
+mkdir -p "$out"
+# Before there were several targets the wire corpus was .build/fuzz/corpus: keep what it found.
+if [[ -d "$out/corpus" && ! -e "$out/corpus-wire" ]]; then mv "$out/corpus" "$out/corpus-wire"; fi
 
 flags=(-O -g -sanitize=fuzzer,address -parse-as-library -swift-version 6
     -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault)
+# Another `swift build` may be running on this machine: one compiler at a time.
 lock=(flock /tmp/baton-swift-build.lock)
 command -v flock >/dev/null || lock=()
 
 cd "$out"
-"${lock[@]}" swiftc "${flags[@]}" -module-name RaftCore -emit-module -emit-module-path "$out/RaftCore.swiftmodule" \
-    -wmo -c "$root"/Sources/RaftCore/*.swift -o "$out/RaftCore.o"
-"${lock[@]}" swiftc "${flags[@]}" -module-name BatonWire -I "$out" -emit-module -emit-module-path "$out/BatonWire.swiftmodule" \
-    -wmo -c "$root"/Sources/BatonWire/*.swift -o "$out/BatonWire.o"
-"${lock[@]}" swiftc "${flags[@]}" -module-name WireFrameFuzzer -I "$out" \
-    "$root/Tests/Fuzz/WireFrameFuzzer.swift" "$out/RaftCore.o" "$out/BatonWire.o" -o "$out/wire-frame-fuzzer"
 
-exec "$out/wire-frame-fuzzer" "$out/corpus" "$root/Tests/Fuzz/corpus/wire" \
-    -max_total_time="$max_total_time" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="$out/" -print_final_stats=1 "$@"
+# module NAME FILE…: one Sources/ target (or the part of it the fuzzer needs) as a module.
+module() {
+    local name="$1"
+    shift
+    "${lock[@]}" swiftc "${flags[@]}" -module-name "$name" -I "$out" -emit-module -emit-module-path "$out/$name.swiftmodule" \
+        -wmo -c "$@" -o "$out/$name.o"
+}
+
+# fuzzer NAME SOURCE OBJECT…: links a target against the modules it imports.
+fuzzer() {
+    local name="$1" source="$2"
+    shift 2
+    "${lock[@]}" swiftc "${flags[@]}" -module-name "$(basename "$source" .swift)" -I "$out" "$source" "$@" -o "$out/$name"
+}
+
+build_wire() {
+    module RaftCore "$root"/Sources/RaftCore/*.swift
+    module BatonWire "$root"/Sources/BatonWire/*.swift
+    fuzzer wire-frame-fuzzer "$root/Tests/Fuzz/WireFrameFuzzer.swift" "$out/RaftCore.o" "$out/BatonWire.o"
+}
+
+build_tick() {
+    module BatonMarketData "$root"/Sources/BatonMarketData/*.swift
+    # BatonFeed without MarketFeedClient.swift, the WebSocket shell (Hummingbird, NIO): the
+    # monitor it drives is a pure state machine, and the other files are plain Swift too.
+    local feed=()
+    for file in "$root"/Sources/BatonFeed/*.swift; do
+        [[ "$(basename "$file")" == MarketFeedClient.swift ]] || feed+=("$file")
+    done
+    module BatonFeed "${feed[@]}"
+    fuzzer tick-feed-fuzzer "$root/Tests/Fuzz/TickFeedFuzzer.swift" "$out/BatonMarketData.o" "$out/BatonFeed.o"
+}
+
+build_fix() {
+    # BatonFIX loads its FIX 4.4 dictionary through Bundle.module, which SwiftPM generates for a
+    # target with resources. Generate the same accessor here, and lay the resources out next to
+    # the executable the way SwiftPM does (<package>_<target>.resources), so Sources/ stays as is.
+    rm -rf "$out/Baton_BatonFIX.resources"
+    mkdir -p "$out/Baton_BatonFIX.resources"
+    cp "$root"/Sources/BatonFIX/Resources/* "$out/Baton_BatonFIX.resources/"
+    cat >"$out/BatonFIX_resource_bundle_accessor.swift" <<'EOF'
+// Generated by Tests/Fuzz/run.sh: what SwiftPM would generate for BatonFIX's resources.
+import Foundation
+
+extension Foundation.Bundle {
+    static let module: Bundle = {
+        let url = Bundle.main.bundleURL.appendingPathComponent("Baton_BatonFIX.resources")
+        guard let bundle = Bundle(url: url) else { fatalError("BatonFIX resources missing at \(url.path)") }
+        return bundle
+    }()
+}
+EOF
+    module BatonFIX "$root"/Sources/BatonFIX/*.swift "$out/BatonFIX_resource_bundle_accessor.swift"
+    fuzzer fix-session-fuzzer "$root/Tests/Fuzz/FIXSessionFuzzer.swift" "$out/BatonFIX.o"
+}
+
+# run TARGET EXECUTABLE [libFuzzer arguments…]
+run() {
+    local name="$1" executable="$2"
+    shift 2
+    local extra=()
+    # A dictionary of the format's tokens (tags, separators) saves the fuzzer from guessing them.
+    [[ -f "$root/Tests/Fuzz/$name.dict" ]] && extra+=(-dict="$root/Tests/Fuzz/$name.dict")
+    # The FIX dictionary (a static, built once) keeps its members in enums whose payload pointers
+    # carry Swift's tag bits, which LeakSanitizer cannot follow: it reports the whole dictionary
+    # as leaked on the first input. ARC leaves little else to leak, so LeakSanitizer is off there.
+    local asan="${ASAN_OPTIONS:-}"
+    [[ $name == fix ]] && asan="detect_leaks=0${asan:+:$asan}"
+    mkdir -p "$out/corpus-$name"
+    # Swift's own backtracer would read the crashed process's memory, which ASan reports as a
+    # second, unrelated crash that hides the first; libFuzzer's stack trace says all we need.
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="$asan" "$out/$executable" "$out/corpus-$name" "$root/Tests/Fuzz/corpus/$name" \
+        -max_total_time="$max_total_time" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$out/$name-" -print_final_stats=1 "${extra[@]}" "$@"
+}
+
+declare -A executables=([wire]=wire-frame-fuzzer [tick]=tick-feed-fuzzer [fix]=fix-session-fuzzer)
+for name in "${selected[@]}"; do "build_$name"; done
+failed=()
+for name in "${selected[@]}"; do
+    echo "=== $name: ${executables[$name]} for ${max_total_time} s" >&2
+    run "$name" "${executables[$name]}" "$@" || failed+=("$name")
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "crashed: ${failed[*]} (see $out/<target>-crash-*)" >&2
+    exit 1
+fi
