@@ -94,6 +94,13 @@ public final class RaftJournal: Sendable {
         self.path = path
         self.options = options
         self.database = try Self.open(path: path, durability: options.durability)
+        // A torn or corrupted page must stop the replica at start with a clear word, not surface
+        // later as a wrong read in the middle of an election or an apply.
+        let check = try database.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+        guard check == ["ok"] else {
+            throw JournalError(
+                .corrupt(what: "PRAGMA quick_check found: \(check.prefix(5).joined(separator: "; "))"), path: path)
+        }
         try JournalSchema.migrator.migrate(database)
         options.logger.info(
             "journal opened",

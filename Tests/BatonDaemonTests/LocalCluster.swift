@@ -149,6 +149,16 @@ final class LocalCluster: Sendable {
 
     func isRunning(_ id: UInt64) -> Bool { pid(id) != nil }
 
+    /// Waits for the process to exit on its own and returns its exit status (nil: still running).
+    func waitForExit(_ id: UInt64, timeout: Duration) async throws -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = exitStatus(id) { return status }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
     func tail(_ id: UInt64, lines: Int = 30) -> String {
         let text = (try? String(contentsOfFile: replicas[id]!.logPath, encoding: .utf8)) ?? ""
         return "--- n\(id) log (last \(lines) lines) ---\n"

@@ -28,6 +28,34 @@ struct RaftJournalRoundTripTests {
         }
     }
 
+    @Test func aCorruptedPageStopsTheJournalAtOpenSayingSo() throws {
+        try withTemporaryDirectory { directory in
+            do {
+                let journal = try RaftJournal(directory: directory)
+                let payload = String(repeating: "x", count: 300)
+                try journal.write([
+                    StorageWrite(
+                        id: 1, hardState: HardState(term: 1, votedFor: 1, commit: 0),
+                        entries: (1...400).map { command(1, LogIndex($0), payload) })
+                ])
+            }
+            // Garbage over a page in the middle of the file (the WAL was checkpointed on close).
+            let path = directory + "/" + RaftJournal.fileName
+            let handle = try #require(FileHandle(forUpdatingAtPath: path))
+            let size = try handle.seekToEnd()
+            #expect(size > 16 * 4096, "the journal spans many pages: \(size)")
+            try handle.seek(toOffset: 8 * 4096)
+            handle.write(Data(repeating: 0xA5, count: 4096))
+            try handle.close()
+            #expect {
+                _ = try RaftJournal(directory: directory)
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("quick_check") || text.contains("malformed")
+            }
+        }
+    }
+
     @Test func appendWithHardState() throws {
         try expectRoundTrip([
             StorageWrite(id: 1, hardState: HardState(term: 1, votedFor: 1, commit: 0), entries: [noop(1, 1)]),
