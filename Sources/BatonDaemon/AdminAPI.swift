@@ -120,7 +120,7 @@ public struct AdminAPI: Sendable {
         action(router, "/admin/orders/resolve") { body, principal, _ in
             try await self.resolveOrder(body, principal: principal)
         }
-        action(router, "/admin/debug/kill-on-next-order") { body, _, _ in
+        action(router, "/admin/debug/kill-on-next-order", auditFirst: true) { body, _, _ in
             guard self.debugEndpoints else {
                 return Self.json(["error": "debug endpoints are disabled (debug.endpoints: false)"], status: .notFound)
             }
@@ -132,7 +132,7 @@ public struct AdminAPI: Sendable {
             await trading.engine.armKill(arm.when)
             return Self.json(["armed": arm.when.rawValue], status: .accepted)
         }
-        action(router, "/admin/debug/stall") { body, _, _ in
+        action(router, "/admin/debug/stall", auditFirst: true) { body, _, _ in
             guard self.debugEndpoints else {
                 return Self.json(["error": "debug endpoints are disabled (debug.endpoints: false)"], status: .notFound)
             }
@@ -171,7 +171,7 @@ public struct AdminAPI: Sendable {
 
     /// A POST behind a token of its role, journaled with its outcome.
     private func action(
-        _ router: Router<AdminRequestContext>, _ path: String,
+        _ router: Router<AdminRequestContext>, _ path: String, auditFirst: Bool = false,
         _ handler: @escaping @Sendable (ByteBuffer, AdminPrincipal, String) async throws -> Response
     ) {
         let needed = role(for: "POST", path)
@@ -189,6 +189,13 @@ public struct AdminAPI: Sendable {
                 return Self.json(
                     ["error": "request body is larger than \(Self.maxBodyBytes) bytes"], status: .contentTooLarge)
             }
+            // A debug kill point may end this process before an answer could be journaled, so
+            // those are journaled as requested before they act.
+            if auditFirst {
+                await self.journalAudit(
+                    principal: principal, source: source, action: "POST \(path)", body: body, status: 0,
+                    outcome: "requested")
+            }
             var response: Response
             do {
                 response = try await handler(body, principal, source)
@@ -196,6 +203,7 @@ public struct AdminAPI: Sendable {
                 response = Self.json(["error": "request body is not valid: \(Self.describe(error))"], status: .badRequest)
             }
             let (answered, text) = await Self.collect(response)
+            if auditFirst { return answered }
             await self.journalAudit(
                 principal: principal, source: source, action: "POST \(path)", body: body,
                 status: Int(answered.status.code), outcome: text)
