@@ -20,6 +20,16 @@ public protocol RaftNetwork: Sendable {
     func send(_ message: RaftMessage)
     var inbound: AsyncStream<RaftMessage> { get }
     func linkStatus() async -> [PeerLinkStatus]
+    /// The node refused a message from `peer` that no correct peer sends: close the connections
+    /// it arrives on (the peer redials; a broken or hostile one keeps being cut off).
+    func dropConnections(from peer: NodeID)
+    /// The loop has taken `message` off `inbound`: its bytes leave the inbound budget.
+    func consumed(_ message: RaftMessage)
+}
+
+extension RaftNetwork {
+    public func dropConnections(from peer: NodeID) {}
+    public func consumed(_ message: RaftMessage) {}
 }
 
 /// The loop's role, term and lease end as of its last event, for callers that must check the
@@ -206,8 +216,10 @@ public actor ConsensusLoop {
     private var pendingProposals: [(commands: [[UInt8]], continuation: CheckedContinuation<[LogPosition], any Error>)] =
         []
     private var stopped = false
-    private var latestLeaderCommit: LogIndex = 0
-    private var refusedMessagesSeen: UInt64 = 0
+    /// Refused peer messages are logged at most once per `refusalLogInterval` per peer; the rest
+    /// are counted (`baton_raft_refused_messages_total`) and summed into the next line.
+    private var refusalLog: [NodeID: (last: ContinuousClock.Instant, suppressed: Int)] = [:]
+    private let refusalLogInterval: Duration = .seconds(10)
     private var lastPublished = ContinuousClock.now - .seconds(1)
     private var publishedTerm: Term?
     private var publishedRole: RaftRole?
@@ -290,7 +302,10 @@ public actor ConsensusLoop {
                 }
             }
             group.addTask {
-                for await message in self.network.inbound { await self.receive(message) }
+                for await message in self.network.inbound {
+                    self.network.consumed(message)
+                    await self.receive(message)
+                }
             }
             group.addTask {
                 for try await write in self.storage.durableWrites { await self.persisted(write) }
@@ -337,11 +352,6 @@ public actor ConsensusLoop {
     }
 
     func receive(_ message: RaftMessage) {
-        switch message.body {
-        case .appendEntries(let append): latestLeaderCommit = max(latestLeaderCommit, append.leaderCommit)
-        case .heartbeat(let heartbeat): latestLeaderCommit = max(latestLeaderCommit, heartbeat.leaderCommit)
-        default: break
-        }
         execute(node.receive(message))
     }
 
@@ -523,6 +533,10 @@ public actor ConsensusLoop {
                     "role changed",
                     metadata: ["raft.role": "\(role.rawValue)", "raft.term": "\(term)"]
                 )
+            case .refused(let peer, let reason):
+                metrics.refusedPeerMessages.increment()
+                network.dropConnections(from: peer)
+                logRefusal(from: peer, reason)
             case .leaderChanged(let leader, let term):
                 metrics.leaderChanges.increment()
                 logger.notice(
@@ -531,20 +545,30 @@ public actor ConsensusLoop {
                 )
             }
         }
-        if node.refusedMessages > refusedMessagesSeen {
-            refusedMessagesSeen = node.refusedMessages
-            logger.error(
-                "refused a peer message that no correct peer sends",
-                metadata: [
-                    "raft.refused_total": "\(node.refusedMessages)", "raft.refusal": "\(node.lastRefusal ?? "")",
-                ]
-            )
-        }
         if !node.integrityFailures.isEmpty {
+            // Only this node's own bookkeeping can get here (storage acknowledging a write it was
+            // never given, entries to apply missing): peers' messages are screened and refused.
             logger.critical("consensus integrity failure; stopping", metadata: ["error": "\(node.integrityFailures)"])
             fatalError("batond: integrity failure: \(node.integrityFailures)")
         }
         publishState()
+    }
+
+    private func logRefusal(from peer: NodeID, _ reason: String) {
+        let now = ContinuousClock.now
+        if let seen = refusalLog[peer], now - seen.last < refusalLogInterval {
+            refusalLog[peer]!.suppressed += 1
+            return
+        }
+        let suppressed = refusalLog[peer]?.suppressed ?? 0
+        refusalLog[peer] = (now, 0)
+        logger.error(
+            "refused a peer message that no correct peer sends; dropped its connection",
+            metadata: [
+                "peer.id": "\(peer)", "raft.refusal": "\(reason)", "raft.refused_total": "\(node.refusedMessages)",
+                "raft.refusals_not_logged": "\(suppressed)",
+            ]
+        )
     }
 
     private func resolveWaiters(through index: LogIndex) {
@@ -608,7 +632,7 @@ public actor ConsensusLoop {
         let since = ContinuousClock.now - lastTick
         // Ten ticks of silence (100 ms by default) means the loop is wedged, not just busy.
         let ticking = started && !stopped && since < max(node.settings.tickInterval * 10, .milliseconds(100))
-        let leaderCommit = node.role == .leader ? node.commitIndex : max(latestLeaderCommit, node.commitIndex)
+        let leaderCommit = node.role == .leader ? node.commitIndex : max(node.leaderCommitSeen, node.commitIndex)
         let lag = leaderCommit > node.appliedIndex ? leaderCommit - node.appliedIndex : 0
         var ready = true
         var reason = "ready"

@@ -23,6 +23,8 @@ public final class DaemonMetrics: Sendable {
     let adminAuthFailures: Counter
     /// Admin connections closed at once because the connection cap was reached.
     let adminConnectionsRefused: Counter
+    /// Peer messages the Raft node refused because no correct peer sends them.
+    let refusedPeerMessages: Counter
 
     public init(node: NodeID, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -60,6 +62,9 @@ public final class DaemonMetrics: Sendable {
         adminConnectionsRefused = registry.makeCounter(
             name: "baton_admin_connections_refused_total", labels: labels,
             help: "Admin connections closed at accept because admin.max_connections were open")
+        refusedPeerMessages = registry.makeCounter(
+            name: "baton_raft_refused_messages_total", labels: labels,
+            help: "Peer messages refused as impossible from a correct peer (the connection is dropped)")
         let latencyBuckets: [Duration] = [
             .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),

@@ -56,6 +56,10 @@ public final class TCPPeerNetwork: RaftNetwork, Service {
 
     public var inbound: AsyncStream<RaftMessage> { transport.inbound }
 
+    public func dropConnections(from peer: NodeID) { transport.dropConnections(from: peer) }
+
+    public func consumed(_ message: RaftMessage) { transport.consumed(message) }
+
     public func linkStatus() async -> [PeerLinkStatus] {
         transport.peerStatus().map {
             PeerLinkStatus(

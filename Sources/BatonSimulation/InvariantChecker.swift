@@ -75,6 +75,10 @@ struct InvariantChecker {
                     )
                 }
                 if let problem = registerWritten(write.entries, node: node) { return (.logMatching, problem) }
+            case .refused(let peer, let reason):
+                // Every node in the simulator runs the same code: a refusal means the screening
+                // is stricter than what correct peers send (or a defect made a peer incorrect).
+                return (.nodeIntegrity, "\(id) refused a message from \(peer): \(reason)")
             case .apply(let applied):
                 for entry in applied {
                     if let problem = registerCommitted(entry, by: id, inTerm: node.term, what: "applied") {

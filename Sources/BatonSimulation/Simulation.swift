@@ -385,7 +385,7 @@ public struct Simulation {
                     schedule(after: .microseconds(Int64.random(in: 200...15_000, using: &rng)), .crash(id))
                     schedule(after: .milliseconds(Int64.random(in: 30...400, using: &rng)), .restart(id))
                 }
-            case .roleChanged, .leaderChanged, .restoreSnapshot:
+            case .roleChanged, .leaderChanged, .restoreSnapshot, .refused:
                 break
             }
         }

@@ -379,7 +379,7 @@ public struct TradingSimulation {
                 } else {
                     replicas[i].termStartIndex = nil
                 }
-            case .leaderChanged, .restoreSnapshot:
+            case .leaderChanged, .restoreSnapshot, .refused:
                 break
             }
         }

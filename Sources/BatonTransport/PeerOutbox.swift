@@ -9,17 +9,23 @@ import Synchronization
 final class PeerOutbox: Sendable {
     private struct State {
         var messages: [RaftMessage] = []
+        var bytes = 0
         var waiter: CheckedContinuation<Void, Never>?
         var dropped: UInt64 = 0
         var closed = false
     }
 
     let capacity: Int
+    /// A bound on the bytes queued as well: a count alone lets a few huge appends pile up.
+    let maxBytes: Int
     private let state = Mutex(State())
 
-    init(capacity: Int) {
+    init(capacity: Int, maxBytes: Int = .max) {
         self.capacity = max(1, capacity)
+        self.maxBytes = max(1, maxBytes)
     }
+
+    var queuedBytes: Int { state.withLock { $0.bytes } }
 
     var queuedCount: Int { state.withLock { $0.messages.count } }
     var droppedCount: UInt64 { state.withLock { $0.dropped } }
@@ -28,11 +34,16 @@ final class PeerOutbox: Sendable {
     @discardableResult
     func offer(_ message: RaftMessage) -> Bool {
         let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-            guard !state.closed, state.messages.count < capacity else {
+            let size = message.approximateSize
+            // One message is always let into an empty queue, however large: it was encodable.
+            guard !state.closed, state.messages.count < capacity,
+                state.messages.isEmpty || state.bytes + size <= maxBytes
+            else {
                 state.dropped += 1
                 return (false, nil)
             }
             state.messages.append(message)
+            state.bytes += size
             let waiter = state.waiter
             state.waiter = nil
             return (true, waiter)
@@ -54,7 +65,10 @@ final class PeerOutbox: Sendable {
             let batch = state.withLock { state -> [RaftMessage]? in
                 if state.closed { return [] }
                 guard !state.messages.isEmpty else { return nil }
-                defer { state.messages.removeAll(keepingCapacity: true) }
+                defer {
+                    state.messages.removeAll(keepingCapacity: true)
+                    state.bytes = 0
+                }
                 return state.messages
             }
             if let batch { return batch.isEmpty ? nil : batch }
@@ -84,6 +98,7 @@ final class PeerOutbox: Sendable {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.closed = true
             state.messages.removeAll()
+            state.bytes = 0
             defer { state.waiter = nil }
             return state.waiter
         }

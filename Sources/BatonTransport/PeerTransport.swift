@@ -60,6 +60,15 @@ public final class PeerTransport: Sendable {
         var inboundDropped: UInt64 = 0
         var foreignFrames: UInt64 = 0
         var refusedPlaintext: UInt64 = 0
+        /// Bytes yielded to `inbound` and not yet reported `consumed`.
+        var inboundBytes = 0
+        /// Open accepted connections, in all and per source address (for the caps).
+        var inboundOpen = 0
+        var inboundBySource: [String: Int] = [:]
+        var refusedOverCap: UInt64 = 0
+        /// Accepted connections past their handshake, by the peer they speak for.
+        var inboundByPeer: [NodeID: [ObjectIdentifier: any Channel]] = [:]
+        var droppedForRefusal: UInt64 = 0
     }
 
     /// - Parameters:
@@ -76,7 +85,9 @@ public final class PeerTransport: Sendable {
         self.eventLoopGroup = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let peers = options.peers.filter { $0.key != options.nodeID }
         self.peers = peers
-        self.outboxes = peers.mapValues { _ in PeerOutbox(capacity: options.sendQueueCapacity) }
+        self.outboxes = peers.mapValues { _ in
+            PeerOutbox(capacity: options.sendQueueCapacity, maxBytes: options.sendQueueBytes)
+        }
         (inbound, inboundContinuation) = AsyncStream.makeStream(
             of: RaftMessage.self,
             bufferingPolicy: .bufferingOldest(max(1, options.inboundBufferCapacity))
@@ -94,6 +105,31 @@ public final class PeerTransport: Sendable {
     public var mismatchedSenderCount: UInt64 { state.withLock { $0.foreignFrames } }
     /// Plain-TCP connections from beyond loopback closed at accept.
     public var refusedPlaintextCount: UInt64 { state.withLock { $0.refusedPlaintext } }
+    /// Connections closed at accept because `maxInboundConnections` (or the per-source cap) were open.
+    public var refusedOverCapCount: UInt64 { state.withLock { $0.refusedOverCap } }
+    /// Inbound connections closed by `dropConnections(from:)`.
+    public var droppedConnectionCount: UInt64 { state.withLock { $0.droppedForRefusal } }
+    /// Bytes received and not yet consumed.
+    public var inboundQueuedBytes: Int { state.withLock { $0.inboundBytes } }
+
+    /// The consumer of `inbound` took `message`: its bytes leave the inbound budget.
+    public func consumed(_ message: RaftMessage) {
+        let size = message.approximateSize
+        state.withLock { $0.inboundBytes = max(0, $0.inboundBytes - size) }
+    }
+
+    /// Closes every accepted connection that speaks for `peer` (after the consensus core refused
+    /// one of its messages). Returns how many were closed. The peer may dial again.
+    @discardableResult
+    public func dropConnections(from peer: NodeID) -> Int {
+        let channels = state.withLock { state -> [any Channel] in
+            let channels = Array(state.inboundByPeer[peer, default: [:]].values)
+            state.droppedForRefusal += UInt64(channels.count)
+            return channels
+        }
+        for channel in channels { channel.close(promise: nil) }
+        return channels.count
+    }
 
     /// Binds the listener and starts dialling every peer. Returns once the port is bound; throws
     /// if the options are invalid, TLS material cannot be loaded, or the address cannot be bound.
@@ -215,8 +251,12 @@ public final class PeerTransport: Sendable {
                         if let tls {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server))
                         }
+                        // Until the hello is in, the connection is anonymous: a small first frame.
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(WireFrameDecoder(configuration: configuration))
+                            ByteToMessageHandler(
+                                WireFrameDecoder(
+                                    configuration: configuration,
+                                    firstFrameMaximumLength: WireFormat.maximumHelloFrameLength))
                         )
                         try channel.pipeline.syncOperations.addHandler(
                             MessageToByteHandler(WireFrameEncoder(maximumFrameLength: maximumFrameLength))
@@ -279,6 +319,13 @@ public final class PeerTransport: Sendable {
             try? await connection.executeThenClose { _, _ in }
             return
         }
+        let source = channel.remoteAddress?.ipAddress ?? "unknown"
+        guard admitConnection(from: source) else {
+            logger.debug("closed a peer connection at accept: connection cap reached")
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
+        defer { releaseConnection(from: source) }
         let timeout = options.handshakeTimeout
         let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { channel.close(promise: nil) }
         do {
@@ -317,6 +364,7 @@ public final class PeerTransport: Sendable {
                         return
                     }
                     peerID = hello.nodeID
+                    track(channel, peer: peerID)
                     logger[metadataKey: "peer.id"] = "\(peerID)"
                     try await outbound.write(Frame(clusterID: options.clusterID, body: .helloAccepted(ownHello)))
                     logger.info("accepted a peer", metadata: ["peer.name": "\(hello.advertisedName)"])
@@ -337,14 +385,29 @@ public final class PeerTransport: Sendable {
                         )
                         continue
                     }
-                    if case .dropped = inboundContinuation.yield(message) {
-                        state.withLock { $0.inboundDropped += 1 }
+                    let size = message.approximateSize
+                    let budget = options.inboundBufferBytes
+                    let admitted = state.withLock { state -> Bool in
+                        guard state.inboundBytes == 0 || state.inboundBytes + size <= budget else {
+                            state.inboundDropped += 1
+                            return false
+                        }
+                        state.inboundBytes += size
+                        return true
+                    }
+                    if admitted, case .dropped = inboundContinuation.yield(message) {
+                        state.withLock {
+                            $0.inboundDropped += 1
+                            $0.inboundBytes -= size
+                        }
                     }
                 }
+                untrack(channel)
                 logger.debug("inbound connection closed by the peer")
             }
         } catch {
             deadline.cancel()
+            untrack(channel)
             if isShuttingDown {
                 logger.debug("inbound connection ended by shutdown", metadata: ["error": "\(error)"])
             } else {
@@ -491,7 +554,10 @@ public final class PeerTransport: Sendable {
                         )
                     }
                     try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(WireFrameDecoder(configuration: configuration))
+                        ByteToMessageHandler(
+                            WireFrameDecoder(
+                                configuration: configuration,
+                                firstFrameMaximumLength: WireFormat.maximumHandshakeReplyLength))
                     )
                     // Outbound frames are encoded by the writer below, one message at a time, so the
                     // pipeline carries bytes (see `WireFrameEncoder`).
@@ -614,5 +680,40 @@ public final class PeerTransport: Sendable {
 
     private func unregister(_ channel: any Channel) {
         _ = state.withLock { $0.liveChannels.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// Counts an accepted connection against the caps; false (and counted) when over one.
+    private func admitConnection(from source: String) -> Bool {
+        let (total, perSource) = (options.maxInboundConnections, options.maxInboundConnectionsPerSource)
+        return state.withLock { state in
+            guard state.inboundOpen < total, state.inboundBySource[source, default: 0] < perSource else {
+                state.refusedOverCap += 1
+                return false
+            }
+            state.inboundOpen += 1
+            state.inboundBySource[source, default: 0] += 1
+            return true
+        }
+    }
+
+    private func releaseConnection(from source: String) {
+        state.withLock { state in
+            state.inboundOpen -= 1
+            let left = state.inboundBySource[source, default: 1] - 1
+            state.inboundBySource[source] = left > 0 ? left : nil
+        }
+    }
+
+    private func track(_ channel: any Channel, peer: NodeID) {
+        state.withLock { $0.inboundByPeer[peer, default: [:]][ObjectIdentifier(channel)] = channel }
+    }
+
+    private func untrack(_ channel: any Channel) {
+        state.withLock { state in
+            for peer in state.inboundByPeer.keys {
+                state.inboundByPeer[peer]?.removeValue(forKey: ObjectIdentifier(channel))
+                if state.inboundByPeer[peer]?.isEmpty == true { state.inboundByPeer[peer] = nil }
+            }
+        }
     }
 }

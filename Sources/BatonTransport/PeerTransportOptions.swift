@@ -62,8 +62,17 @@ public struct PeerTransportOptions: Sendable {
     public var reconnectBackoff: ReconnectBackoff
     /// Messages waiting per peer before new ones are dropped (and counted).
     public var sendQueueCapacity: Int
+    /// Bytes (entries and snapshot data, roughly) queued per peer before new messages are dropped.
+    public var sendQueueBytes: Int
     /// Received messages waiting for the consumer of `inbound` before new ones are dropped.
     public var inboundBufferCapacity: Int
+    /// Bytes of received messages waiting for the consumer before new ones are dropped (counted
+    /// in `inboundDroppedCount`). The consumer reports what it took with `consumed(_:)`.
+    public var inboundBufferBytes: Int
+    /// Accepted connections open at once, in all and from one source address; further ones are
+    /// closed at accept (counted in `refusedOverCapCount`). Each peer needs one.
+    public var maxInboundConnections: Int
+    public var maxInboundConnectionsPerSource: Int
     public var maximumFrameLength: Int
     /// How long a new connection may take to complete its hello exchange before it is closed.
     public var handshakeTimeout: Duration
@@ -80,7 +89,11 @@ public struct PeerTransportOptions: Sendable {
         allowPlaintextFromNetwork: Bool = false,
         reconnectBackoff: ReconnectBackoff = ReconnectBackoff(minimum: .milliseconds(50), maximum: .seconds(2)),
         sendQueueCapacity: Int = 4096,
+        sendQueueBytes: Int = 64 << 20,
         inboundBufferCapacity: Int = 16_384,
+        inboundBufferBytes: Int = 128 << 20,
+        maxInboundConnections: Int = 64,
+        maxInboundConnectionsPerSource: Int = 8,
         maximumFrameLength: Int = WireFormat.defaultMaximumFrameLength,
         handshakeTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(2)
@@ -96,6 +109,10 @@ public struct PeerTransportOptions: Sendable {
         self.reconnectBackoff = reconnectBackoff
         self.sendQueueCapacity = sendQueueCapacity
         self.inboundBufferCapacity = inboundBufferCapacity
+        self.sendQueueBytes = sendQueueBytes
+        self.inboundBufferBytes = inboundBufferBytes
+        self.maxInboundConnections = maxInboundConnections
+        self.maxInboundConnectionsPerSource = maxInboundConnectionsPerSource
         self.maximumFrameLength = maximumFrameLength
         self.handshakeTimeout = handshakeTimeout
         self.connectTimeout = connectTimeout
@@ -118,6 +135,18 @@ public struct PeerTransportOptions: Sendable {
         if sendQueueCapacity < 1 { problems.append("sendQueueCapacity must be at least 1 (is \(sendQueueCapacity))") }
         if inboundBufferCapacity < 1 {
             problems.append("inboundBufferCapacity must be at least 1 (is \(inboundBufferCapacity))")
+        }
+        if sendQueueBytes < maximumFrameLength {
+            problems.append("sendQueueBytes \(sendQueueBytes) must hold at least one frame of \(maximumFrameLength) bytes")
+        }
+        if inboundBufferBytes < maximumFrameLength {
+            problems.append(
+                "inboundBufferBytes \(inboundBufferBytes) must hold at least one frame of \(maximumFrameLength) bytes")
+        }
+        if maxInboundConnections < 1 || maxInboundConnectionsPerSource < 1 {
+            problems.append(
+                "maxInboundConnections (\(maxInboundConnections)) and maxInboundConnectionsPerSource "
+                    + "(\(maxInboundConnectionsPerSource)) must be at least 1")
         }
         if maximumFrameLength < 1024 {
             problems.append("maximumFrameLength \(maximumFrameLength) is too small for a handshake; use at least 1024")

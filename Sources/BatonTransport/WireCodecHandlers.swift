@@ -9,15 +9,23 @@ public struct WireFrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = Frame
 
     public let configuration: FrameDecoder.Configuration
+    /// The limit for the connection's first frame (the handshake), if smaller than the usual one.
+    public let firstFrameMaximumLength: Int?
     private var streamOffset = 0
 
-    public init(configuration: FrameDecoder.Configuration = FrameDecoder.Configuration()) {
+    public init(
+        configuration: FrameDecoder.Configuration = FrameDecoder.Configuration(), firstFrameMaximumLength: Int? = nil
+    ) {
         self.configuration = configuration
+        self.firstFrameMaximumLength = firstFrameMaximumLength
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let offset = streamOffset
-        let configuration = self.configuration
+        var configuration = self.configuration
+        if streamOffset == 0, let first = firstFrameMaximumLength {
+            configuration.maximumFrameLength = min(configuration.maximumFrameLength, first)
+        }
         let result = buffer.withUnsafeReadableBytes { raw in
             Result { () throws(WireError) -> (frame: Frame, byteCount: Int)? in
                 try FrameDecoder.decodeFrame(from: raw, streamOffset: offset, configuration: configuration)

@@ -19,6 +19,14 @@ public enum WireFormat {
     public static let maximumNameLength = 255
     /// The longest rejection reason, in UTF-8 bytes; longer reasons are shortened when encoding.
     public static let maximumReasonLength = 1024
+    /// The most voters (or learners) a configuration on the wire may list; real clusters have a
+    /// handful, and the bound keeps a snapshot frame's decoding cheap.
+    public static let maximumMembers = 1024
+    /// The first frame an acceptor reads is the dialler's hello (about 300 bytes at most): before
+    /// it, a connection is anonymous, so it gets no more than this to say who it is.
+    public static let maximumHelloFrameLength = 512
+    /// The first frame a dialler reads: the acceptor's hello, or a rejection with its reason.
+    public static let maximumHandshakeReplyLength = overhead + 2 + maximumReasonLength + 64
 }
 
 /// Which Baton cluster a frame belongs to. Replicas of different clusters that reach each other by

@@ -269,7 +269,7 @@ extension WireReader {
         let last = try readPosition("raft.installSnapshot.last")
         let voters = try readNodeSet("raft.installSnapshot.voters")
         let learners = try readNodeSet("raft.installSnapshot.learners")
-        if let both = learners.first(where: voters.contains) {
+        if let both = Self.firstCommon(voters, learners) {
             // ClusterConfiguration would silently drop it; a correct sender never sends it.
             throw error(
                 .invalidValue(reason: "node \(both) is both a voter and a learner"),
@@ -286,9 +286,27 @@ extension WireReader {
         return InstallSnapshot(snapshot: Snapshot(metadata: metadata, data: data), round: round)
     }
 
+    /// The first id in both strictly ascending lists: one merge walk, linear in their lengths
+    /// (a frame arrives from a peer, and an event loop must not spend V × L on it).
+    static func firstCommon(_ a: [NodeID], _ b: [NodeID]) -> NodeID? {
+        var i = 0
+        var j = 0
+        while i < a.count, j < b.count {
+            if a[i] == b[j] { return a[i] }
+            if a[i] < b[j] { i += 1 } else { j += 1 }
+        }
+        return nil
+    }
+
     /// A set of node ids in strictly ascending order, so that every set has one encoding.
     mutating func readNodeSet(_ field: String) throws(WireError) -> [NodeID] {
+        let countReader = self
         let count = try readCount(field + ".count", minimumElementSize: 8)
+        guard count <= WireFormat.maximumMembers else {
+            throw countReader.error(
+                .invalidValue(reason: "more than \(WireFormat.maximumMembers) members"), field + ".count",
+                value: UInt64(count))
+        }
         var ids: [NodeID] = []
         ids.reserveCapacity(count)
         for i in 0..<count {

@@ -72,3 +72,18 @@ extension Duration {
     /// The duration in milliseconds as a `Double`, for messages and metrics.
     public var milliseconds: Double { Double(nanosecondsClamped) / 1e6 }
 }
+
+/// Bounds on the numbers a peer's message may carry. A correct cluster never comes near them;
+/// they exist so that no frame can push a term or an index to where `+ 1` traps or where the
+/// journal's signed 64-bit columns overflow (which would stop every replica for good).
+public enum RaftLimits {
+    /// The highest term a node adopts: half of what SQLite's INTEGER holds, so that a cluster
+    /// at the limit still has room for more campaigns than it could run in a lifetime.
+    public static let maxTerm: Term = Term(Int64.max) / 2
+    /// The most a single message may move a node's term. Pre-vote keeps real jumps small (a
+    /// node's term grows by one per campaign it actually runs); 2^32 campaigns is beyond any
+    /// partition, while it takes a forger 2^30 frames to walk a term to `maxTerm`.
+    public static let maxTermJump: Term = 1 << 32
+    /// The highest log index a message may name.
+    public static let maxIndex: LogIndex = LogIndex(Int64.max) / 2
+}

@@ -27,6 +27,17 @@ public struct RaftMessage: Hashable, Sendable, CustomStringConvertible {
         case timeoutNow
     }
 
+    /// Roughly how many bytes the message holds, for byte-bounded queues (entries and snapshot
+    /// data dominate; the rest is counted as a fixed overhead).
+    public var approximateSize: Int {
+        switch body {
+        case .appendEntries(let append): return 64 + append.entries.reduce(0) { $0 + $1.approximateSize }
+        case .installSnapshot(let install):
+            return 64 + install.snapshot.data.count + 16 * install.snapshot.metadata.configuration.members.count
+        default: return 64
+        }
+    }
+
     /// Whether the message comes from a leader to its followers (and so proves the leader alive).
     public var isFromLeader: Bool {
         switch body {

@@ -15,6 +15,10 @@ public enum RaftDirective: Hashable, Sendable, CustomStringConvertible {
     case roleChanged(RaftRole, term: Term)
     /// The node learned of a new leader, or lost track of the leader (`nil`).
     case leaderChanged(NodeID?, term: Term)
+    /// A message from `peer` was refused because no correct peer sends it (an impossible term,
+    /// index or claim). Nothing of it was applied. The shell counts it, logs it (rate-limited)
+    /// and drops the connection the frame came on.
+    case refused(NodeID, reason: String)
 
     public var description: String {
         switch self {
@@ -25,6 +29,7 @@ public enum RaftDirective: Hashable, Sendable, CustomStringConvertible {
             return "apply \(entries.first?.index ?? 0)…\(entries.last?.index ?? 0)"
         case .roleChanged(let role, let term): return "role \(role) t\(term)"
         case .leaderChanged(let leader, let term): return "leader \(leader.map(\.description) ?? "none") t\(term)"
+        case .refused(let peer, let reason): return "refused \(peer): \(reason)"
         }
     }
 }

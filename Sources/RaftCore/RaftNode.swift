@@ -35,6 +35,9 @@ public struct RaftNode: Sendable {
     /// append whose membership change does not fit this log). Counted, never applied.
     public private(set) var refusedMessages: UInt64 = 0
     public private(set) var lastRefusal: String?
+    /// The highest commit index the leader of the current term has announced (for readiness: how
+    /// far behind this node is). Taken only from messages the node accepted.
+    public private(set) var leaderCommitSeen: LogIndex = 0
 
     private var log: RaftLog
     private var snapshotData: [UInt8]
@@ -47,6 +50,11 @@ public struct RaftNode: Sendable {
     /// starts no election before `electionTimeoutMin` has passed since, which is what makes the
     /// leader's lease sound.
     private var lastLeaderContact: MonotonicInstant
+
+    /// Follower state: the last index known to match the current leader's log, because that
+    /// leader's append (or snapshot) said so. A heartbeat commits no further than this, or than
+    /// an entry of the leader's own term, which only that leader can have written.
+    private var leaderMatchedThrough: LogIndex = 0
 
     // Candidate state.
     private var votes: [NodeID: Bool] = [:]
@@ -474,6 +482,7 @@ public struct RaftNode: Sendable {
     private mutating func setLeader(_ newLeader: NodeID?) {
         guard newLeader != leader else { return }
         leader = newLeader
+        leaderMatchedThrough = 0
         emit(.leaderChanged(newLeader, term: term))
     }
 
@@ -481,6 +490,10 @@ public struct RaftNode: Sendable {
 
     private mutating func step(_ m: RaftMessage) {
         guard m.to == id, m.from != id else { return }
+        if let reason = screen(m) {
+            refuse(m, reason)
+            return
+        }
 
         if m.term > term {
             if case .requestVote(let request) = m.body {
@@ -489,7 +502,9 @@ public struct RaftNode: Sendable {
                 let inLease =
                     settings.checkQuorum && settings.defect != .votesDuringLeaderLease
                     && (role == .leader || heardFromLeaderRecently())
-                if inLease && !request.isLeadershipTransfer { return }
+                // Only a voter's campaign can be a transfer: the leader sends TimeoutNow to voters.
+                let transfer = request.isLeadershipTransfer && log.configuration.voters.contains(m.from)
+                if inLease && !transfer { return }
             }
             switch m.body {
             case .requestVote(let request) where request.isPreVote:
@@ -527,9 +542,11 @@ public struct RaftNode: Sendable {
             handleVoteResponse(m, response)
         case .appendEntries(let append):
             acceptLeader(m)
+            leaderCommitSeen = max(leaderCommitSeen, append.leaderCommit)
             handleAppendEntries(m, append)
         case .heartbeat(let heartbeat):
             acceptLeader(m)
+            leaderCommitSeen = max(leaderCommitSeen, heartbeat.leaderCommit)
             handleHeartbeat(m, heartbeat)
         case .installSnapshot(let install):
             acceptLeader(m)
@@ -545,12 +562,70 @@ public struct RaftNode: Sendable {
         }
     }
 
-    /// A message from the leader of our term: follow it and restart the lease-respecting timer.
-    private mutating func acceptLeader(_ m: RaftMessage) {
-        guard role != .leader else {
-            integrityFailure("leader \(id) of term \(term) received \(m) from another leader of the same term")
-            return
+    /// Why `m` cannot have come from a correct peer, or nil. Checked before the message touches
+    /// any state, so that a refused message is no different from a lost one: refusing is always
+    /// safe in Raft, and the bounds here are far beyond anything a correct cluster reaches.
+    private func screen(_ m: RaftMessage) -> String? {
+        if m.term > RaftLimits.maxTerm { return "term \(m.term) is above the limit \(RaftLimits.maxTerm)" }
+        if m.term > term, m.term - term > RaftLimits.maxTermJump {
+            return "term \(m.term) is more than \(RaftLimits.maxTermJump) past this node's term \(term)"
         }
+        switch m.body {
+        case .appendEntries(let append):
+            let previous = append.previous
+            if previous.index > RaftLimits.maxIndex { return "previous index \(previous.index) is above the limit" }
+            if previous.term > m.term { return "previous entry \(previous) is of a term after the sender's" }
+            if LogIndex(append.entries.count) > RaftLimits.maxIndex - previous.index {
+                return "\(append.entries.count) entries after \(previous.index) run past the index limit"
+            }
+            var termBefore = previous.term
+            for (offset, entry) in append.entries.enumerated() {
+                guard entry.index == previous.index + 1 + LogIndex(offset) else {
+                    return "entries do not follow \(previous.index) one by one"
+                }
+                // A log's terms never go down, and no leader holds an entry of a later term.
+                guard entry.term >= max(termBefore, 1), entry.term <= m.term else {
+                    return "entry \(entry.position) has a term out of order (after \(termBefore), sent in \(m.term))"
+                }
+                termBefore = entry.term
+            }
+        case .installSnapshot(let install):
+            let last = install.snapshot.metadata.last
+            if last.index == 0 || last.index > RaftLimits.maxIndex {
+                return "snapshot through index \(last.index) is out of range"
+            }
+            if last.term == 0 || last.term > m.term { return "snapshot through \(last) is of an impossible term" }
+            if install.snapshot.metadata.configuration.voters.isEmpty { return "snapshot configuration has no voter" }
+        case .requestVote(let request):
+            if request.lastLog.index > RaftLimits.maxIndex || request.lastLog.term > m.term {
+                return "candidate's last entry \(request.lastLog) is impossible in term \(m.term)"
+            }
+        case .timeoutNow:
+            if !log.configuration.voters.contains(m.from) {
+                return "TimeoutNow from \(m.from), which is not a voter of \(log.configuration)"
+            }
+        case .appendEntriesResponse(let response) where role == .leader && m.term == term:
+            // Everything a follower acknowledges in this term came from this leader's log.
+            if response.index > log.lastIndex || response.rejectHint.index > response.index {
+                return "acknowledges index \(response.index) (hint \(response.rejectHint)) beyond this log's \(log.lastIndex)"
+            }
+            if response.round > round { return "echoes round \(response.round), which was never sent (now \(round))" }
+        case .heartbeatResponse(let response) where role == .leader && m.term == term:
+            if response.round > round { return "echoes round \(response.round), which was never sent (now \(round))" }
+        default:
+            break
+        }
+        if m.isFromLeader, m.term == term {
+            // A term has at most one leader; a second claim is a forgery or a broken peer.
+            if role == .leader { return "claims leadership of term \(term), which this node leads" }
+            if let leader, leader != m.from { return "claims leadership of term \(term), which \(leader) leads" }
+        }
+        return nil
+    }
+
+    /// A message from the leader of our term: follow it and restart the lease-respecting timer.
+    /// `screen` has made sure that it is the only leader of this term we have heard of.
+    private mutating func acceptLeader(_ m: RaftMessage) {
         if role != .follower { becomeFollower(term: term, leader: m.from) }
         setLeader(m.from)
         electionElapsed = 0
@@ -559,7 +634,11 @@ public struct RaftNode: Sendable {
 
     private mutating func handleVoteRequest(_ m: RaftMessage, _ request: RequestVote) {
         let canVote: Bool
-        if request.isPreVote {
+        if !log.configuration.voters.contains(m.from) {
+            // Not a voter as far as this log knows (a removed member, or a stranger). If it was
+            // promoted in entries we have not received, the voters that have them elect it.
+            canVote = false
+        } else if request.isPreVote {
             canVote = m.term > term
         } else if settings.defect == .votesTwiceInTerm {
             canVote = true
@@ -599,6 +678,7 @@ public struct RaftNode: Sendable {
         }
         if append.previous.index < commitIndex {
             // Everything up to our commit index is committed and so matches the leader's log.
+            leaderMatchedThrough = max(leaderMatchedThrough, commitIndex)
             respond(AppendEntriesResponse(index: commitIndex, rejected: false, round: append.round))
             return
         }
@@ -614,15 +694,11 @@ public struct RaftNode: Sendable {
             )
             return
         }
-        guard append.entries.enumerated().allSatisfy({ $1.index == append.previous.index + 1 + LogIndex($0) }) else {
-            refuse(m, "entries do not follow \(append.previous.index) one by one")
-            return
-        }
         for entry in append.entries {
             if let existing = log.term(at: entry.index) {
                 if existing == entry.term { continue }
                 guard entry.index > commitIndex else {
-                    integrityFailure("leader \(m.from) t\(m.term) asked to overwrite committed entry \(entry.index)")
+                    refuse(m, "asks to overwrite committed entry \(entry.index)")
                     return
                 }
                 truncateLog(from: entry.index)
@@ -641,14 +717,21 @@ public struct RaftNode: Sendable {
             markDirty(from: entry.index)
         }
         let lastNew = append.previous.index + LogIndex(append.entries.count)
+        leaderMatchedThrough = max(leaderMatchedThrough, lastNew)
         commit(to: min(append.leaderCommit, lastNew))
         respond(AppendEntriesResponse(index: lastNew, rejected: false, round: append.round))
     }
 
     private mutating func handleHeartbeat(_ m: RaftMessage, _ heartbeat: Heartbeat) {
-        // The leader caps the commit index at what it knows we hold, so it is safe to take
-        // as far as our log reaches.
-        commit(to: min(heartbeat.leaderCommit, log.lastIndex))
+        // A correct leader caps the commit index at what it knows we hold. We also take no more
+        // than what this leader has shown to match: an entry of its own term (only it can have
+        // written one), or what its last append confirmed. An old term's unconfirmed tail waits.
+        let target = min(heartbeat.leaderCommit, log.lastIndex)
+        if target <= leaderMatchedThrough || log.term(at: target) == term {
+            commit(to: target)
+        } else {
+            commit(to: leaderMatchedThrough)
+        }
         send(
             RaftMessage(
                 from: id, to: m.from, term: term, body: .heartbeatResponse(HeartbeatResponse(round: heartbeat.round))))
@@ -677,6 +760,7 @@ public struct RaftNode: Sendable {
             emit(.restoreSnapshot(install.snapshot))
             index = metadata.last.index
         }
+        leaderMatchedThrough = max(leaderMatchedThrough, index)
         send(
             RaftMessage(
                 from: id, to: m.from, term: term,
@@ -917,6 +1001,7 @@ public struct RaftNode: Sendable {
     private mutating func refuse(_ message: RaftMessage, _ reason: String) {
         refusedMessages += 1
         lastRefusal = "from \(message.from) in term \(message.term): \(reason)"
+        emit(.refused(message.from, reason: lastRefusal!))
     }
 
     private mutating func integrityFailure(_ message: String) {

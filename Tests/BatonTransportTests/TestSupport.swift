@@ -21,6 +21,7 @@ final class Inbox: Sendable {
         // Ends when the transport shuts down and finishes `inbound`.
         Task {
             for await message in transport.inbound {
+                transport.consumed(message)
                 received.messages.withLock { $0.append(message) }
             }
         }

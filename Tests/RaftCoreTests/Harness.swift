@@ -143,7 +143,7 @@ final class Network {
                 applied[id, default: []].append(contentsOf: entries)
             case .restoreSnapshot(let snapshot):
                 restoredSnapshots[id, default: []].append(snapshot)
-            case .roleChanged, .leaderChanged:
+            case .roleChanged, .leaderChanged, .refused:
                 break
             }
         }
