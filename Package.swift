@@ -293,7 +293,8 @@ let package = Package(
         .testTarget(
             name: "BatonDaemonTests",
             dependencies: [
-                "BatonDaemon", "BatonJournal", "RaftCore", "batond", "batonctl", "baton-venue", "BatonTestCluster",
+                "BatonDaemon", "BatonJournal", "RaftCore", "BatonWire", "batond", "batonctl", "baton-venue",
+                "BatonTestCluster",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

@@ -171,6 +171,9 @@ public enum ConsensusError: Error, Sendable, CustomStringConvertible {
     /// The entry was appended but replaced by another leader's entry: it will never commit.
     case superseded(LogPosition)
     case timedOut(String)
+    /// Shed at the door: too much is already waiting (proposals not yet appended, or committed
+    /// entries not yet applied). Nothing of the request was appended; try again shortly.
+    case overloaded(String)
     case stopped
     case storageFailed(String)
     /// A planned hand-over refused because orders this leader wrote are still unanswered.
@@ -182,6 +185,7 @@ public enum ConsensusError: Error, Sendable, CustomStringConvertible {
         case .transferRejected(let r): return "transfer rejected: \(r)"
         case .superseded(let p): return "entry \(p) was replaced by a newer leader's entry and will not commit"
         case .timedOut(let what): return "timed out: \(what)"
+        case .overloaded(let what): return "overloaded, nothing appended: \(what)"
         case .stopped: return "the consensus loop has stopped"
         case .storageFailed(let why): return "storage failed: \(why)"
         case .handOverRefused(let report):
@@ -207,7 +211,19 @@ public actor ConsensusLoop {
     private var lastTick = ContinuousClock.now
     private var started = false
     private var startWaiters: [CheckedContinuation<Void, Never>] = []
-    private var commitWaiters: [LogIndex: [(term: Term, continuation: CheckedContinuation<Void, any Error>)]] = [:]
+    private var commitWaiters:
+        [LogIndex: [(id: UInt64, term: Term, continuation: CheckedContinuation<Void, any Error>)]] = [:]
+    private var nextWaiterID: UInt64 = 0
+    /// Bounds on what may wait: commands queued for the next flush (count and bytes), and
+    /// committed entries handed to the apply streams and not yet applied. Past them a proposal
+    /// is shed (`ConsensusError.overloaded`, `baton_proposals_shed_total`) rather than queued.
+    public static let maxPendingCommands = 65_536
+    public static let maxPendingBytes = 64 << 20
+    public static let maxApplyBacklog = 262_144
+    private var pendingCommandCount = 0
+    private var pendingBytes = 0
+    /// Entries yielded to the journal's apply stream and not yet applied there.
+    private var applyBacklog = 0
     private var applyQueue: AsyncStream<[LogEntry]>.Continuation?
     private var stateMachineQueue: AsyncStream<[LogEntry]>.Continuation?
     /// Lease and role as of the loop's last event, readable without a hop onto the loop.
@@ -315,6 +331,7 @@ public actor ConsensusLoop {
                 for await entries in applyStream {
                     do {
                         try await self.storage.applyCommitted(entries)
+                        await self.applied(entries.count)
                     } catch {
                         throw ConsensusError.storageFailed("applying \(entries.first?.index ?? 0)…: \(error)")
                     }
@@ -323,6 +340,11 @@ public actor ConsensusLoop {
             try await group.next()
             group.cancelAll()
         }
+    }
+
+    private func applied(_ count: Int) {
+        applyBacklog -= count
+        metrics.applyBacklog.set(Double(applyBacklog))
     }
 
     private func stop() {
@@ -369,6 +391,13 @@ public actor ConsensusLoop {
         guard !commands.isEmpty else { throw ConsensusError.rejected(.emptyProposal) }
         let positions: [LogPosition]
         if let flushSignal {
+            let bytes = commands.reduce(0) { $0 + $1.count }
+            if let why = overload(adding: commands.count, bytes: bytes) {
+                metrics.proposalsShed.increment(by: Int64(commands.count))
+                throw ConsensusError.overloaded(why)
+            }
+            pendingCommandCount += commands.count
+            pendingBytes += bytes
             positions = try await withCheckedThrowingContinuation { continuation in
                 pendingProposals.append((commands, continuation))
                 if pendingProposals.count == 1 { flushSignal.yield() }
@@ -381,6 +410,20 @@ public actor ConsensusLoop {
             try await awaitCommit(last)
         }
         return positions
+    }
+
+    /// Why a proposal of `count` commands and `bytes` bytes must be shed now, or nil.
+    private func overload(adding count: Int, bytes: Int) -> String? {
+        if pendingCommandCount + count > Self.maxPendingCommands {
+            return "\(pendingCommandCount) commands already wait to be appended (at most \(Self.maxPendingCommands))"
+        }
+        if pendingBytes > 0, pendingBytes + bytes > Self.maxPendingBytes {
+            return "\(pendingBytes) bytes of commands already wait to be appended (at most \(Self.maxPendingBytes))"
+        }
+        if applyBacklog > Self.maxApplyBacklog {
+            return "\(applyBacklog) committed entries wait to be applied (at most \(Self.maxApplyBacklog))"
+        }
+        return nil
     }
 
     private func appendProposals(_ commands: [[UInt8]]) throws(ConsensusError) -> [LogPosition] {
@@ -398,6 +441,8 @@ public actor ConsensusLoop {
     func flushProposals() {
         let batch = pendingProposals
         pendingProposals = []
+        pendingCommandCount = 0
+        pendingBytes = 0
         guard !batch.isEmpty else { return }
         do {
             let positions = try appendProposals(batch.flatMap(\.commands))
@@ -431,10 +476,32 @@ public actor ConsensusLoop {
             }
             return
         }
-        try await withCheckedThrowingContinuation { continuation in
-            commitWaiters[position.index, default: []].append((position.term, continuation))
+        let id = nextWaiterID
+        nextWaiterID += 1
+        // A caller that stops waiting (withDeadline cancels on its timeout) takes its waiter out,
+        // so abandoned waits do not pile up while the cluster cannot commit.
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                guard !Task.isCancelled else {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                commitWaiters[position.index, default: []].append((id, position.term, continuation))
+            }
+        } onCancel: {
+            Task { await self.abandonWaiter(id, at: position.index) }
         }
     }
+
+    private func abandonWaiter(_ id: UInt64, at index: LogIndex) {
+        guard var waiters = commitWaiters[index], let i = waiters.firstIndex(where: { $0.id == id }) else { return }
+        let waiter = waiters.remove(at: i)
+        commitWaiters[index] = waiters.isEmpty ? nil : waiters
+        waiter.continuation.resume(throwing: CancellationError())
+    }
+
+    /// Commit waits outstanding (for tests and `/cluster`).
+    public var commitWaiterCount: Int { commitWaiters.values.reduce(0) { $0 + $1.count } }
 
     /// A planned hand-over: the state machine first stops acting and lets what it has in flight
     /// be answered (`prepareHandOver`), then the lease is withdrawn, and only then does the node
@@ -522,6 +589,8 @@ public actor ConsensusLoop {
                     fatalError("batond: cannot restore snapshot \(snapshot.metadata.last): \(error)")
                 }
             case .apply(let entries):
+                applyBacklog += entries.count
+                metrics.applyBacklog.set(Double(applyBacklog))
                 applyQueue?.yield(entries)
                 if stateMachine != nil { stateMachineQueue?.yield(entries) }
                 resolveWaiters(through: entries.last!.index)

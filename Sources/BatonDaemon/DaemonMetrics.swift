@@ -25,6 +25,10 @@ public final class DaemonMetrics: Sendable {
     let adminConnectionsRefused: Counter
     /// Peer messages the Raft node refused because no correct peer sends them.
     let refusedPeerMessages: Counter
+    /// Commands refused at propose because too much already waited (ConsensusError.overloaded).
+    let proposalsShed: Counter
+    /// Committed entries handed to the journal's apply and not yet applied.
+    let applyBacklog: Gauge
 
     public init(node: NodeID, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -65,6 +69,12 @@ public final class DaemonMetrics: Sendable {
         refusedPeerMessages = registry.makeCounter(
             name: "baton_raft_refused_messages_total", labels: labels,
             help: "Peer messages refused as impossible from a correct peer (the connection is dropped)")
+        proposalsShed = registry.makeCounter(
+            name: "baton_proposals_shed_total", labels: labels,
+            help: "Commands refused at propose (503) because the proposal queue or the apply backlog was full")
+        applyBacklog = registry.makeGauge(
+            name: "baton_apply_backlog_entries", labels: labels,
+            help: "Committed entries waiting for the journal's apply transaction")
         let latencyBuckets: [Duration] = [
             .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),

@@ -1,7 +1,8 @@
 /// Runs `operation`, but answers `ConsensusError.timedOut` once `timeout` has passed without a
-/// result. The operation is not cancelled (a proposal already handed to the log commits or not on
-/// its own; abandoning it cannot unwrite it); the caller only stops waiting for it. That is what
-/// an admin request needs: an answer within a bound even while the cluster has no quorum.
+/// result. On the timeout the operation's task is cancelled, which ends its commit wait (and
+/// frees the waiter); a proposal already handed to the log still commits or not on its own,
+/// since abandoning it cannot unwrite it. That is what an admin request needs: an answer within
+/// a bound even while the cluster has no quorum, and nothing left behind for each one.
 func withDeadline<T: Sendable>(
     _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
@@ -19,8 +20,8 @@ func withDeadline<T: Sendable>(
             try? await Task.sleep(for: timeout)
             if once.claim() {
                 continuation.resume(throwing: ConsensusError.timedOut("no commit within \(timeout)"))
+                work.cancel()
             }
-            _ = work
         }
     }
 }
