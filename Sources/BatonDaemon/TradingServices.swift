@@ -77,7 +77,10 @@ struct TradingService: Service {
                 for await event in feed.events { await engine.onFeed(event) }
             }
             group.addTask {
-                for await message in initiator.applicationMessages { await engine.onApplicationMessage(message) }
+                for await message in initiator.applicationMessages {
+                    initiator.consumedApplicationMessage()
+                    await engine.onApplicationMessage(message)
+                }
             }
             group.addTask { try await engine.runDuties() }
             try await gracefulShutdown()

@@ -35,6 +35,10 @@ public actor FIXInitiator: Service {
     public nonisolated let applicationMessages: AsyncStream<FIXMessage>
 
     private let applicationSink: AsyncStream<FIXMessage>.Continuation
+    /// Application messages yielded and not yet reported consumed.
+    private let undelivered = Mutex(0)
+    /// The current connection's unprocessed inbound bytes (replaced on each connection).
+    private var inboundBacklog: FIXInboundBacklog?
     private let database: FIXSessionDatabase
     private let options: FIXInitiatorOptions
     private let eventLoopGroup: any EventLoopGroup
@@ -184,7 +188,31 @@ public actor FIXInitiator: Service {
         }
     }
 
-    public func status() -> FIXInitiatorStatus { snapshot }
+    public func status() -> FIXInitiatorStatus {
+        var status = snapshot
+        status.readsHeld = inboundBacklog?.heldReads ?? 0
+        return status
+    }
+
+    /// The consumer of `applicationMessages` took one: room for the next delivery. A consumer
+    /// that never calls this gets `options.maxUndeliveredMessages` and then the session waits.
+    public nonisolated func consumedApplicationMessage() {
+        undelivered.withLock { $0 = max(0, $0 - 1) }
+    }
+
+    /// Waits (polling every millisecond, cut short by shutdown) while the consumer is
+    /// `maxUndeliveredMessages` behind. Dropping would lose a report the broker will not resend
+    /// (its sequence number is already taken); waiting backs the flood up into TCP instead.
+    private func waitForRoomToDeliver() async {
+        guard undelivered.withLock({ $0 }) >= options.maxUndeliveredMessages else { return }
+        snapshot.deliveryWaits += 1
+        logger.warning(
+            "application messages are not being consumed; holding back the session",
+            metadata: ["fix.undelivered": "\(options.maxUndeliveredMessages)"])
+        while undelivered.withLock({ $0 }) >= options.maxUndeliveredMessages, !shuttingDown, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
 
     /// Lets the initiator connect (with `options.requiresPermit`) and send up to
     /// `permit.senderSeqCeiling`. A permit granted while connected only moves the ceiling; its
@@ -248,8 +276,11 @@ public actor FIXInitiator: Service {
                 guard !shuttingDown && !Task.isCancelled else { break }
             }
             let (events, sink) = AsyncStream.makeStream(of: FIXConnectionEvent.self)
+            let backlog = FIXInboundBacklog(high: options.maxUnprocessedBytes)
+            inboundBacklog = backlog
             do {
-                let channel = try await connect(events: sink)
+                let channel = try await connect(events: sink, backlog: backlog)
+                backlog.attach(channel)
                 await runSession(on: channel, events: events, sink: sink)
             } catch {
                 snapshot.failedConnectAttempts += 1
@@ -284,7 +315,9 @@ public actor FIXInitiator: Service {
         }
     }
 
-    private func connect(events: AsyncStream<FIXConnectionEvent>.Continuation) async throws -> any Channel {
+    private func connect(
+        events: AsyncStream<FIXConnectionEvent>.Continuation, backlog: FIXInboundBacklog
+    ) async throws -> any Channel {
         let timeout = options.connectTimeout.components
         let tls = tlsContext
         let serverName = options.tls?.serverName
@@ -297,7 +330,7 @@ public actor FIXInitiator: Service {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
-                    try channel.pipeline.syncOperations.addHandler(FIXChannelBridge(events: events))
+                    try channel.pipeline.syncOperations.addHandler(FIXChannelBridge(events: events, backlog: backlog))
                 }
             }
         let channel = try await bootstrap.connect(host: host, port: port).get()
@@ -427,6 +460,7 @@ public actor FIXInitiator: Service {
         switch event {
         case .received(let bytes):
             await perform(connection.session.onReceived(bytes: bytes, now: wallClock()), on: &connection)
+            inboundBacklog?.processed(bytes.count)
         case .tick:
             await perform(connection.session.onTick(now: wallClock()), on: &connection)
         case .logout:
@@ -530,6 +564,8 @@ public actor FIXInitiator: Service {
                     let sessionLevel = ["A", "5", "2", "4", "3"].contains(message.msgType ?? "")
                     logger.log(level: sessionLevel ? .debug : .trace, "sent", metadata: ["fix.message": "\(message)"])
                 case .deliver(let message):
+                    await waitForRoomToDeliver()
+                    undelivered.withLock { $0 += 1 }
                     applicationSink.yield(message)
                     snapshot.deliveredMessages += 1
                 case .disconnect(let reason):

@@ -18,6 +18,13 @@ public struct FIXInitiatorOptions: Hashable, Sendable {
     public var requiresPermit = false
     /// TLS to the broker; nil: plain TCP.
     public var tls: FIXTLSSettings?
+    /// Received bytes the session has not processed yet. Past this the shell stops reading the
+    /// socket (TCP pushes back on the broker) until the session has caught up to half of it.
+    public var maxUnprocessedBytes = 4 << 20
+    /// Application messages delivered on `applicationMessages` and not yet reported consumed
+    /// (`consumedApplicationMessage()`). Past this the session waits before delivering more,
+    /// which (with the byte bound) stops the socket: nothing is dropped, it backs up to the broker.
+    public var maxUndeliveredMessages = 10_000
 
     public init(
         tickInterval: Duration = .milliseconds(100), connectTimeout: Duration = .seconds(5),
@@ -128,6 +135,10 @@ public struct FIXInitiatorStatus: Hashable, Sendable {
     public var failedConnectAttempts: Int
     /// Application messages delivered since start.
     public var deliveredMessages: Int
+    /// Times the session waited because `maxUndeliveredMessages` were not consumed yet.
+    public var deliveryWaits = 0
+    /// Times the shell stopped reading the socket because `maxUnprocessedBytes` were unprocessed.
+    public var readsHeld: Int = 0
     /// Why the latest connection ended, clean or not ("Logout confirmed" after a clean logout).
     public var lastDisconnect: String?
     /// The latest reason a connection ended badly or could not be made, and when.

@@ -306,3 +306,38 @@ func eventuallyValue<T: Sendable>(
     }
     throw TestFailure("timed out after \(timeout) waiting for \(what)")
 }
+
+extension FIXInitiatorShellTests {
+    /// A broker flood while nobody consumes: the session delivers up to its bound and then waits
+    /// (nothing dropped: the broker's sequence numbers are spent), and once the consumer catches
+    /// up every report arrives, in order, exactly once.
+    @Test func aFloodTheConsumerCannotKeepUpWithWaitsInsteadOfGrowingOrDropping() async throws {
+        let directory = try TemporaryDirectory("shell-flood")
+        defer { directory.remove() }
+        let broker = try await ScriptedBroker.start()
+        defer { Task { await broker.stop() } }
+        var options = FIXInitiatorOptions(
+            reconnectBackoff: FIXReconnectBackoff(minimum: .milliseconds(50), maximum: .milliseconds(400)))
+        options.maxUndeliveredMessages = 5
+        let initiator = try FIXInitiator(
+            settings: initiatorSettings(target: ScriptedBroker.compID, heartBtInt: 30), host: "127.0.0.1",
+            port: broker.port, storePath: directory.file("fix-BATON1.sqlite"), logger: testLogger("shell-flood"),
+            options: options)
+        let running = Task { try await initiator.run() }
+        defer { running.cancel() }
+        try await initiator.waitUntilActive(timeout: .seconds(5))
+        for n in 1...20 { try await broker.send(Self.executionReport("F-\(n)", execID: "E-\(n)")) }
+        try await initiator.waitUntil("the bound reached", timeout: .seconds(5)) { $0.deliveryWaits >= 1 }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await initiator.status().deliveredMessages == 5, "no more than the bound waits unconsumed")
+
+        var received: [String] = []
+        for await message in initiator.applicationMessages {
+            initiator.consumedApplicationMessage()
+            received.append(message[11] ?? "?")
+            if received.count == 20 { break }
+        }
+        #expect(received == (1...20).map { "F-\($0)" })
+        #expect(await initiator.status().session == .active, "the session stayed up")
+    }
+}
