@@ -125,8 +125,7 @@ public struct AdminAPI: Sendable {
                 return Self.json(["error": "debug endpoints are disabled (debug.endpoints: false)"], status: .notFound)
             }
             guard let trading = self.trading else { return Self.tradingDisabled() }
-            struct Arm: Decodable { var when: TradingEngine.KillPoint }
-            guard let arm = try Self.decode(Arm.self, from: body) else {
+            guard let arm = try Self.decode(AdminArmRequest<TradingEngine.KillPoint>.self, from: body) else {
                 return Self.json(["error": "body must be {\"when\": \"before-send\" | \"after-send\" | \"stop-before-write\" | \"none\"}"], status: .badRequest)
             }
             await trading.engine.armKill(arm.when)
@@ -136,9 +135,10 @@ public struct AdminAPI: Sendable {
             guard self.debugEndpoints else {
                 return Self.json(["error": "debug endpoints are disabled (debug.endpoints: false)"], status: .notFound)
             }
-            let ms = (try Self.decode(StallRequest.self, from: body))?.ms ?? 0
-            guard (1...60_000).contains(ms) else {
-                return Self.json(["error": "ms must be from 1 to 60000"], status: .badRequest)
+            let ms: Int
+            switch StallRequest.milliseconds(try Self.decode(StallRequest.self, from: body)) {
+            case .success(let value): ms = value
+            case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
             }
             // Answer once the loop is blocked (not merely asked to block), so a caller can time
             // what it observes from the answer. The stall itself outlives this request.
@@ -381,20 +381,12 @@ public struct AdminAPI: Sendable {
 
     // MARK: - Actions
 
-    struct TransferRequest: Decodable {
-        var to: UInt64?
-    }
+    // The bodies and their checks are in AdminRequestBodies.swift (Foundation only, fuzzed alone).
+    typealias TransferRequest = AdminTransferRequest
+    typealias ProposeRequest = AdminProposeRequest
+    typealias StallRequest = AdminStallRequest
 
-    static let maxProposeBytes = 16 << 20
-
-    struct ProposeRequest: Decodable {
-        var count: Int?
-        var size: Int?
-    }
-
-    struct StallRequest: Decodable {
-        var ms: Int?
-    }
+    static let maxProposeBytes = AdminProposeRequest.maxBytes
 
     func transfer(_ body: ByteBuffer, principal: AdminPrincipal, source: String) async throws -> Response {
         let request = try Self.decode(TransferRequest.self, from: body)
@@ -426,31 +418,14 @@ public struct AdminAPI: Sendable {
     }
 
     func propose(_ body: ByteBuffer) async throws -> Response {
-        let request = try Self.decode(ProposeRequest.self, from: body)
-        let count = request?.count ?? 1
-        let size = request?.size ?? 256
-        guard (1...100_000).contains(count) else {
-            return Self.json(["error": "count must be from 1 to 100000"], status: .badRequest)
-        }
-        guard (0...(1 << 20)).contains(size) else {
-            return Self.json(["error": "size must be from 0 to 1048576 bytes"], status: .badRequest)
-        }
-        // Both bounds at once would still let one request build 100 GiB in memory.
-        guard count * size <= Self.maxProposeBytes else {
-            return Self.json(
-                ["error": "count × size is \(count * size) bytes; at most \(Self.maxProposeBytes) per request"],
-                status: .badRequest)
+        let count: Int
+        let size: Int
+        switch ProposeRequest.entries(try Self.decode(ProposeRequest.self, from: body)) {
+        case .success(let entries): (count, size) = entries
+        case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
         }
         let started = ContinuousClock.now
-        var commands: [[UInt8]] = []
-        commands.reserveCapacity(count)
-        for i in 0..<count {
-            var bytes = [UInt8](repeating: 0x2E, count: size)
-            withUnsafeBytes(of: UInt64(i).bigEndian) { raw in
-                for (k, b) in raw.enumerated() where k < size { bytes[k] = b }
-            }
-            commands.append(bytes)
-        }
+        let commands = ProposeRequest.commands(count: count, size: size)
         do {
             let consensus = self.consensus
             let positions = try await withDeadline(commitTimeout) { [commands] in
@@ -477,20 +452,10 @@ public struct AdminAPI: Sendable {
     // MARK: - Helpers
 
     static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T? {
-        guard buffer.readableBytes > 0 else { return nil }
-        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        try AdminRequestBody.decode(T.self, from: Data(buffer.readableBytesView))
     }
 
-    static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context),
-            .dataCorrupted(let context):
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return (path.isEmpty ? "" : "\(path): ") + context.debugDescription
-        @unknown default:
-            return "\(error)"
-        }
-    }
+    static func describe(_ error: DecodingError) -> String { AdminRequestBody.describe(error) }
 
     static func error(_ error: ConsensusError) -> Response {
         switch error {

@@ -235,6 +235,16 @@ private struct ConfigReader {
             return
         }
         guard let root else { return }
+        // A file that is one value or a list (the wrong file, say a token file) has no keys; never
+        // echo it, it may be a secret.
+        guard case .mapping = root else {
+            let found = if case .sequence = root { "a list" } else { "a single value" }
+            errors.append(
+                ConfigurationError(
+                    source: source, key: "(file)", line: root.mark?.line,
+                    message: "expected a map of keys (such as `cluster:` at the start of a line), found \(found)"))
+            return
+        }
         flatten(root, prefix: "")
     }
 
@@ -421,6 +431,10 @@ private struct ConfigReader {
         let adminListen =
             text("listen.admin").flatMap { endpoint("listen.admin", $0) }
             ?? BatondConfiguration.Endpoint(host: "127.0.0.1", port: 7200 + nodeRaw)
+        // The default is no port for node ids above 58335; getaddrinfo would bind it modulo 65536.
+        if values["listen.admin"] == nil, adminListen.port > 65535 {
+            fail("listen.admin", "is required when cluster.node_id is above 58335: the default 7200 + node id is not a port")
+        }
 
         var raft = RaftSettings()
         // 2 ms rather than RaftSettings' 10 ms: election timeouts are whole ticks, and with 10 ms
@@ -552,8 +566,15 @@ private struct ConfigReader {
         let known = Set(BatondConfiguration.keys.map(\.key))
         for key in values.keys.sorted() where !consumed.contains(key) && !known.contains(key) {
             if key.hasPrefix("cluster.members.") { continue }
-            let suggestion = known.filter { $0.hasPrefix(key.split(separator: ".").first.map(String.init) ?? "") }
-                .sorted()
+            // A key without a section (`"": 1`, `.: 1`) gets no list: every key would match.
+            let section = key.split(separator: ".").first.map(String.init) ?? ""
+            let suggestion = section.isEmpty ? [] : known.filter { $0.hasPrefix(section) }.sorted()
+            if key.isEmpty {
+                errors.append(
+                    ConfigurationError(
+                        source: source, key: "\"\"", line: values[key]?.line, message: "an empty key is not a known key"))
+                continue
+            }
             fail(
                 key,
                 "is not a known key"
@@ -731,7 +752,8 @@ extension ConfigReader {
         if let file = text("venue.password_file") {
             do {
                 var secret = try String(contentsOfFile: file, encoding: .utf8)
-                while secret.hasSuffix("\n") || secret.hasSuffix("\r") { secret.removeLast() }
+                // "\r\n" is one Character, which is neither "\n" nor "\r".
+                while secret.hasSuffix("\n") || secret.hasSuffix("\r") || secret.hasSuffix("\r\n") { secret.removeLast() }
                 if secret.isEmpty || secret.utf8.count > 128 || secret.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
                     // Never the contents: only what is wrong with them.
                     fail("venue.password_file", "\(file) must hold one line of 1 to 128 printable characters")

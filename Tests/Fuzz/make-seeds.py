@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Writes the seed inputs in Tests/Fuzz/corpus/<target>: peer frames (wire), market-data frames
-(tick) and FIX 4.4 messages (fix). Encoders independent of the Swift ones (a bitwise CRC32C, FIX
-BodyLength and CheckSum computed here), so the seeds also cross-check the formats. Run from
-anywhere; rewrites the seeds."""
+(tick), FIX 4.4 messages (fix), batond configurations (config) and admin request bodies (admin).
+Encoders independent of the Swift ones (a bitwise CRC32C, FIX BodyLength and CheckSum computed
+here), so the seeds also cross-check the formats. Run from anywhere; rewrites the seeds of the
+targets named (`make-seeds.py config admin`), or of all of them."""
+import json
 import os
+import re
 import struct
+import sys
 
 CLUSTER = 0xBA700001
 
@@ -139,10 +143,242 @@ fix_seeds = {
 }
 
 here = os.path.dirname(os.path.abspath(__file__))
-for target, target_seeds in (("wire", seeds), ("tick", {k: v.encode() for k, v in tick_seeds.items()}), ("fix", fix_seeds)):
+root = os.path.dirname(os.path.dirname(here))
+
+# batond configurations (ConfigFuzzer.swift): YAML, then optional `#%env` (NAME=value or key=value
+# lines) and `#%tokens` (an admin.tokens_file) sections. Paths name the files the harness lays out.
+FILES = "/tmp/baton-config-fuzz"
+with open(os.path.join(root, "Sources/BatonDaemon/Configuration.swift")) as f:
+    source = f.read()
+keys_block = source[source.index("public static let keys"):source.index("/// The environment variable that overrides")]
+config_keys = re.findall(r'\("([a-z_.]+)", "', keys_block)
+valid_values = {
+    "cluster.id": "7", "cluster.node_id": "2",
+    "cluster.members": {"1": "127.0.0.1:7101", "2": "127.0.0.1:7102", "3": "'[::1]:7103'"},
+    "cluster.voters": [1, 2], "cluster.learners": [3], "data_dir": "/tmp/baton-n2",
+    "listen.peer": "127.0.0.1:7102", "listen.admin": "'[::1]:7202'",
+    "raft.tick_interval_ms": "2", "raft.heartbeat_interval_ms": "50", "raft.election_timeout_min_ms": "300",
+    "raft.election_timeout_max_ms": "600", "raft.max_clock_drift_ms": "30", "raft.max_inflight_messages": "64",
+    "raft.max_inflight_bytes": "8388608", "raft.max_bytes_per_append": "262144", "journal.durability": "normal",
+    "admin.token": "a-token-of-sixteen-chars", "admin.token_file": f"{FILES}/token",
+    "admin.tokens_file": f"{FILES}/tokens", "admin.max_connections": "64", "admin.idle_timeout_s": "60",
+    "admin.auth_failures_per_minute": "10", "admin.tls.cert": f"{FILES}/cert.pem", "admin.tls.key": f"{FILES}/key.pem",
+    "tls.allow_plaintext": "false", "tls.ca": f"{FILES}/ca.pem", "tls.cert": f"{FILES}/cert.pem",
+    "tls.key": f"{FILES}/key.pem", "log.level": "debug", "log.format": "text", "shutdown.transfer_timeout_ms": "2000",
+    "readiness.max_lag_entries": "1000", "debug.endpoints": "true", "trading.enabled": "true",
+    "trading.symbols": ["AAPL", "MSFT"], "trading.account": "BATON", "trading.clordid_prefix": "BTN",
+    "trading.strategy.fast_window": "10", "trading.strategy.slow_window": "30", "trading.strategy.threshold": "0.05",
+    "trading.strategy.quantity": "100", "trading.strategy.allow_short": "true", "trading.strategy.version": "2",
+    "trading.risk.max_orders_per_minute": "10", "trading.risk.max_orders_per_hour": "200",
+    "trading.risk.max_position": "1000", "trading.risk.max_order_quantity": "1000", "trading.ack_timeout_ms": "2000",
+    "trading.reconcile.answer_timeout_ms": "1000", "trading.reconcile.attempts_before_halt": "3",
+    "venue.fix": "127.0.0.1:9878", "venue.sender_comp_id": "BATON", "venue.sequence_block": "1000",
+    "venue.target_comp_id": "VENUE", "venue.heartbeat_s": "5", "venue.store_sync": "false", "venue.username": "baton",
+    "venue.password_file": f"{FILES}/password", "venue.tls.ca_file": f"{FILES}/ca.pem",
+    "venue.tls.cert_file": f"{FILES}/cert.pem", "venue.tls.key_file": f"{FILES}/key.pem",
+    "venue.tls.server_name": "venue.example", "venue.mass_status": "true", "venue.reset_seq_num_on_logon": "false",
+    "venue.max_order_age_ms": "100", "feed.primary": "ws://127.0.0.1:9880/feed", "feed.backup": "wss://127.0.0.1:9881/feed",
+    "feed.stale_after_ms": "500", "feed.recover_after_ms": "2000",
+}
+missing = sorted(set(config_keys) - set(valid_values))
+assert not missing, f"make-seeds.py has no value for {missing}: add one to valid_values"
+with open(os.path.join(root, "doc/configuration.md")) as f:
+    documented = set(re.findall(r"`([a-z_.]+)`", f.read()))
+# The tables abbreviate a second key of a row: `trading.strategy.fast_window`, `slow_window`.
+undocumented = sorted(k for k in config_keys if k not in documented and k.split(".")[-1] not in documented)
+assert not undocumented, f"doc/configuration.md does not mention {undocumented}"
+
+
+def yaml_value(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def nested_yaml(pairs: dict) -> str:
+    """Dotted keys as nested YAML sections, in the order given."""
+    tree: dict = {}
+    for key, value in pairs.items():
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    lines = []
+
+    def emit(node: dict, depth: int):
+        for name, value in node.items():
+            pad = "  " * depth
+            if isinstance(value, dict) and name != "members":
+                lines.append(f"{pad}{name}:")
+                emit(value, depth + 1)
+            elif isinstance(value, dict):
+                lines.append(f"{pad}{name}:")
+                lines.extend(f"{pad}  {k}: {v}" for k, v in value.items())
+            else:
+                lines.append(f"{pad}{name}: {yaml_value(value)}")
+
+    emit(tree, 0)
+    return "\n".join(lines) + "\n"
+
+
+def env_value(key: str, value) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v.strip(chr(39))}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value).strip("'")
+
+
+minimal = {k: valid_values[k] for k in ("cluster.id", "cluster.node_id", "cluster.members", "data_dir")}
+minimal["cluster.members"] = {"1": "127.0.0.1:7101", "2": "127.0.0.1:7102", "3": "127.0.0.1:7103"}
+minimal_yaml = nested_yaml(minimal) + "admin:\n  token: a-token-of-sixteen-chars\n"
+trading_keys = {k: v for k, v in valid_values.items() if k.split(".")[0] in ("trading", "venue", "feed")}
+trading_minimal = {"trading.enabled": "true", "trading.symbols": ["AAPL", "MSFT"], "venue.fix": "127.0.0.1:9878",
+                   "feed.primary": "ws://127.0.0.1:9880/feed"}
+tokens_lines = (
+    "# name     role      secret\n"
+    "oncall operator sha256:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8\n"
+    "grafana\tviewer\tsha256:5E884898DA28047151D0E56F8DC6292773603D0D6AABBDD62A11EF721D1542D8\n"
+    "ci@build.host-1 admin a-plain-token-0123456789\n"
+)
+config_seeds = {
+    # Every key with a valid value, as a file and as environment overrides of an empty file.
+    "every-key": nested_yaml(valid_values),
+    "every-key-from-environment": "# nothing in the file\n#%env\n"
+    + "".join(f"{k}={env_value(k, v)}\n" for k, v in valid_values.items()),
+    "minimal": minimal_yaml,
+    "minimal-trading": minimal_yaml + nested_yaml(trading_minimal),
+    "trading-every-key": minimal_yaml + nested_yaml(trading_keys),
+    "environment-overrides": minimal_yaml + "#%env\nBATON_RAFT_HEARTBEAT_INTERVAL_MS=40\n"
+    "BATON_CLUSTER_MEMBERS=1=10.0.0.1:7100,2=10.0.0.2:7100,3=[fe80::1]:7100\nBATON_CLUSTER_VOTERS=1,2\n"
+    "cluster.learners=3\nBATON_ADMIN_TOKEN=another-token-1234567\nBATON_TLS_ALLOW_PLAINTEXT=yes\n"
+    "BATON_TRADING_SYMBOLS=EURUSD, GBPUSD\nBATON_UNRELATED=1\n",
+    "tokens-file": minimal_yaml.replace("  token: a-token-of-sixteen-chars", f"  tokens_file: {FILES}/tokens")
+    + "#%tokens\n" + tokens_lines,
+    "tokens-readable-by-others": minimal_yaml.replace("  token: a-token-of-sixteen-chars", f"  tokens_file: {FILES}/open-tokens")
+    + "#%tokens\n# a plain token in a file others may read\ngrafana viewer a-plain-token-0123456789\n",
+    "token-files": minimal_yaml.replace("  token: a-token-of-sixteen-chars",
+                                        f"  token_file: {FILES}/world-readable\n  tokens_file: {FILES}/bad-tokens\n"
+                                        f"  tls:\n    cert: {FILES}/cert.pem\n    key: {FILES}/world-readable"),
+    "token-named-twice": minimal_yaml.replace("  token: a-token-of-sixteen-chars",
+                                              f"  token_file: {FILES}/token\n  tokens_file: {FILES}/tokens-named-admin"),
+    "token-too-short": minimal_yaml.replace("  token: a-token-of-sixteen-chars", f"  token_file: {FILES}/short-token")
+    + "#%env\nBATON_ADMIN_TOKEN=tiny\n",
+    "secret-files-missing": minimal_yaml + f"tls:\n  ca: {FILES}/ca.pem\n  cert: {FILES}/nowhere\n  key: {FILES}/nowhere\n"
+    + nested_yaml({**trading_minimal, "venue.password_file": f"{FILES}/nowhere", "venue.tls.ca_file": f"{FILES}/nowhere",
+                   "venue.tls.cert_file": f"{FILES}/cert.pem", "venue.username": "x" * 129}),
+    "flow-style": '{cluster: {id: 7, node_id: 1, members: {1: "127.0.0.1:7101"}, voters: [1]}, '
+    'data_dir: d, admin: {token: "a-token-of-sixteen-chars"}, log: {level: !!str trace}}\n',
+    "anchors": "defaults: &raft\n  tick_interval_ms: 5\n  heartbeat_interval_ms: 20\nraft:\n  <<: *raft\n"
+    "  election_timeout_min_ms: &min 300\ncluster:\n  id: *min\n  node_id: 1\n  members:\n    1: &addr 127.0.0.1:7101\n"
+    "    2: *addr\ndata_dir: &dir /tmp/x\nadmin:\n  token: *dir\n",
+    "undefined-alias": "cluster:\n  id: 7\ndata_dir: *undefined\n",
+    "yaml-styles": "%YAML 1.1\n---\ncluster:\n  id: '7'\n  node_id: \"2\"\n  members:\n    ? 1\n    : 127.0.0.1:7101\n"
+    "    2: >-\n      127.0.0.1:7102\n  voters: !!seq\n    - 1\n    - 2\ndata_dir: |\n  /tmp/x\n"
+    "admin: {token: 'it''s sixteen chars', tokens_file: null}\n...\n",
+    "two-documents": minimal_yaml + "---\nsecond: document\n",
+    "yaml-error-quoting-a-secret": minimal_yaml + '\nvenue:\n  password: "hunter2-very-secret\n  other: [\n',
+    "not-a-map": "a-plain-token-0123456789\n",
+    "a-list": "- cluster\n- 7\n",
+    "empty-keys": minimal_yaml + '"": 1\n".": 2\ncluster.: 3\nraft:\n  "": 4\n',
+    "bad-values": "cluster:\n  id: -7\n  node_id: 01\n  members:\n    1: 127.0.0.1:7101\n    01: 127.0.0.1:7104\n"
+    "    2: 127.0.0.1:99999\n    x: nowhere\n    3: [a, b]\n  voters: [0, 9, x]\n  learners: 1\ndata_dir: [a]\n"
+    "raft:\n  heartbeat_interval_ms: 100\n  election_timeout_max_ms: 200\n  tick_interval_ms: fast\n"
+    "  max_clock_drift_ms: 400\njournal:\n  durablity: full\nlog:\n  level: [info]\n  format: xml\nlisten:\n"
+    "  admin: ':7201'\n  peer: 127.0.0.1\ntls:\n  allow_plaintext: 'yes'\n  ca: x\nadmin:\n  max_connections: 0\n"
+    "  idle_timeout_s: 99999999999999999999\n  tls:\n    cert: x\nshutdown:\n  transfer_timeout_ms: -1\n"
+    "debug:\n  endpoints: 1\n",
+    # listen.admin defaults to 7200 + node id, which is no port above node 58335 (found by hand, see ConfigurationTests).
+    "node-id-beyond-admin-ports": "cluster:\n  id: 18446744073709551615\n  node_id: 58336\n  members: {58336: '[::1]:65535'}\n"
+    "data_dir: x\n#%env\nBATON_CLUSTER_NODE_ID=4294967295\nBATON_CLUSTER_MEMBERS=4294967295=127.0.0.1:7101\n",
+    "trading-limits": minimal_yaml + nested_yaml({
+        **trading_minimal, "trading.symbols": ["AAPL", "AAPL", "A,B", "\"\\x01SOH\""], "trading.clordid_prefix": "BT-N",
+        "trading.strategy.fast_window": "30", "trading.strategy.slow_window": "30", "trading.strategy.threshold": "0.00001",
+        "trading.strategy.quantity": "2000", "trading.risk.max_orders_per_hour": "5", "trading.ack_timeout_ms": "50",
+        "venue.max_order_age_ms": "290", "venue.sender_comp_id": "'BAT ON'", "venue.fix": "127.0.0.1:0",
+        "feed.primary": "http://127.0.0.1/feed", "trading.account": "''"}),
+}
+for n in (1, 2, 3):
+    with open(os.path.join(root, f"cluster/local/n{n}.yaml")) as f:
+        config_seeds[f"cluster-local-n{n}"] = f.read()
+
+# One problem of a tokens file each (the `#%tokens` section is parsed on its own).
+for name, line in {
+    "short-digest": "oncall operator sha256:5e88",
+    "short-token": "grafana viewer short-token",
+    "unknown-role": "ops boss a-plain-token-0123456789",
+    "four-fields": "a viewer b c",
+    "bad-name": "name! viewer sha256:" + "00" * 32,
+    "not-hex": "grafana viewer sha256:" + "zz" * 32,
+    "name-twice": "grafana viewer a-plain-token-0123456789\ngrafana admin sha256:" + "ab" * 32,
+}.items():
+    config_seeds[f"tokens-{name}"] = "# only the tokens file\n#%tokens\n" + tokens_lines + line + "\n"
+
+# Admin request bodies (AdminBodiesFuzzer.swift): JSON, also used as the value of each field.
+admin_seeds = {
+    "empty": "",
+    "transfer": json.dumps({"to": 2}),
+    "transfer-any": "{}",
+    "propose": json.dumps({"count": 100, "size": 256}),
+    "propose-largest": json.dumps({"count": 16, "size": 1 << 20}),
+    "propose-too-much": json.dumps({"count": 100000, "size": 1048576}),
+    "propose-hostile": '{"count": 9223372036854775807, "size": -9223372036854775808}',
+    "propose-floats": '{"count": 1e2, "size": 2.0E+2}',
+    "stall": json.dumps({"ms": 3000}),
+    "stall-null": '{"ms": null, "extra": [1, {"x": "\\ud83d\\ude00"}]}',
+    "arm": json.dumps({"when": "before-send"}),
+    "arm-each": '{"when": "stop-before-write", "when": "after-send"}',
+    "arm-none": ' \t\n{"when":"none"}\n',
+    "not-an-object": '["before-send", 2, 1e400, -0.0, true, null]',
+    "number": "60000",
+    "string": '"before-send"',
+    "deep": "[" * 64 + "]" * 64,
+}
+
+wanted = set(sys.argv[1:]) or {"wire", "tick", "fix", "config", "admin"}
+for target, target_seeds in (("wire", seeds), ("tick", {k: v.encode() for k, v in tick_seeds.items()}), ("fix", fix_seeds),
+                             ("config", {k: v.encode() for k, v in config_seeds.items()}),
+                             ("admin", {k: v.encode() for k, v in admin_seeds.items()})):
+    if target not in wanted:
+        continue
     directory = os.path.join(here, "corpus", target)
     os.makedirs(directory, exist_ok=True)
     for name, data in target_seeds.items():
         with open(os.path.join(directory, name), "wb") as f:
             f.write(data)
     print(f"wrote {len(target_seeds)} seeds to {directory}")
+
+
+def dict_entry(text: str) -> str:
+    return '"' + "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else f"\\x{ord(c):02X}" for c in text) + '"'
+
+
+# libFuzzer dictionaries: what the formats are made of, so mutations need not guess it.
+if "config" in wanted:
+    entries = ["#%env\n", "\n#%tokens\n", ": ", ":\n  ", "\n  ", "- ", "[", "]", "{", "}", ", ", "'", '"', "? ", "&a ",
+               "*a", "<<: ", "!!str ", "!!int ", "!!seq", "!!map", "---\n", "...\n", "%YAML 1.1\n", "|\n", ">-\n", "~", "null",
+               "\t", "\r\n", "\\u0000", "#", "true", "false", "yes", "full", "normal", "json", "text", "trace", "critical",
+               "127.0.0.1:", "[::1]:", "0.0.0.0:", ":65535", ":0", "ws://", "wss://", "sha256:", "viewer", "operator", "admin",
+               "18446744073709551615", "9223372036854775807", "4294967295", "4294967296", "58336", "65536", "-1", "0.0001",
+               f"{FILES}/"] + [f"{FILES}/{name}" for name in
+                               ("token", "short-token", "world-readable", "tokens", "tokens-named-admin", "open-tokens",
+                                "bad-tokens", "password", "ca.pem", "cert.pem", "key.pem")]
+    for key in config_keys:
+        entries += [key.split(".")[-1] + ": ", key + "=", "BATON_" + key.upper().replace(".", "_") + "="]
+    entries += sorted({part + ":" for key in config_keys for part in key.split(".")[:-1]})
+    unique = list(dict.fromkeys(entries))
+    with open(os.path.join(here, "config.dict"), "w") as f:
+        f.write("# libFuzzer dictionary for the config target (written by make-seeds.py from BatondConfiguration.keys):\n"
+                "# sections, YAML syntax, keys as YAML, as key=value and as BATON_ variables, values, harness files.\n")
+        f.writelines(dict_entry(e) + "\n" for e in unique)
+    print(f"wrote {len(unique)} entries to config.dict")
+if "admin" in wanted:
+    entries = ['"to"', '"count"', '"size"', '"ms"', '"when"', '"before-send"', '"after-send"', '"stop-before-write"',
+               '"none"', "{", "}", "[", "]", ":", ",", "null", "true", "false", "\\u", "\\ud800", "\\\"", "e+", "E-",
+               ".0", "-0", "1048576", "1048577", "100000", "100001", "60000", "60001", "16777216", "9223372036854775807",
+               "-9223372036854775808", "18446744073709551615", "1e400"]
+    with open(os.path.join(here, "admin.dict"), "w") as f:
+        f.write("# libFuzzer dictionary for the admin target (written by make-seeds.py): fields, values, JSON, bounds.\n")
+        f.writelines(dict_entry(e) + "\n" for e in entries)
+    print(f"wrote {len(entries)} entries to admin.dict")

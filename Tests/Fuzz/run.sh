@@ -4,21 +4,25 @@
 #   Tests/Fuzz/run.sh                 # wire, 60 s (the peer frame decoder)
 #   Tests/Fuzz/run.sh tick            # market-data line codec + feed monitor
 #   Tests/Fuzz/run.sh fix             # FIX 4.4 decoder, session, typed messages, validation
+#   Tests/Fuzz/run.sh config          # batond's configuration loader (YAML, environment, tokens file)
+#   Tests/Fuzz/run.sh admin           # the admin plane's JSON request bodies and their checks
 #   Tests/Fuzz/run.sh all             # each of them in turn, MAX_TOTAL_TIME seconds each
 #   MAX_TOTAL_TIME=600 Tests/Fuzz/run.sh fix
 #   Tests/Fuzz/run.sh tick -runs=100000   # extra arguments go to libFuzzer
 #
 # The modules are compiled with plain swiftc (no SwiftPM, no NIO), with coverage and
-# AddressSanitizer instrumentation, into .build/fuzz/. New inputs found are written to
-# .build/fuzz/corpus-<target> (the committed seeds in Tests/Fuzz/corpus/<target> are only read); a
-# crash writes a <target>-crash-* file into .build/fuzz/ and makes the script exit non-zero (with
-# `all`, after the remaining targets have had their turn, so one known crash does not hide others).
+# AddressSanitizer instrumentation, into .build/fuzz/ (`config` also compiles swift-log and Yams,
+# C part included, from the SwiftPM checkouts in .build/checkouts: `swift package resolve` first).
+# New inputs found are written to .build/fuzz/corpus-<target> (the committed corpus in
+# Tests/Fuzz/corpus/<target> is only read); a crash writes a <target>-crash-* file into
+# .build/fuzz/ and makes the script exit non-zero (with `all`, after the remaining targets have
+# had their turn, so one known crash does not hide others).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="$root/.build/fuzz"
 max_total_time="${MAX_TOTAL_TIME:-60}"
-targets=(wire tick fix)
+targets=(wire tick fix config admin)
 
 target=wire
 if [[ $# -gt 0 && $1 != -* ]]; then
@@ -27,9 +31,9 @@ if [[ $# -gt 0 && $1 != -* ]]; then
 fi
 case "$target" in
     all) selected=("${targets[@]}") ;;
-    wire | tick | fix) selected=("$target") ;;
+    wire | tick | fix | config | admin) selected=("$target") ;;
     *)
-        echo "usage: $0 [wire|tick|fix|all] [libFuzzer arguments…]" >&2
+        echo "usage: $0 [wire|tick|fix|config|admin|all] [libFuzzer arguments…]" >&2
         exit 2
         ;;
 esac
@@ -46,9 +50,13 @@ command -v flock >/dev/null || lock=()
 cd "$out"
 
 # module NAME FILE…: one Sources/ target (or the part of it the fuzzer needs) as a module.
+declare -A built=()
 module() {
     local name="$1"
     shift
+    # With `all`, modules two targets share (RaftCore, BatonMarketData) are compiled once.
+    [[ -n ${built[$name]:-} ]] && return
+    built[$name]=1
     "${lock[@]}" swiftc "${flags[@]}" -module-name "$name" -I "$out" -emit-module -emit-module-path "$out/$name.swiftmodule" \
         -wmo -c "$@" -o "$out/$name.o"
 }
@@ -79,6 +87,13 @@ build_tick() {
 }
 
 build_fix() {
+    module_fix
+    fuzzer fix-session-fuzzer "$root/Tests/Fuzz/FIXSessionFuzzer.swift" "$out/BatonFIX.o"
+}
+
+module_fix() {
+    [[ -n ${built_fix:-} ]] && return
+    built_fix=1
     # BatonFIX loads its FIX 4.4 dictionary through Bundle.module, which SwiftPM generates for a
     # target with resources. Generate the same accessor here, and lay the resources out next to
     # the executable the way SwiftPM does (<package>_<target>.resources), so Sources/ stays as is.
@@ -98,7 +113,61 @@ extension Foundation.Bundle {
 }
 EOF
     module BatonFIX "$root"/Sources/BatonFIX/*.swift "$out/BatonFIX_resource_bundle_accessor.swift"
-    fuzzer fix-session-fuzzer "$root/Tests/Fuzz/FIXSessionFuzzer.swift" "$out/BatonFIX.o"
+}
+
+# dependency NAME SWIFT-VERSION FILE…: a package from .build/checkouts, in its own language mode.
+dependency() {
+    local name="$1" version="$2"
+    shift 2
+    "${lock[@]}" swiftc -O -g -sanitize=fuzzer,address -parse-as-library -swift-version "$version" \
+        -module-name "$name" -package-name "$name" -I "$out" -emit-module -emit-module-path "$out/$name.swiftmodule" \
+        -wmo -c "$@" -o "$out/$name.o"
+}
+
+build_config() {
+    local checkouts="$root/.build/checkouts"
+    if [[ ! -d $checkouts/Yams/Sources/CYaml || ! -d $checkouts/swift-log/Sources/Logging ]]; then
+        echo "config needs the Yams and swift-log checkouts: run \`swift package resolve\` first" >&2
+        exit 2
+    fi
+    module RaftCore "$root"/Sources/RaftCore/*.swift
+    module BatonMarketData "$root"/Sources/BatonMarketData/*.swift
+    module_fix
+    # BatonFIXNIO is the NIO shell of the FIX session; the loader only needs FIXTLSSettings,
+    # declared in FIXInitiatorOptions.swift, which imports nothing but BatonFIX.
+    module BatonFIXNIO "$root/Sources/BatonFIXNIO/FIXInitiatorOptions.swift"
+    dependency Logging 6 "$checkouts"/swift-log/Sources/Logging/*.swift "$checkouts"/swift-log/Sources/Logging/Handlers/*.swift
+    # Yams: libyaml (CYaml, C) instrumented like the rest, then its Swift layer.
+    local cyaml="$checkouts/Yams/Sources/CYaml" cyaml_objects=()
+    for file in "$cyaml"/src/*.c; do
+        "${lock[@]}" clang -O1 -g -fsanitize=fuzzer-no-link,address -DYAML_DECLARE_EXPORT -I "$cyaml/include" \
+            -c "$file" -o "$out/CYaml-$(basename "$file" .c).o"
+        cyaml_objects+=("$out/CYaml-$(basename "$file" .c).o")
+    done
+    dependency Yams 5 -D SWIFT_PACKAGE -I "$cyaml/include" "$checkouts"/Yams/Sources/Yams/*.swift
+    # BatonDaemon as far as the loader goes: Configuration.swift, and from AdminAccess.swift the
+    # declarations before AuthFailureLimiter (roles, credentials, the tokens file, SecretFile);
+    # what follows is Hummingbird/NIO. Crypto's SHA256, which AdminCredential hashes tokens with,
+    # is Tests/Fuzz/SHA256.swift (swift-crypto is BoringSSL underneath, a large C build).
+    local access="$out/AdminAccess-credentials.swift"
+    awk '
+        /^public final class AuthFailureLimiter/ { found = 1; exit }
+        /^(public )?import (Crypto|Hummingbird|NIOCore)$/ { next }
+        { print }
+        END { exit found ? 0 : 1 }
+    ' "$root/Sources/BatonDaemon/AdminAccess.swift" >"$access" || {
+        echo "AdminAccess.swift no longer has AuthFailureLimiter where build_config cuts it: update run.sh" >&2
+        exit 2
+    }
+    module BatonDaemon "$root/Sources/BatonDaemon/Configuration.swift" "$access" "$root/Tests/Fuzz/SHA256.swift"
+    fuzzer config-fuzzer "$root/Tests/Fuzz/ConfigFuzzer.swift" "$out/BatonDaemon.o" "$out/BatonFIXNIO.o" \
+        "$out/BatonFIX.o" "$out/BatonMarketData.o" "$out/RaftCore.o" "$out/Logging.o" "$out/Yams.o" "${cyaml_objects[@]}"
+}
+
+build_admin() {
+    # AdminRequestBodies.swift imports only Foundation: compiled into the harness's own module,
+    # so the fuzzer sees its internal types as the routes do.
+    fuzzer admin-bodies-fuzzer "$root/Tests/Fuzz/AdminBodiesFuzzer.swift" "$root/Sources/BatonDaemon/AdminRequestBodies.swift"
 }
 
 # run TARGET EXECUTABLE [libFuzzer arguments…]
@@ -121,7 +190,8 @@ run() {
         -artifact_prefix="$out/$name-" -print_final_stats=1 "${extra[@]}" "$@"
 }
 
-declare -A executables=([wire]=wire-frame-fuzzer [tick]=tick-feed-fuzzer [fix]=fix-session-fuzzer)
+declare -A executables=([wire]=wire-frame-fuzzer [tick]=tick-feed-fuzzer [fix]=fix-session-fuzzer
+    [config]=config-fuzzer [admin]=admin-bodies-fuzzer)
 for name in "${selected[@]}"; do "build_$name"; done
 failed=()
 for name in "${selected[@]}"; do

@@ -1,0 +1,132 @@
+// libFuzzer target for the JSON bodies of the admin plane's POST routes and the checks a route
+// makes on its body before it acts (Sources/BatonDaemon/AdminRequestBodies.swift, which imports
+// only Foundation). Built by Fuzz/run.sh with `swiftc -sanitize=fuzzer,address`; that file is
+// compiled into this target's module, so its internal types are used as the routes use them.
+//
+// An input is a request body, read as each route reads it (`AdminRequestBody.decode`, then the
+// route's checks):
+// - POST /admin/transfer-leadership  AdminTransferRequest  {"to": 2}
+// - POST /admin/propose              AdminProposeRequest   {"count": 100, "size": 256}, bounds and
+//                                    count × size ≤ 16 MiB, then the test entries it would propose
+// - POST /admin/debug/stall          AdminStallRequest     {"ms": 3000}, 1…60000
+// - POST /admin/debug/kill-on-next-order  AdminArmRequest<KillPoint>  {"when": "before-send"}
+// The input is also used as the value of each field (`{"count": <input>}` …), so that mutations
+// of a number or string literal reach the decoder without having to keep the braces intact.
+// (The pause/resume and resolve bodies are declared in TradingServices.swift, with Hummingbird:
+// not fuzzed here.)
+//
+// Properties checked on every input (a violation traps, which libFuzzer reports as a crash):
+// - decoding and the checks never trap or overflow (ASan and Swift's own checks);
+// - what fails to decode fails with a DecodingError (the one error `AdminAPI.action` answers 400;
+//   anything else would escape the route) whose description is not empty;
+// - an empty body takes the route's defaults; a body the checks accept is within the bounds the
+//   route promises (count 1…100000, size 0…1 MiB, count × size ≤ 16 MiB, ms 1…60000), one they
+//   refuse is outside them and says why; the test entries are `count` entries of `size` bytes,
+//   each led by its number.
+import Foundation
+
+/// TradingEngine.KillPoint (TradingEngine.swift, an actor's nested type that needs all of the
+/// daemon): the same raw values, decoded the same way.
+private enum KillPoint: String, Decodable {
+    case beforeSend = "before-send"
+    case afterSend = "after-send"
+    case stopBeforeWrite = "stop-before-write"
+    case none
+}
+
+@_cdecl("LLVMFuzzerInitialize")
+public func adminBodiesFuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
+    let seed = Array(#"{"count": 100, "size": 256, "to": 2, "ms": 3000, "when": "before-send"}"#.utf8)
+    seed.withUnsafeBufferPointer { _ = adminBodiesFuzzerTestOneInput($0.baseAddress!, $0.count) }
+    return 0
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func adminBodiesFuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let body = Data(bytes: data, count: size)
+    routes(body)
+    if size > 0 {
+        for field in ["to", "count", "size", "ms", "when"] {
+            routes(Data(#"{"\#(field)":"#.utf8) + body + Data("}".utf8))
+        }
+    }
+    return 0
+}
+
+private func routes(_ body: Data) {
+    if case .decoded(let transfer) = decode(AdminTransferRequest.self, body) {
+        _ = transfer?.to
+    }
+    if case .decoded(let request) = decode(AdminProposeRequest.self, body) {
+        propose(request, empty: body.isEmpty)
+    }
+    if case .decoded(let request) = decode(AdminStallRequest.self, body) {
+        let ms = request?.ms ?? 0
+        switch AdminStallRequest.milliseconds(request) {
+        case .success(let value):
+            require(value == ms && (1...60_000).contains(value), "stall accepted \(value) ms from \(String(describing: request))")
+        case .failure(let refusal):
+            require(!(1...60_000).contains(ms) && !refusal.message.isEmpty, "stall refused \(ms) ms: \(refusal)")
+        }
+    }
+    switch decode(AdminArmRequest<KillPoint>.self, body) {
+    case .decoded(let arm): require(arm != nil || body.isEmpty, "a body that is not empty decoded to nothing")
+    case .refused: break
+    }
+}
+
+private func propose(_ request: AdminProposeRequest?, empty: Bool) {
+    require(request != nil || empty, "a body that is not empty decoded to nothing")
+    let count = request?.count ?? 1
+    let size = request?.size ?? 256
+    let allowed =
+        (1...100_000).contains(count) && (0...(1 << 20)).contains(size)
+        && count.multipliedReportingOverflow(by: size).partialValue <= 16 << 20
+    switch AdminProposeRequest.entries(request) {
+    case .success(let entries):
+        require(allowed && entries.count == count && entries.size == size, "propose accepted \(entries) from \(String(describing: request))")
+        // What the route builds, when it is small enough to build on every input.
+        guard entries.count * entries.size <= 1 << 20, entries.count <= 20_000 else { return }
+        let commands = AdminProposeRequest.commands(count: entries.count, size: entries.size)
+        require(commands.count == entries.count, "\(commands.count) entries, not \(entries.count)")
+        for i in Set([0, commands.count / 2, commands.count - 1]) {
+            let command = commands[i]
+            require(command.count == entries.size, "entry \(i) has \(command.count) bytes, not \(entries.size)")
+            let number = withUnsafeBytes(of: UInt64(i).bigEndian) { Array($0) }
+            require(command.prefix(8).elementsEqual(number.prefix(entries.size)), "entry \(i) is not led by its number")
+            require(command.dropFirst(8).allSatisfy { $0 == 0x2E }, "entry \(i) is not filled with '.'")
+        }
+    case .failure(let refusal):
+        require(!allowed && !refusal.message.isEmpty, "propose refused count \(count) size \(size): \(refusal)")
+    }
+}
+
+private enum Read<T> {
+    case decoded(T?)
+    case refused
+}
+
+/// As a route reads its body: a DecodingError is a 400 (with its description), nothing else may
+/// be thrown.
+private func decode<T: Decodable>(_: T.Type, _ body: Data) -> Read<T> {
+    do {
+        let value = try AdminRequestBody.decode(T.self, from: body)
+        require(value != nil || body.isEmpty, "a body that is not empty decoded to nothing")
+        return .decoded(value)
+    } catch let error as DecodingError {
+        require(!AdminRequestBody.describe(error).isEmpty, "a DecodingError without a description: \(error)")
+        return .refused
+    } catch {
+        failed("\(T.self) threw \(type(of: error)), which the route does not answer: \(error)")
+    }
+}
+
+/// precondition, but the message is printed (with -O a failed precondition shows only its line).
+private func require(_ condition: Bool, _ message: @autoclosure () -> String = "", line: UInt = #line) {
+    if !condition { failed(message(), line: line) }
+}
+
+private func failed(_ message: String, line: UInt = #line) -> Never {
+    FileHandle.standardError.write(Data("AdminBodiesFuzzer.swift:\(line): \(message)\n".utf8))
+    fatalError(message)
+}
