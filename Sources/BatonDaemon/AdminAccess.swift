@@ -104,7 +104,7 @@ public enum AdminTokensFile {
     public static func parse(_ text: String, fileIsPrivate: Bool) -> Result<[AdminCredential], Problem> {
         var credentials: [AdminCredential] = []
         var names: Set<String> = []
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (offset, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let number = offset + 1
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }

@@ -253,18 +253,14 @@ struct ConfigurationTests {
     // Found while fuzzing the loader (issue 10): AdminTokensFile.parse splits on the Character
     // "\n", and "\r\n" is one Character, so a tokens file with CRLF line ends is one line: refused
     // as "found N fields", or, with one line, its plain token keeps a "\r\n" no client sends (a
-    // sha256: line is refused). In AdminAccess.swift; the fix is
-    // `text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)`. Remove
-    // withKnownIssue once fixed.
+    // sha256: line is refused). Fixed by splitting on `\.isNewline`.
     @Test func aTokensFileWithCRLFLineEndsReadsAsWithLF() throws {
         let lf = "grafana viewer \(Self.sha256("viewer-token-0123456789"))\noncall operator plain-token-0123456789\n"
         let crlf = lf.replacingOccurrences(of: "\n", with: "\r\n")
         let expected = try AdminTokensFile.parse(lf, fileIsPrivate: true).get()
-        withKnownIssue("AdminTokensFile.parse does not split CRLF lines") {
-            #expect((try? AdminTokensFile.parse(crlf, fileIsPrivate: true).get()) == expected)
-            let one = "oncall operator plain-token-0123456789\r\n"
-            #expect((try? AdminTokensFile.parse(one, fileIsPrivate: true).get()) == [expected[1]])
-        }
+        #expect((try? AdminTokensFile.parse(crlf, fileIsPrivate: true).get()) == expected)
+        let one = "oncall operator plain-token-0123456789\r\n"
+        #expect((try? AdminTokensFile.parse(one, fileIsPrivate: true).get()) == [expected[1]])
     }
 
     @Test func plaintextPeersBeyondLoopbackAreOptIn() throws {
