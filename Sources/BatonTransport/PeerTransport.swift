@@ -326,6 +326,8 @@ public final class PeerTransport: Sendable {
             return
         }
         defer { releaseConnection(from: source) }
+        // However the connection ends (the peer, a bad frame, a refusal, shutdown).
+        defer { untrack(channel) }
         let timeout = options.handshakeTimeout
         let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { channel.close(promise: nil) }
         do {
@@ -402,12 +404,10 @@ public final class PeerTransport: Sendable {
                         }
                     }
                 }
-                untrack(channel)
                 logger.debug("inbound connection closed by the peer")
             }
         } catch {
             deadline.cancel()
-            untrack(channel)
             if isShuttingDown {
                 logger.debug("inbound connection ended by shutdown", metadata: ["error": "\(error)"])
             } else {
