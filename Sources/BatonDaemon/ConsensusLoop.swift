@@ -224,6 +224,13 @@ public actor ConsensusLoop {
     private var pendingBytes = 0
     /// Entries yielded to the journal's apply stream and not yet applied there.
     private var applyBacklog = 0
+    /// Entries yielded to the state machine's stream (the trading engine) and not yet taken.
+    private var stateMachineBacklog = 0
+    /// Past this many entries behind in either apply stream, a leader sheds proposals and any
+    /// other role stops taking peer messages until the streams catch up (`applyBacklogLimit`).
+    private let applyBacklogLimit: Int
+    /// Peer messages held back, once per hold, because the apply streams were full.
+    private var holdingInbound = false
     private var applyQueue: AsyncStream<[LogEntry]>.Continuation?
     private var stateMachineQueue: AsyncStream<[LogEntry]>.Continuation?
     /// Lease and role as of the loop's last event, readable without a hop onto the loop.
@@ -250,9 +257,11 @@ public actor ConsensusLoop {
         metrics: DaemonMetrics,
         dynamicMetadata: JSONLogHandler.DynamicMetadata? = nil,
         readinessMaxLag: UInt64 = 1000,
-        stateMachine: (any CommittedEntryConsumer)? = nil
+        stateMachine: (any CommittedEntryConsumer)? = nil,
+        applyBacklogLimit: Int = ConsensusLoop.maxApplyBacklog
     ) {
         self.stateMachine = stateMachine
+        self.applyBacklogLimit = applyBacklogLimit
         self.node = node
         self.storage = storage
         self.network = network
@@ -303,7 +312,10 @@ public actor ConsensusLoop {
                 // trading engine) takes them at once rather than after the journal's own apply
                 // transaction: that is on the tick-to-order path. After a restart it rebuilds from
                 // the journal's applied commands and gets the rest again from the node.
-                for await entries in stateMachineStream { await self.stateMachine?.applied(entries) }
+                for await entries in stateMachineStream {
+                    await self.stateMachine?.applied(entries)
+                    await self.stateMachineApplied(entries.count)
+                }
             }
             group.addTask {
                 // Ticks keep a steady cadence; a late tick is not made up for (the node only
@@ -319,6 +331,7 @@ public actor ConsensusLoop {
             }
             group.addTask {
                 for await message in self.network.inbound {
+                    try await self.waitForApplyRoom()
                     self.network.consumed(message)
                     await self.receive(message)
                 }
@@ -346,6 +359,40 @@ public actor ConsensusLoop {
         applyBacklog -= count
         metrics.applyBacklog.set(Double(applyBacklog))
     }
+
+    private func stateMachineApplied(_ count: Int) {
+        stateMachineBacklog -= count
+        metrics.stateMachineBacklog.set(Double(stateMachineBacklog))
+    }
+
+    private var applyStreamsFull: Bool { max(applyBacklog, stateMachineBacklog) > applyBacklogLimit }
+
+    /// A follower's apply streams grow only with what its leader commits, which the follower
+    /// cannot shed: everything committed must be applied. So while they are full it stops taking
+    /// peer messages, and the bytes stay where the transport's bounds hold them (its inbound
+    /// budget, then TCP). To the cluster that is a paused replica, which Raft tolerates: the
+    /// leader keeps the entries, and a pre-vote from the paused node cannot unseat it. A leader
+    /// keeps reading (its quorum needs the acks) and sheds proposals instead (`overload`).
+    /// Polled rather than signalled: cancellation ends the wait without bookkeeping, and 5 ms is
+    /// nothing to a replica this far behind.
+    private func waitForApplyRoom() async throws {
+        guard applyStreamsFull, node.role != .leader else { return }
+        holdingInbound = true
+        metrics.inboundHeldForApply.increment()
+        logger.warning(
+            "apply streams full; holding peer messages until they catch up",
+            metadata: [
+                "raft.apply_backlog": "\(applyBacklog)", "raft.state_machine_backlog": "\(stateMachineBacklog)",
+                "raft.apply_backlog_limit": "\(applyBacklogLimit)",
+            ])
+        defer { holdingInbound = false }
+        while applyStreamsFull, node.role != .leader, !stopped {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Whether peer messages are held back because the apply streams are full (for tests).
+    var isHoldingInbound: Bool { holdingInbound }
 
     private func stop() {
         stopped = true
@@ -420,8 +467,8 @@ public actor ConsensusLoop {
         if pendingBytes > 0, pendingBytes + bytes > Self.maxPendingBytes {
             return "\(pendingBytes) bytes of commands already wait to be appended (at most \(Self.maxPendingBytes))"
         }
-        if applyBacklog > Self.maxApplyBacklog {
-            return "\(applyBacklog) committed entries wait to be applied (at most \(Self.maxApplyBacklog))"
+        if applyStreamsFull {
+            return "\(max(applyBacklog, stateMachineBacklog)) committed entries wait to be applied (at most \(applyBacklogLimit))"
         }
         return nil
     }
@@ -592,7 +639,11 @@ public actor ConsensusLoop {
                 applyBacklog += entries.count
                 metrics.applyBacklog.set(Double(applyBacklog))
                 applyQueue?.yield(entries)
-                if stateMachine != nil { stateMachineQueue?.yield(entries) }
+                if stateMachine != nil {
+                    stateMachineBacklog += entries.count
+                    metrics.stateMachineBacklog.set(Double(stateMachineBacklog))
+                    stateMachineQueue?.yield(entries)
+                }
                 resolveWaiters(through: entries.last!.index)
             case .roleChanged(let role, let term):
                 if role == .candidate { metrics.elections.increment() }

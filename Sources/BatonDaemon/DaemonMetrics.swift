@@ -29,6 +29,10 @@ public final class DaemonMetrics: Sendable {
     let proposalsShed: Counter
     /// Committed entries handed to the journal's apply and not yet applied.
     let applyBacklog: Gauge
+    /// Committed entries handed to the state machine (the trading engine) and not yet taken.
+    let stateMachineBacklog: Gauge
+    /// Times a non-leader stopped taking peer messages because its apply streams were full.
+    let inboundHeldForApply: Counter
 
     public init(node: NodeID, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -75,6 +79,12 @@ public final class DaemonMetrics: Sendable {
         applyBacklog = registry.makeGauge(
             name: "baton_apply_backlog_entries", labels: labels,
             help: "Committed entries waiting for the journal's apply transaction")
+        stateMachineBacklog = registry.makeGauge(
+            name: "baton_state_machine_backlog_entries", labels: labels,
+            help: "Committed entries waiting for the trading engine to take them")
+        inboundHeldForApply = registry.makeCounter(
+            name: "baton_apply_backpressure_holds_total", labels: labels,
+            help: "Times a non-leader stopped taking peer messages until its apply backlog fell under the limit")
         let latencyBuckets: [Duration] = [
             .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
