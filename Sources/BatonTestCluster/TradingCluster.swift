@@ -191,29 +191,9 @@ public final class TradingCluster: Sendable {
 
     /// A CA and a venue certificate for 127.0.0.1 (subjectAltName IP), by openssl.
     static func makeVenueCertificate(in directory: String) throws {
-        try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n".write(
-            toFile: "\(directory)/venue.ext", atomically: true, encoding: .utf8)
-        let steps: [[String]] = [
-            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-             "\(directory)/venue-ca.key", "-out", "\(directory)/venue-ca.pem", "-days", "2", "-subj", "/CN=venue-ca"],
-            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(directory)/venue.key",
-             "-out", "\(directory)/venue.csr", "-subj", "/CN=venue"],
-            ["x509", "-req", "-in", "\(directory)/venue.csr", "-CA", "\(directory)/venue-ca.pem", "-CAkey",
-             "\(directory)/venue-ca.key", "-CAcreateserial", "-out", "\(directory)/venue.pem", "-days", "2", "-extfile",
-             "\(directory)/venue.ext"],
-        ]
-        for arguments in steps {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw ClusterFailure("openssl \(arguments.prefix(2).joined(separator: " ")) failed (\(process.terminationStatus))")
-            }
-        }
+        let pki = try TestPKI(directory: URL(fileURLWithPath: directory))
+        try pki.makeCA("venue-ca")
+        try pki.makeCertificate("venue", ca: "venue-ca", subjectAltNames: ["IP:127.0.0.1"], extendedKeyUsage: "serverAuth")
     }
 
     /// kill -9 of the venue (the broker), and the same venue again after `down`: its book, its

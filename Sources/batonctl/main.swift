@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// The on-call command line over the admin API (and, for `journal verify`, over a data dir).
 @main
@@ -44,6 +45,11 @@ struct AdminOptions: ParsableArguments {
         return ProcessInfo.processInfo.environment["BATON_ADMIN_TOKEN"]
     }
 
+    @Option(
+        name: .customLong("ca-file"),
+        help: "PEM file of the CA that signed the admin plane's certificate, for https:// replicas whose certificate the system does not trust (default: env BATON_ADMIN_CA_FILE).")
+    var caFile: String? = ProcessInfo.processInfo.environment["BATON_ADMIN_CA_FILE"]
+
     @Option(help: "Seconds to wait for each replica (1 to 3600).")
     var timeout: Int = 5
 
@@ -56,6 +62,17 @@ struct AdminOptions: ParsableArguments {
         }
         for url in urls where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             throw ValidationError("--admin: '\(url)' is not an http(s) URL")
+        }
+        if let caFile {
+            do {
+                guard try !NIOSSLCertificate.fromPEMFile(caFile).isEmpty else {
+                    throw ValidationError("--ca-file \(caFile) holds no PEM certificate")
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw ValidationError("--ca-file \(caFile): not a readable PEM certificate file (\(error))")
+            }
         }
         if let tokenFile {
             var info = stat()
@@ -105,12 +122,12 @@ struct ClusterView: Decodable {
 }
 
 enum Admin {
-    static func get(_ url: String, timeout: Int, token: String? = nil) async throws -> (status: UInt, body: Data) {
-        try await send(url, method: .GET, token: token, body: nil, timeout: timeout)
+    static func get(_ url: String, ca: String?, timeout: Int, token: String? = nil) async throws -> (status: UInt, body: Data) {
+        try await send(url, method: .GET, token: token, body: nil, ca: ca, timeout: timeout)
     }
 
-    static func send(_ url: String, method: HTTPMethod, token: String?, body: Data?, timeout: Int) async throws
-        -> (status: UInt, body: Data)
+    static func send(_ url: String, method: HTTPMethod, token: String?, body: Data?, ca: String?, timeout: Int)
+        async throws -> (status: UInt, body: Data)
     {
         var request = HTTPClientRequest(url: url)
         request.method = method
@@ -119,7 +136,29 @@ enum Admin {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(Int64(timeout)))
+        guard let ca else {
+            return try await execute(request, on: HTTPClient.shared, timeout: timeout)
+        }
+        // A private CA: a client that trusts it (and only it) for this request. The host name is
+        // still verified against the certificate; batonctl makes a handful of requests a run.
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(ca)
+        tls.minimumTLSVersion = .tlsv12
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        do {
+            let reply = try await execute(request, on: client, timeout: timeout)
+            try await client.shutdown()
+            return reply
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private static func execute(_ request: HTTPClientRequest, on client: HTTPClient, timeout: Int) async throws
+        -> (status: UInt, body: Data)
+    {
+        let response = try await client.execute(request, timeout: .seconds(Int64(timeout)))
         let bytes = try await response.body.collect(upTo: 16 << 20)
         return (response.status.code, Data(bytes.readableBytesView))
     }
@@ -132,11 +171,23 @@ enum Admin {
 
     /// Asks every replica who leads and returns the leader's admin URL.
     static func findLeader(_ options: AdminOptions) async throws -> String {
+        // Why each replica was not the leader: a 503 is an answer; a refused connection or a
+        // certificate the CA did not sign is not, and the operator needs to see which it was.
+        var unreachable: [String] = []
         for url in options.urls {
-            if let (status, _) = try? await get("\(url)/leader", timeout: options.timeout), status == 200 { return url }
+            do {
+                let (status, _) = try await get("\(url)/leader", ca: options.caFile, timeout: options.timeout)
+                if status == 200 { return url }
+            } catch {
+                unreachable.append("\(url): \(error)")
+            }
+        }
+        if unreachable.count == options.urls.count {
+            throw ValidationError("no replica answered: \(unreachable.joined(separator: "; "))")
         }
         throw ValidationError(
-            "no replica at \(options.urls.joined(separator: ", ")) answers /leader with 200: no leader right now?")
+            "no replica at \(options.urls.joined(separator: ", ")) answers /leader with 200: no leader right now?"
+                + (unreachable.isEmpty ? "" : " (unreachable: \(unreachable.joined(separator: "; ")))"))
     }
 
     static func message(_ body: Data) -> String {
@@ -156,9 +207,10 @@ struct Status: AsyncParsableCommand {
             ["NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LEASE", "PEERS UP", "ADMIN"]
         ]
         var leaders: Set<UInt64> = []
+        var unreachable: [String] = []
         for url in options.urls {
             do {
-                let (_, body) = try await Admin.get("\(url)/cluster", timeout: options.timeout, token: options.token)
+                let (_, body) = try await Admin.get("\(url)/cluster", ca: options.caFile, timeout: options.timeout, token: options.token)
                 let view = try Admin.decoder.decode(ClusterView.self, from: body)
                 if view.role == "leader" { leaders.insert(view.node) }
                 rows.append([
@@ -169,9 +221,11 @@ struct Status: AsyncParsableCommand {
                 ])
             } catch {
                 rows.append(["?", "unreachable", "-", "-", "-", "-", "-", "-", "-", url])
+                unreachable.append("\(url): \(error)")
             }
         }
         printTable(rows)
+        for problem in unreachable { print("unreachable: \(problem)") }
         if leaders.count > 1 { print("warning: more than one replica reports itself leader (different terms?)") }
         if leaders.isEmpty { print("no leader right now") }
     }
@@ -191,7 +245,7 @@ struct TransferLeadership: AsyncParsableCommand {
         let body = try JSONSerialization.data(withJSONObject: to.map { ["to": $0] } ?? [:])
         let (status, reply) = try await Admin.send(
             "\(leader)/admin/transfer-leadership", method: .POST, token: options.token, body: body,
-            timeout: options.timeout + 5
+            ca: options.caFile, timeout: options.timeout + 5
         )
         guard status == 200 else { throw ValidationError("transfer failed (HTTP \(status)): \(Admin.message(reply))") }
         print(String(decoding: reply, as: UTF8.self))
@@ -215,7 +269,7 @@ struct Propose: AsyncParsableCommand {
         let body = try JSONSerialization.data(withJSONObject: ["count": count, "size": size])
         for _ in 0..<max(1, repeatCount) {
             let (status, reply) = try await Admin.send(
-                "\(leader)/admin/propose", method: .POST, token: options.token, body: body, timeout: options.timeout + 5
+                "\(leader)/admin/propose", method: .POST, token: options.token, body: body, ca: options.caFile, timeout: options.timeout + 5
             )
             guard status == 200 else {
                 throw ValidationError("propose failed (HTTP \(status)): \(Admin.message(reply))")
@@ -277,7 +331,7 @@ struct TradingSource: ParsableArguments {
 
     func fetch(_ path: String, _ options: AdminOptions) async throws -> Data {
         let base = try await url(options)
-        let (status, body) = try await Admin.get("\(base)\(path)", timeout: options.timeout, token: options.token)
+        let (status, body) = try await Admin.get("\(base)\(path)", ca: options.caFile, timeout: options.timeout, token: options.token)
         guard status == 200 else { throw ValidationError("\(base)\(path): HTTP \(status): \(Admin.message(body))") }
         return body
     }
@@ -380,7 +434,7 @@ struct ResolveOrder: AsyncParsableCommand {
         let leader = try await Admin.findLeader(options)
         let (status, reply) = try await Admin.send(
             "\(leader)/admin/orders/resolve", method: .POST, token: options.token,
-            body: try JSONSerialization.data(withJSONObject: request), timeout: options.timeout + 5)
+            body: try JSONSerialization.data(withJSONObject: request), ca: options.caFile, timeout: options.timeout + 5)
         guard status == 200 else {
             throw ValidationError("resolving \(clOrdID) failed (HTTP \(status)): \(Admin.message(reply))")
         }
@@ -457,7 +511,7 @@ struct Trading: AsyncParsableCommand {
         var rows = [["NODE", "PHASE", "ORDERS", "OPEN", "SESSION", "SEQ OUT/IN", "FEED", "SHADOW AGREE/DIFF", "NOTE"]]
         for url in options.urls {
             do {
-                let (status, body) = try await Admin.get("\(url)/trading", timeout: options.timeout, token: options.token)
+                let (status, body) = try await Admin.get("\(url)/trading", ca: options.caFile, timeout: options.timeout, token: options.token)
                 guard status == 200 else {
                     rows.append(["?", "HTTP \(status)", "-", "-", "-", "-", "-", "-", Admin.message(body)])
                     continue
@@ -505,7 +559,7 @@ func setPaused(_ paused: Bool, reason: String, _ options: AdminOptions) async th
     let body = try JSONSerialization.data(withJSONObject: ["reason": reason])
     let path = paused ? "pause" : "resume"
     let (status, reply) = try await Admin.send(
-        "\(leader)/admin/trading/\(path)", method: .POST, token: options.token, body: body, timeout: options.timeout + 5)
+        "\(leader)/admin/trading/\(path)", method: .POST, token: options.token, body: body, ca: options.caFile, timeout: options.timeout + 5)
     guard status == 200 else { throw ValidationError("\(path) failed (HTTP \(status)): \(Admin.message(reply))") }
     print(paused ? "trading paused" : "trading resumed")
 }

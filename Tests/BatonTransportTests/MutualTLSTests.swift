@@ -1,3 +1,4 @@
+import BatonTestCluster
 import BatonTransport
 import RaftCore
 import Testing

@@ -1,3 +1,4 @@
+import BatonTestCluster
 import BatonTransport
 import BatonWire
 import Foundation
@@ -118,74 +119,15 @@ func status(_ transport: PeerTransport, _ peer: NodeID) -> PeerStatus? {
     transport.peerStatus().first { $0.id == peer }
 }
 
-/// A throwaway CA and node certificates made with the openssl CLI in a temporary directory.
-struct TestPKI {
-    let directory: URL
-
-    init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("baton-pki-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try """
-        basicConstraints=critical,CA:FALSE
-        keyUsage=critical,digitalSignature
-        extendedKeyUsage=serverAuth,clientAuth
-        subjectAltName=IP:127.0.0.1
-        """.write(to: directory.appendingPathComponent("node.ext"), atomically: true, encoding: .utf8)
-    }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
-    func makeCA(_ name: String) throws {
-        try openssl([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", path("\(name).key"), "-out", path("\(name).pem"), "-days", "2", "-subj", "/CN=\(name)",
-        ])
-    }
-
+extension TestPKI {
     /// Makes `<node>.pem` / `<node>.key`, signed by `ca`, naming `node` as a DNS subjectAltName
     /// (the name the transport checks against the node id claimed: `node-<id>`); returns the TLS
     /// options for it.
     func makeNode(_ node: String, ca: String) throws -> MutualTLSOptions {
-        try """
-        basicConstraints=critical,CA:FALSE
-        keyUsage=critical,digitalSignature
-        extendedKeyUsage=serverAuth,clientAuth
-        subjectAltName=IP:127.0.0.1,DNS:\(node)
-        """.write(to: directory.appendingPathComponent("node.ext"), atomically: true, encoding: .utf8)
-        try openssl([
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", path("\(node).key"), "-out", path("\(node).csr"), "-subj", "/CN=\(node)",
-        ])
-        try openssl([
-            "x509", "-req", "-in", path("\(node).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
-            "-CAcreateserial", "-out", path("\(node).pem"), "-days", "2", "-extfile", path("node.ext"),
-        ])
+        try makeCertificate(node, ca: ca, subjectAltNames: ["IP:127.0.0.1", "DNS:\(node)"])
         return MutualTLSOptions(
             caCertificatePath: path("\(ca).pem"), certificatePath: path("\(node).pem"),
             privateKeyPath: path("\(node).key"))
-    }
-
-    func remove() { try? FileManager.default.removeItem(at: directory) }
-
-    private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw OpenSSLFailed(arguments: arguments, output: String(decoding: message, as: UTF8.self))
-        }
-    }
-
-    struct OpenSSLFailed: Error, CustomStringConvertible {
-        var arguments: [String]
-        var output: String
-        var description: String { "openssl \(arguments.joined(separator: " ")) failed: \(output)" }
     }
 }
 
