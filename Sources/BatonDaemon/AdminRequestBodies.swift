@@ -1,9 +1,13 @@
 import Foundation
 
-// The JSON bodies of the admin plane's POST routes in AdminAPI.swift, and the checks each route
-// makes on its body before it acts. Only Foundation: Tests/Fuzz/run.sh (target `admin`) compiles
-// this file on its own and feeds it arbitrary bytes. (The pause/resume and resolve bodies are
-// declared in TradingServices.swift.)
+#if !BATON_FUZZ_ADMIN
+import BatonFIX
+#endif
+
+// The JSON bodies of the admin plane's POST routes (AdminAPI.swift, TradingServices.swift), and
+// the checks each route makes on its body before it acts. Foundation and BatonFIX's FIXDecimal
+// only: Tests/Fuzz/run.sh (target `admin`) compiles this file with BatonFIX's FIXValues.swift
+// into one module (BATON_FUZZ_ADMIN) and feeds it arbitrary bytes.
 
 /// How a route reads its body: an empty body is nil (every field takes its default), anything
 /// else must be JSON of the type, or DecodingError, which the route answers 400 with `describe`.
@@ -94,4 +98,112 @@ struct AdminStallRequest: Decodable {
 /// `TradingEngine.KillPoint` (generic only so that this file needs nothing but Foundation).
 struct AdminArmRequest<Point: Decodable>: Decodable {
     var when: Point
+}
+
+/// `POST /admin/trading/pause` and `/admin/trading/resume`: `{"reason": "…"}`, or no body.
+struct AdminPauseRequest: Decodable {
+    var reason: String?
+    /// Refused when present: the journal names the token that authenticated the request.
+    var by: String?
+
+    static let maxReasonBytes = 500
+
+    /// The reason the route journals, or why it refuses.
+    static func reason(_ request: Self?, paused: Bool) -> Result<String, AdminBodyRefusal> {
+        if request?.by != nil { return .failure(.byNotAccepted) }
+        let reason = request?.reason ?? (paused ? "paused by an operator" : "resumed by an operator")
+        guard reason.utf8.count <= maxReasonBytes else {
+            return .failure(AdminBodyRefusal(message: "reason is longer than \(maxReasonBytes) bytes"))
+        }
+        return .success(reason)
+    }
+}
+
+/// `POST /admin/orders/resolve`: an operator settles an order reconciliation could not.
+struct AdminResolveRequest: Decodable {
+    var clordid: String
+    /// "not-received" or "filled".
+    var outcome: String
+    var quantity: Int64?
+    /// Decimal, e.g. "187.25" (at most four places).
+    var price: String?
+    var reason: String
+    var by: String?
+
+    /// What the broker confirmed, as the route hands it to the trading engine.
+    enum Outcome: Equatable {
+        case notReceived
+        case filled(quantity: Int64, priceUnits: Int64)
+    }
+
+    struct Resolution: Equatable {
+        var clOrdID: String
+        var outcome: Outcome
+        var reason: String
+    }
+
+    static let usage = #"POST /admin/orders/resolve needs {"clordid", "outcome", "reason"[, "quantity", "price"]}"#
+
+    /// The resolution the route journals, or why it refuses (an empty body is refused: every
+    /// field but quantity and price is required).
+    static func resolution(_ request: Self?) -> Result<Resolution, AdminBodyRefusal> {
+        guard let request else { return .failure(AdminBodyRefusal(message: usage)) }
+        if request.by != nil { return .failure(.byNotAccepted) }
+        guard !request.clordid.isEmpty, request.clordid.utf8.count <= 64 else {
+            return .failure(AdminBodyRefusal(message: "clordid must be 1 to 64 bytes"))
+        }
+        guard !request.reason.isEmpty, request.reason.utf8.count <= 500 else {
+            return .failure(AdminBodyRefusal(message: "reason must be 1 to 500 bytes: say what the broker confirmed"))
+        }
+        switch request.outcome {
+        case "not-received":
+            guard request.quantity == nil, request.price == nil else {
+                return .failure(AdminBodyRefusal(message: "outcome not-received takes no quantity or price"))
+            }
+            return .success(Resolution(clOrdID: request.clordid, outcome: .notReceived, reason: request.reason))
+        case "filled":
+            guard let quantity = request.quantity, quantity > 0 else {
+                return .failure(AdminBodyRefusal(message: "outcome filled needs a quantity above 0"))
+            }
+            guard let text = request.price, let price = priceUnits(text) else {
+                let shown = request.price.map { AdminBodyRefusal.quoted($0) } ?? "none"
+                return .failure(
+                    AdminBodyRefusal(
+                        message: "outcome filled needs a price: a positive decimal with at most 4 places below 100000000, got \(shown)"))
+            }
+            return .success(
+                Resolution(
+                    clOrdID: request.clordid, outcome: .filled(quantity: quantity, priceUnits: price),
+                    reason: request.reason))
+        default:
+            return .failure(
+                AdminBodyRefusal(message: "outcome must be not-received or filled, got \(AdminBodyRefusal.quoted(request.outcome))"))
+        }
+    }
+
+    /// "187.25" → 1_872_500 price units; nil unless positive, at most four places, under 10^8.
+    static func priceUnits(_ text: String) -> Int64? {
+        guard text.utf8.count <= 20, let decimal = FIXDecimal(text), decimal.scale <= 4, decimal.units > 0 else {
+            return nil
+        }
+        var units = decimal.units
+        for _ in decimal.scale..<4 {
+            let (next, overflow) = units.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            units = next
+        }
+        return units < 1_000_000_000_000 ? units : nil
+    }
+}
+
+extension AdminBodyRefusal {
+    /// The caller's own text, quoted back in an answer at most `maxBytes` long (cut by bytes:
+    /// one Character can be any number of them).
+    static func quoted(_ text: String, maxBytes: Int = 40) -> String {
+        text.utf8.count <= maxBytes ? text : String(decoding: text.utf8.prefix(maxBytes), as: UTF8.self) + "…"
+    }
+
+    /// Who acted is the authenticated token's name; a body cannot claim to be someone else.
+    static let byNotAccepted = AdminBodyRefusal(
+        message: "'by' is not accepted: the journal names the token that authenticated the request")
 }

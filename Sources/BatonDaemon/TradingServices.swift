@@ -172,18 +172,12 @@ extension AdminAPI {
         return Self.json(view, status: .ok)
     }
 
-    struct PauseRequest: Decodable {
-        var reason: String?
-        var by: String?
-    }
-
     func pause(_ paused: Bool, _ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
         guard let trading else { return Self.tradingDisabled() }
-        let request = try Self.decode(PauseRequest.self, from: body)
-        if request?.by != nil { return Self.byRefused() }
-        let reason = request?.reason ?? (paused ? "paused by an operator" : "resumed by an operator")
-        guard reason.utf8.count <= 500 else {
-            return Self.json(["error": "reason is longer than 500 bytes"], status: .badRequest)
+        let reason: String
+        switch AdminPauseRequest.reason(try Self.decode(AdminPauseRequest.self, from: body), paused: paused) {
+        case .success(let value): reason = value
+        case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
         }
         do {
             try await withDeadline(commitTimeout) {
@@ -195,59 +189,25 @@ extension AdminAPI {
         return Self.json(["paused": paused], status: .ok)
     }
 
-    struct ResolveRequest: Decodable {
-        var clordid: String
-        /// "not-received" or "filled".
-        var outcome: String
-        var quantity: Int64?
-        /// Decimal, e.g. "187.25" (at most four places).
-        var price: String?
-        var reason: String
-        var by: String?
-    }
-
     /// An operator settles an order that reconciliation could not (after checking with the
     /// broker): journaled as an OrderResolution with who and why, then the leader trades on.
     func resolveOrder(_ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
         guard let trading else { return Self.tradingDisabled() }
-        guard let request = try Self.decode(ResolveRequest.self, from: body) else {
-            return Self.json(
-                ["error": "POST /admin/orders/resolve needs {\"clordid\", \"outcome\", \"reason\"[, \"quantity\", \"price\"]}"],
-                status: .badRequest)
+        let resolution: AdminResolveRequest.Resolution
+        switch AdminResolveRequest.resolution(try Self.decode(AdminResolveRequest.self, from: body)) {
+        case .success(let value): resolution = value
+        case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
         }
-        if request.by != nil { return Self.byRefused() }
-        guard !request.clordid.isEmpty, request.clordid.utf8.count <= 64 else {
-            return Self.json(["error": "clordid must be 1 to 64 bytes"], status: .badRequest)
-        }
-        guard !request.reason.isEmpty, request.reason.utf8.count <= 500 else {
-            return Self.json(["error": "reason must be 1 to 500 bytes: say what the broker confirmed"], status: .badRequest)
-        }
-        let outcome: OrderResolution.Outcome
-        switch request.outcome {
-        case "not-received":
-            guard request.quantity == nil, request.price == nil else {
-                return Self.json(["error": "outcome not-received takes no quantity or price"], status: .badRequest)
+        let outcome: OrderResolution.Outcome =
+            switch resolution.outcome {
+            case .notReceived: .notReceived
+            case .filled(let quantity, let price): .filled(quantity: quantity, price: price)
             }
-            outcome = .notReceived
-        case "filled":
-            guard let quantity = request.quantity, quantity > 0 else {
-                return Self.json(["error": "outcome filled needs a quantity above 0"], status: .badRequest)
-            }
-            guard let text = request.price, let price = Self.priceUnits(text) else {
-                return Self.json(
-                    ["error": "outcome filled needs a price: a positive decimal with at most 4 places below 100000000, got \(request.price ?? "none")"],
-                    status: .badRequest)
-            }
-            outcome = .filled(quantity: quantity, price: price)
-        default:
-            return Self.json(
-                ["error": "outcome must be not-received or filled, got \(request.outcome.prefix(40))"], status: .badRequest)
-        }
         do {
             let by = principal.description
             let order = try await withDeadline(commitTimeout) {
                 try await trading.engine.resolve(
-                    clOrdID: request.clordid, outcome: outcome, by: by, reason: request.reason)
+                    clOrdID: resolution.clOrdID, outcome: outcome, by: by, reason: resolution.reason)
             }
             return Self.json(order, status: .ok)
         } catch let error as TradingEngine.ResolveError {
@@ -255,27 +215,6 @@ extension AdminAPI {
         } catch let error as ConsensusError {
             return Self.error(error)
         }
-    }
-
-    /// "187.25" → 1_872_500 price units; nil unless positive, at most four places, under 10^8.
-    static func priceUnits(_ text: String) -> Int64? {
-        guard text.utf8.count <= 20, let decimal = FIXDecimal(text), decimal.scale <= 4, decimal.units > 0 else {
-            return nil
-        }
-        var units = decimal.units
-        for _ in decimal.scale..<4 {
-            let (next, overflow) = units.multipliedReportingOverflow(by: 10)
-            guard !overflow else { return nil }
-            units = next
-        }
-        return units < 1_000_000_000_000 ? units : nil
-    }
-
-    /// Who acted is the authenticated token's name; a body cannot claim to be someone else.
-    static func byRefused() -> Response {
-        json(
-            ["error": "'by' is not accepted: the journal names the token that authenticated the request"],
-            status: .badRequest)
     }
 
     static func tradingDisabled() -> Response {

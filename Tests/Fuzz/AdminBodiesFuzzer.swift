@@ -10,10 +10,15 @@
 //                                    count × size ≤ 16 MiB, then the test entries it would propose
 // - POST /admin/debug/stall          AdminStallRequest     {"ms": 3000}, 1…60000
 // - POST /admin/debug/kill-on-next-order  AdminArmRequest<KillPoint>  {"when": "before-send"}
-// The input is also used as the value of each field (`{"count": <input>}` …), so that mutations
-// of a number or string literal reach the decoder without having to keep the braces intact.
-// (The pause/resume and resolve bodies are declared in TradingServices.swift, with Hummingbird:
-// not fuzzed here.)
+// - POST /admin/trading/pause, /resume    AdminPauseRequest  {"reason": "…"}, no `by`, ≤ 500 bytes
+// - POST /admin/orders/resolve            AdminResolveRequest  {"clordid", "outcome", "reason",
+//                                    "quantity", "price"}, the outcome's rules, the price's units
+// The input is also used as the value of each field (`{"count": <input>}` …, and for resolve a
+// whole request around it), so that mutations of a number or string literal reach the decoder
+// and the checks without having to keep the rest of the body intact.
+//
+// FIXDecimal, which the resolve price is parsed with, comes from BatonFIX's FIXValues.swift,
+// compiled into this module too (run.sh, with BATON_FUZZ_ADMIN so the file does not import it).
 //
 // Properties checked on every input (a violation traps, which libFuzzer reports as a crash):
 // - decoding and the checks never trap or overflow (ASan and Swift's own checks);
@@ -22,7 +27,9 @@
 // - an empty body takes the route's defaults; a body the checks accept is within the bounds the
 //   route promises (count 1…100000, size 0…1 MiB, count × size ≤ 16 MiB, ms 1…60000), one they
 //   refuse is outside them and says why; the test entries are `count` entries of `size` bytes,
-//   each led by its number.
+//   each led by its number; a pause reason or resolution accepted keeps its rules (no `by`,
+//   lengths, outcome and its quantity and price, the price's units round-trip through text), a
+//   refusal says why in at most 200 bytes.
 import Foundation
 
 /// TradingEngine.KillPoint (TradingEngine.swift, an actor's nested type that needs all of the
@@ -36,7 +43,9 @@ private enum KillPoint: String, Decodable {
 
 @_cdecl("LLVMFuzzerInitialize")
 public func adminBodiesFuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
-    let seed = Array(#"{"count": 100, "size": 256, "to": 2, "ms": 3000, "when": "before-send"}"#.utf8)
+    let seed = Array(
+        #"{"count": 100, "size": 256, "to": 2, "ms": 3000, "when": "before-send", "reason": "r", "clordid": "C1", "outcome": "filled", "quantity": 5, "price": "187.25"}"#
+            .utf8)
     seed.withUnsafeBufferPointer { _ = adminBodiesFuzzerTestOneInput($0.baseAddress!, $0.count) }
     return 0
 }
@@ -46,8 +55,15 @@ public func adminBodiesFuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: 
     let body = Data(bytes: data, count: size)
     routes(body)
     if size > 0 {
-        for field in ["to", "count", "size", "ms", "when"] {
+        for field in ["to", "count", "size", "ms", "when", "reason"] {
             routes(Data(#"{"\#(field)":"#.utf8) + body + Data("}".utf8))
+        }
+        let resolve = #"{"clordid": "BATON-1-2-3", "reason": "the broker confirmed it", "#
+        for (field, rest) in [
+            ("price", #""outcome": "filled", "quantity": 100"#), ("quantity", #""outcome": "filled", "price": "187.25""#),
+            ("outcome", #""quantity": 100, "price": "187.25""#), ("clordid", #""outcome": "not-received""#),
+        ] {
+            routes(Data((resolve + rest + #", "\#(field)": "#).utf8) + body + Data("}".utf8))
         }
     }
     return 0
@@ -72,6 +88,55 @@ private func routes(_ body: Data) {
     switch decode(AdminArmRequest<KillPoint>.self, body) {
     case .decoded(let arm): require(arm != nil || body.isEmpty, "a body that is not empty decoded to nothing")
     case .refused: break
+    }
+    if case .decoded(let request) = decode(AdminPauseRequest.self, body) {
+        for paused in [true, false] { pause(request, paused: paused) }
+    }
+    if case .decoded(let request) = decode(AdminResolveRequest.self, body) {
+        resolve(request)
+    }
+}
+
+private func pause(_ request: AdminPauseRequest?, paused: Bool) {
+    switch AdminPauseRequest.reason(request, paused: paused) {
+    case .success(let reason):
+        require(request?.by == nil, "pause accepted a body with by: \(String(describing: request))")
+        require(reason.utf8.count <= AdminPauseRequest.maxReasonBytes, "pause accepted a reason of \(reason.utf8.count) bytes")
+        require(request?.reason == nil ? !reason.isEmpty : reason == request?.reason, "pause changed the reason")
+    case .failure(let refusal):
+        require(
+            request?.by != nil || (request?.reason?.utf8.count ?? 0) > AdminPauseRequest.maxReasonBytes,
+            "pause refused \(String(describing: request)): \(refusal)")
+        require(!refusal.message.isEmpty && refusal.message.utf8.count <= 200, "pause refusal: \(refusal)")
+    }
+}
+
+private func resolve(_ request: AdminResolveRequest?) {
+    switch AdminResolveRequest.resolution(request) {
+    case .success(let resolution):
+        guard let request else { failed("an empty resolve body was accepted") }
+        require(request.by == nil, "resolve accepted a body with by")
+        require(
+            resolution.clOrdID == request.clordid && (1...64).contains(resolution.clOrdID.utf8.count),
+            "resolve accepted clordid \(resolution.clOrdID.utf8.count) bytes")
+        require(
+            resolution.reason == request.reason && (1...500).contains(resolution.reason.utf8.count),
+            "resolve accepted a reason of \(resolution.reason.utf8.count) bytes")
+        switch resolution.outcome {
+        case .notReceived:
+            require(
+                request.outcome == "not-received" && request.quantity == nil && request.price == nil,
+                "not-received from \(request)")
+        case .filled(let quantity, let price):
+            require(request.outcome == "filled" && quantity == request.quantity && quantity > 0, "filled quantity from \(request)")
+            require(price > 0 && price < 1_000_000_000_000, "filled price \(price) units out of range")
+            // The units say the same price as the text did: written back with four places, they
+            // parse to themselves.
+            let text = "\(price / 10_000).\(String(price % 10_000 + 10_000).dropFirst())"
+            require(AdminResolveRequest.priceUnits(text) == price, "price \(price) units do not round-trip through \(text)")
+        }
+    case .failure(let refusal):
+        require(!refusal.message.isEmpty && refusal.message.utf8.count <= 200, "resolve refusal: \(refusal)")
     }
 }
 

@@ -165,9 +165,11 @@ build_config() {
 }
 
 build_admin() {
-    # AdminRequestBodies.swift imports only Foundation: compiled into the harness's own module,
-    # so the fuzzer sees its internal types as the routes do.
-    fuzzer admin-bodies-fuzzer "$root/Tests/Fuzz/AdminBodiesFuzzer.swift" "$root/Sources/BatonDaemon/AdminRequestBodies.swift"
+    # AdminRequestBodies.swift needs Foundation and BatonFIX's FIXDecimal: compiled with
+    # FIXValues.swift into the harness's own module (BATON_FUZZ_ADMIN drops its `import
+    # BatonFIX`), so the fuzzer sees its internal types as the routes do.
+    fuzzer admin-bodies-fuzzer "$root/Tests/Fuzz/AdminBodiesFuzzer.swift" "$root/Sources/BatonDaemon/AdminRequestBodies.swift" \
+        "$root/Sources/BatonFIX/FIXValues.swift" -D BATON_FUZZ_ADMIN
 }
 
 # run TARGET EXECUTABLE [libFuzzer arguments…]
