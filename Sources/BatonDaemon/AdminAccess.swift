@@ -101,10 +101,19 @@ public enum AdminTokensFile {
         public var description: String { line > 0 ? "line \(line): \(reason)" : reason }
     }
 
+    /// Lines as `sed -n Np` and an editor count them: split at LF only, less one trailing CR.
+    /// (Splitting at Characters would keep "\r\n", one Character, whole; `isNewline` would also
+    /// split at VT, FF, NEL and U+2028, so a problem would name a line the operator cannot find.)
+    static func lines(of text: String) -> [String] {
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            String(line.last == "\r" ? line.dropLast() : line)
+        }
+    }
+
     public static func parse(_ text: String, fileIsPrivate: Bool) -> Result<[AdminCredential], Problem> {
         var credentials: [AdminCredential] = []
         var names: Set<String> = []
-        for (offset, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+        for (offset, raw) in lines(of: text).enumerated() {
             let number = offset + 1
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }

@@ -263,6 +263,19 @@ struct ConfigurationTests {
         #expect((try? AdminTokensFile.parse(one, fileIsPrivate: true).get()) == [expected[1]])
     }
 
+    // Found by the config fuzzer (issue 10, after the CRLF fix): splitting at `isNewline` also
+    // split at form feed, VT, NEL and U+2028, so a problem named a line number the operator's
+    // editor does not show. Lines are LF-separated, less one trailing CR.
+    @Test func aTokensFileProblemNamesTheLineAnEditorShows() throws {
+        let text = "grafana viewer plain-token-0123456789\n\u{0C}\u{2028}x\u{0B}y\nroot boss another-plain-token-42\n"
+        guard case .failure(let problem) = AdminTokensFile.parse(text, fileIsPrivate: true) else {
+            Issue.record("a file with a bad line parsed")
+            return
+        }
+        #expect(problem.line == 2, "\(problem)")
+        #expect(AdminTokensFile.lines(of: "a\r\nb\n\rc\r") == ["a", "b", "\rc"])
+    }
+
     @Test func plaintextPeersBeyondLoopbackAreOptIn() throws {
         let config = try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: [:])
         #expect(config.allowPlaintextPeers == false)

@@ -297,7 +297,10 @@ private func check(_ thrown: ConfigurationErrors, yaml: String) {
 private func checkTokensFile(_ text: String) {
     let open = AdminTokensFile.parse(text, fileIsPrivate: false)
     let private_ = AdminTokensFile.parse(text, fileIsPrivate: true)
-    let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    // Lines as an editor numbers them (LF only; "\r\n" is one Character, so not Character "\n").
+    let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map {
+        String($0.last == "\r" ? $0.dropLast() : $0)
+    }
     for result in [open, private_] {
         switch result {
         case .success(let credentials):
