@@ -172,6 +172,8 @@ let package = Package(
         // The trading engine as pure values: journal commands, order state machine, positions,
         // the MA crossover strategy, the risk gate and reconciliation planning.
         .target(name: "BatonTrading", dependencies: ["BatonMarketData"], swiftSettings: strictSettings),
+        // The alert plane as pure values: SLOs and their multi-window burn-rate rules.
+        .target(name: "BatonAlerting", swiftSettings: strictSettings),
         // The venue simulator: FIX 4.4 acceptor, matching model, market-data stream, inspection API.
         .target(
             name: "BatonVenue",
@@ -291,6 +293,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "BatonAlertingTests", dependencies: ["BatonAlerting"], swiftSettings: strictSettings),
         .testTarget(
             name: "BatonDaemonTests",
             dependencies: [
