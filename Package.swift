@@ -90,7 +90,7 @@ let package = Package(
             name: "BatonDaemon",
             dependencies: [
                 "RaftCore", "BatonJournal", "BatonTransport", "BatonWire", "CSystemd",
-                "BatonTrading", "BatonMarketData", "BatonFeed", "BatonFIX", "BatonFIXNIO",
+                "BatonTrading", "BatonMarketData", "BatonFeed", "BatonFIX", "BatonFIXNIO", "BatonAlerting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -74,7 +74,7 @@ public struct BurnRateRule: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// "5m", "6h", "3d", or seconds when the window is none of those.
-func windowName(_ nanos: Int64) -> String {
+public func windowName(_ nanos: Int64) -> String {
     let seconds = nanos / 1_000_000_000
     if seconds % 86_400 == 0 { return "\(seconds / 86_400)d" }
     if seconds % 3600 == 0 { return "\(seconds / 3600)h" }
@@ -265,8 +265,8 @@ public struct SLOEvaluator: Sendable {
         return directives
     }
 
-    public struct Status: Hashable, Sendable {
-        public struct Window: Hashable, Sendable {
+    public struct Status: Hashable, Sendable, Encodable {
+        public struct Window: Hashable, Sendable, Encodable {
             public var window: String
             public var good: UInt64
             public var bad: UInt64
@@ -280,6 +280,9 @@ public struct SLOEvaluator: Sendable {
         public var windows: [Window]
         public var firing: [String]
     }
+
+    /// The rules firing as of the last evaluation.
+    public var firingRules: Set<BurnRateRule> { firing }
 
     /// What `GET /slo` shows: the budget left over the period and each window's burn rate.
     public func status(at now: Int64) -> Status {

@@ -21,6 +21,7 @@ public import RaftCore
 /// | `GET /positions` | positions derived from journaled fills |
 /// | `GET /trading` | trading phase (HALTED with its reason), broker session, market feed |
 /// | `GET /trading/tick-to-order` | raw tick-to-order samples of orders this replica sent |
+/// | `GET /slo` | each SLO's budget left, burn rate per window and firing rules (this replica's windows) |
 /// | `POST /admin/trading/pause`, `/resume` | `{"reason": "…"}`: journaled; no new orders while paused |
 /// | `POST /admin/orders/resolve` | `{"clordid": "BTN-3-41", "outcome": "not-received" or "filled", "quantity": 100, "price": "187.25", "reason": "…"}`: journaled; settles an order reconciliation could not |
 /// | `POST /admin/debug/kill-on-next-order` | `{"when": "before-send"}` or `after-send` (debug only) |
@@ -76,6 +77,7 @@ public struct AdminAPI: Sendable {
         Route(method: "GET", path: "/positions", role: .viewer),
         Route(method: "GET", path: "/trading", role: .viewer),
         Route(method: "GET", path: "/trading/tick-to-order", role: .viewer),
+        Route(method: "GET", path: "/slo", role: .viewer),
         Route(method: "GET", path: "/audit", role: .viewer),
         Route(method: "POST", path: "/admin/trading/pause", role: .operator),
         Route(method: "POST", path: "/admin/trading/resume", role: .operator),
@@ -106,6 +108,7 @@ public struct AdminAPI: Sendable {
         view(router, "/positions") { _ in await self.positions() }
         view(router, "/trading") { _ in await self.tradingStatus() }
         view(router, "/trading/tick-to-order") { _ in await self.tickToOrder() }
+        view(router, "/slo") { _ in await self.serviceLevels() }
         view(router, "/audit") { request in await self.auditLog(request) }
         action(router, "/admin/transfer-leadership") { body, principal, source in
             try await self.transfer(body, principal: principal, source: source)

@@ -158,6 +158,9 @@ extension BatondConfiguration {
         ("trading.ack_timeout_ms", "a sent order with no answer for this long becomes unknown (default 2000)"),
         ("trading.reconcile.answer_timeout_ms", "wait for one status report before asking again (default 1000)"),
         ("trading.reconcile.attempts_before_halt", "unanswered status requests before HALTED (default 3)"),
+        ("trading.slo.order_ack.objective", "share of orders the broker must answer within the threshold, e.g. 0.999 (default 0.999)"),
+        ("trading.slo.order_ack.threshold_ms", "an answer later than this after the intent committed is a bad event (default 250)"),
+        ("trading.slo.period_days", "the SLO period the error budget is counted over (default 30)"),
         ("venue.fix", "host:port of the broker's FIX 4.4 acceptor"),
         ("venue.sender_comp_id", "the cluster's SenderCompID, the same on every replica: one broker session (default BATON)"),
         ("venue.sequence_block", "outbound MsgSeqNums a leader reserves through the log at a time (default 1000)"),
@@ -651,6 +654,11 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var feedBackup: String?
     public var feedStaleAfter: Duration
     public var feedRecoverAfter: Duration
+    /// The order acknowledgement SLO (`trading.slo.*`): this share of committed orders answered
+    /// by the broker within `orderAckThreshold`, over `sloPeriodDays`.
+    public var orderAckObjective = 0.999
+    public var orderAckThreshold: Duration = .milliseconds(250)
+    public var sloPeriodDays = 30
 
     public struct RiskLimitsSettings: Sendable, Equatable {
         public var maxOrdersPerMinute: Int
@@ -820,6 +828,17 @@ extension ConfigReader {
         configuration.resetSeqNumOnLogon = resetText == "true"
         configuration.massStatus = massStatusText == "true"
         configuration.tls = tls
+        if let raw = text("trading.slo.order_ack.objective") {
+            // A share strictly between 0 and 1: the error budget (1 - objective) divides every
+            // burn rate. Written as a decimal, not a percentage.
+            if let objective = Double(raw), objective > 0, objective < 1, raw.utf8.count <= 12 {
+                configuration.orderAckObjective = objective
+            } else {
+                fail("trading.slo.order_ack.objective", "'\(raw.prefix(40))' is not a share between 0 and 1 (e.g. 0.999 for 99.9 %)")
+            }
+        }
+        configuration.orderAckThreshold = .milliseconds(integer("trading.slo.order_ack.threshold_ms", default: 250, in: 1...600_000))
+        configuration.sloPeriodDays = integer("trading.slo.period_days", default: 30, in: 4...366)
         return configuration
     }
 }

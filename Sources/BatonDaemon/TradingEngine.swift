@@ -1,3 +1,4 @@
+public import BatonAlerting
 public import BatonFIX
 public import BatonFIXNIO
 public import BatonFeed
@@ -48,6 +49,9 @@ public actor TradingEngine: CommittedEntryConsumer {
     private var phaseMarks: [String: (proposed: Int64, applied: Int64?)] = [:]
     private var recentPhases: [[Int64]] = []
     static let tickToOrderKept = 20_000
+    /// The order acknowledgement SLO, fed from the core's reports (on the leader).
+    private var serviceLevels: ServiceLevels
+    private let serviceLevelMetrics: ServiceLevelMetrics
     public var shadowAgreements: UInt64 { core.shadowAgreements }
     public var shadowDivergences: UInt64 { core.shadowDivergences }
 
@@ -57,6 +61,20 @@ public actor TradingEngine: CommittedEntryConsumer {
         self.logger = logger
         self.metrics = metrics
         (outboxStream, outbox) = AsyncStream<TradingDirective>.makeStream()
+        let levels: ServiceLevels
+        do {
+            levels = try ServiceLevels(
+                objective: configuration.orderAckObjective, threshold: configuration.orderAckThreshold,
+                periodDays: configuration.sloPeriodDays)
+        } catch {
+            // The configuration loader checks the same bounds: only a caller that built the
+            // configuration by hand gets here. Measure against the defaults rather than not at all.
+            logger.error("the order-ack SLO is invalid; using 0.999 within 250 ms over 30 days", metadata: ["error": "\(error)"])
+            levels = try! ServiceLevels(objective: 0.999, threshold: .milliseconds(250), periodDays: 30)
+        }
+        serviceLevels = levels
+        serviceLevelMetrics = ServiceLevelMetrics(
+            objective: levels.orderAck.objective, node: "\(nodeID.rawValue)", registry: metrics.registry)
         core = TradingCore(
             settings: .init(
                 node: nodeID.rawValue, senderCompID: configuration.senderCompID,
@@ -220,7 +238,29 @@ public actor TradingEngine: CommittedEntryConsumer {
                     leaseRemainingNanos: view.leaseRemaining.map { Int64($0.nanosecondsClamped) },
                     termStartIndex: view.termStartIndex),
                 session: SessionInput(active: session.session == .active, nextSenderSeqNum: session.nextSenderSeqNum)))
+        evaluateServiceLevels(now: Self.coreNanos())
     }
+
+    private func evaluateServiceLevels(now: Int64) {
+        guard let changes = serviceLevels.evaluateIfDue(now: now) else { return }
+        for change in changes {
+            switch change {
+            case .raise(let slo, let rule, let long, let short):
+                logger.error(
+                    "SLO burning its error budget too fast",
+                    metadata: [
+                        "slo.name": "\(slo)", "slo.rule": "\(rule)", "slo.severity": "\(rule.severity.rawValue)",
+                        "slo.burn_rate.long": "\(long)", "slo.burn_rate.short": "\(short)",
+                    ])
+            case .resolve(let slo, let rule):
+                logger.notice("SLO burn back under the rule's rate", metadata: ["slo.name": "\(slo)", "slo.rule": "\(rule)"])
+            }
+        }
+        serviceLevelMetrics.publish(serviceLevels.orderAck.status(at: now), firingRules: serviceLevels.orderAck.firingRules)
+    }
+
+    /// What `GET /slo` shows.
+    public func serviceLevelStatus() -> [SLOEvaluator.Status] { serviceLevels.status(now: Self.coreNanos()) }
 
     // MARK: - Directives out
 
@@ -481,7 +521,11 @@ public actor TradingEngine: CommittedEntryConsumer {
         case .orderNotWritten(let clOrdID, let reason):
             logger.warning("order not sent", metadata: ["order.clordid": "\(clOrdID)", "error": "\(reason)"])
         case .orderUnknown(let clOrdID, let reason):
+            serviceLevels.orderUnknown(now: Self.coreNanos())
             logger.error("order fate unknown", metadata: ["order.clordid": "\(clOrdID)", "reason": "\(reason)"])
+        case .orderAcknowledged(_, let latency):
+            metrics.orderAckSeconds.recordNanoseconds(latency)
+            serviceLevels.orderAcknowledged(latencyNanos: latency, now: Self.coreNanos())
         case .handOverMarked(let drained):
             logger.notice(drained ? "hand-over journaled: this leader writes nothing more" : "hand-over abandoned: trading on")
         }

@@ -20,6 +20,8 @@ public final class TradingMetrics: Sendable {
     let tickToOrder: DurationHistogram
     /// How long a planned hand-over waited for this leader's in-flight orders to be answered.
     let handOverDrainSeconds: DurationHistogram
+    /// Intent committed → the broker's first answer, on the leader (the order-ack SLI).
+    let orderAckSeconds: DurationHistogram
     let phaseGauges: [TradingEngine.Phase: Gauge]
 
     public init(node: UInt64, registry: PrometheusCollectorRegistry) {
@@ -55,6 +57,13 @@ public final class TradingMetrics: Sendable {
                 .milliseconds(100), .milliseconds(250), .seconds(1),
             ],
             help: "Planned hand-over: time from stopping sends to every in-flight order answered (or past max_order_age)")
+        orderAckSeconds = registry.makeDurationHistogram(
+            name: "baton_order_ack_seconds", labels: labels,
+            buckets: [
+                .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
+            ],
+            help: "Order intent committed to the broker's first answer to it (the order acknowledgement SLI)")
         var phases: [TradingEngine.Phase: Gauge] = [:]
         for phase in [TradingEngine.Phase.follower, .waiting, .reconciling, .trading, .halted] {
             phases[phase] = registry.makeGauge(

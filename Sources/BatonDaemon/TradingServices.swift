@@ -1,3 +1,4 @@
+import BatonAlerting
 import BatonFIX
 public import BatonFIXNIO
 public import BatonFeed
@@ -169,6 +170,21 @@ extension AdminAPI {
                         lastSequence: $0.lastSequence, stalenessMs: $0.stalenessMillis, ticks: $0.ticks, gaps: $0.gaps,
                         decodeErrors: $0.decodeErrors)
                 }))
+        return Self.json(view, status: .ok)
+    }
+
+    struct ServiceLevelView: Encodable {
+        var node: UInt64
+        /// Only the leader sees the broker's answers: a follower's windows are empty.
+        var leader: Bool
+        var slos: [SLOEvaluator.Status]
+    }
+
+    func serviceLevels() async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let view = ServiceLevelView(
+            node: node.rawValue, leader: await consensus.health().role == .leader,
+            slos: await trading.engine.serviceLevelStatus())
         return Self.json(view, status: .ok)
     }
 

@@ -113,6 +113,9 @@ public enum TradingReport: Sendable, Hashable {
     case orderNotWritten(clOrdID: String, reason: String)
     case orderUnknown(clOrdID: String, reason: String)
     case handOverMarked(drained: Bool)
+    /// The broker's first answer to an order this leader committed, `latencyNanos` after the
+    /// intent committed: the order acknowledgement SLI (an `orderUnknown` is its bad event).
+    case orderAcknowledged(clOrdID: String, latencyNanos: Int64)
 }
 
 /// Deliberately broken cores, so the trading simulator shows that its checker catches each.
@@ -207,6 +210,11 @@ public struct TradingCore: Sendable {
     private var inFlightSymbols: Set<String> = []
     /// Orders this leader wrote (or is writing) in its term, and when: never twice.
     private var sentLocally: [String: Int64] = [:]
+    /// Orders whose intent committed while this replica led, and when, until the broker's first
+    /// answer (or their fate is unknown): what the acknowledgement SLI measures.
+    private var awaitingFirstAnswer: [String: Int64] = [:]
+    /// A bound for orders that are never written (paused, lease lost …): the oldest are dropped.
+    static let awaitingFirstAnswerLimit = 100_000
     private var lastSendFailure: Int64 = .min / 2
     private var proposedExecIDs: Set<String> = []
     private var proposedReconciliations: Set<String> = []
@@ -302,6 +310,12 @@ public struct TradingCore: Sendable {
         case .orderCommitted(let order):
             inFlightSymbols.remove(order.symbol)
             compareWithShadow(order.intent.signal, out: &out)
+            if isLeader {
+                if awaitingFirstAnswer.count >= Self.awaitingFirstAnswerLimit {
+                    awaitingFirstAnswer = awaitingFirstAnswer.filter { now - $0.value < settings.ackTimeoutNanos }
+                }
+                awaitingFirstAnswer[order.clOrdID] = now
+            }
             out.append(.report(.intentCommitted(order)))
             return true
         case .rejectionCommitted(let rejection):
@@ -439,7 +453,11 @@ public struct TradingCore: Sendable {
         }
         guard !state.executionIDs.contains(record.execID), !proposedExecIDs.contains(record.execID) else { return [] }
         proposedExecIDs.insert(record.execID)
-        return [.propose(.execution(record))]
+        if !possDup, let committed = awaitingFirstAnswer.removeValue(forKey: record.clOrdID) {
+            out.append(.report(.orderAcknowledged(clOrdID: record.clOrdID, latencyNanos: max(0, now - committed))))
+        }
+        out.append(.propose(.execution(record)))
+        return out
     }
 
     /// An ExecutionReport refused at the boundary (a value journal units cannot hold). Never
@@ -524,6 +542,7 @@ public struct TradingCore: Sendable {
         carryOut(reconciler.stop(), now: now, out: &out)
         setPhase(.waiting)
         sentLocally[clOrdID] = nil
+        awaitingFirstAnswer[clOrdID] = nil
         pendingUnknowns.insert(clOrdID)
         out.append(.report(.orderUnknown(clOrdID: clOrdID, reason: reason)))
         out.append(.propose(.orderUnknown(OrderUnknown(clOrdID: clOrdID, reason: reason, atNanos: now))))
@@ -705,6 +724,7 @@ public struct TradingCore: Sendable {
         abandonRefused = false
         inFlightSymbols = []
         sentLocally = [:]
+        awaitingFirstAnswer = [:]
         proposedExecIDs = []
         proposedReconciliations = []
         pendingUnknowns = []
@@ -815,6 +835,7 @@ public struct TradingCore: Sendable {
         setPhase(.waiting)
         for id in silent.sorted() {
             sentLocally[id] = nil
+            awaitingFirstAnswer[id] = nil
             pendingUnknowns.insert(id)
             let reason = "no answer within \(settings.ackTimeoutNanos / 1_000_000) ms"
             out.append(.report(.orderUnknown(clOrdID: id, reason: reason)))

@@ -14,8 +14,8 @@ struct BatonCtl: AsyncParsableCommand {
         commandName: "batonctl",
         abstract: "On-call CLI for a Baton cluster.",
         subcommands: [
-            Status.self, Orders.self, Positions.self, Trading.self, Pause.self, Resume.self, TransferLeadership.self,
-            Propose.self, Audit.self, Journal.self,
+            Status.self, Orders.self, Positions.self, Trading.self, ServiceLevels.self, Pause.self, Resume.self,
+            TransferLeadership.self, Propose.self, Audit.self, Journal.self,
         ]
     )
 }
@@ -466,6 +466,53 @@ struct Positions: AsyncParsableCommand {
         }
         printTable(rows)
         if positions.isEmpty { print("no positions yet") }
+    }
+}
+
+struct ServiceLevels: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slo",
+        abstract: "Each SLO's error budget left and burn rate per window, as the leader measures them.")
+    @OptionGroup var options: AdminOptions
+    @OptionGroup var source: TradingSource
+
+    struct View: Decodable {
+        struct Status: Decodable {
+            struct Window: Decodable {
+                var window: String
+                var good: UInt64
+                var bad: UInt64
+                var burnRate: Double
+            }
+            var slo: String
+            var objective: Double
+            var period: String
+            var budgetRemaining: Double
+            var windows: [Window]
+            var firing: [String]
+        }
+        var node: UInt64
+        var leader: Bool
+        var slos: [Status]
+    }
+
+    func run() async throws {
+        let view = try Admin.decoder.decode(View.self, from: try await source.fetch("/slo", options))
+        let windows = view.slos.first?.windows.map(\.window) ?? []
+        var rows = [["SLO", "OBJECTIVE", "PERIOD", "BUDGET LEFT"] + windows.map { "BURN \($0)" } + ["EVENTS 5m", "FIRING"]]
+        for slo in view.slos {
+            let burns = windows.map { name in
+                slo.windows.first { $0.window == name }.map { String(format: "%.2f", $0.burnRate) } ?? "-"
+            }
+            let recent = slo.windows.first { $0.window == "5m" }.map { "\($0.good) good, \($0.bad) bad" } ?? "-"
+            rows.append(
+                [slo.slo, String(format: "%g%%", slo.objective * 100), slo.period, String(format: "%.1f%%", slo.budgetRemaining * 100)]
+                    + burns + [recent, slo.firing.isEmpty ? "-" : slo.firing.joined(separator: "; ")])
+        }
+        printTable(rows)
+        if !view.leader {
+            print("n\(view.node) is not the leader: only the leader sees the broker's answers, so its windows are empty")
+        }
     }
 }
 

@@ -326,6 +326,30 @@ struct TradingConfigurationTests {
         #expect(trading.feedBackup == "ws://127.0.0.1:9881/feed")
     }
 
+    @Test func theOrderAckSLOHasDefaultsAndRefusesWhatCannotBeAnObjective() throws {
+        let defaults = try #require(try BatondConfiguration.parse(yaml: Self.trading, source: "n2.yaml", environment: [:]).trading)
+        #expect(defaults.orderAckObjective == 0.999 && defaults.orderAckThreshold == .milliseconds(250) && defaults.sloPeriodDays == 30)
+        let set = try #require(
+            try BatondConfiguration.parse(
+                yaml: Self.trading, source: "n2.yaml",
+                environment: ["BATON_TRADING_SLO_ORDER_ACK_OBJECTIVE": "0.99", "BATON_TRADING_SLO_ORDER_ACK_THRESHOLD_MS": "100"]
+            ).trading)
+        #expect(set.orderAckObjective == 0.99 && set.orderAckThreshold == .milliseconds(100))
+        for (variable, value, key) in [
+            ("BATON_TRADING_SLO_ORDER_ACK_OBJECTIVE", "99.9", "trading.slo.order_ack.objective"),
+            ("BATON_TRADING_SLO_ORDER_ACK_OBJECTIVE", "1", "trading.slo.order_ack.objective"),
+            ("BATON_TRADING_SLO_ORDER_ACK_OBJECTIVE", "nan", "trading.slo.order_ack.objective"),
+            ("BATON_TRADING_SLO_ORDER_ACK_THRESHOLD_MS", "0", "trading.slo.order_ack.threshold_ms"),
+            // Shorter than the ticket rule's 3-day window.
+            ("BATON_TRADING_SLO_PERIOD_DAYS", "2", "trading.slo.period_days"),
+        ] {
+            let error = try #require(throws: ConfigurationErrors.self) {
+                try BatondConfiguration.parse(yaml: Self.trading, source: "n2.yaml", environment: [variable: value])
+            }
+            #expect(error.errors.contains { $0.key == key }, "\(variable)=\(value): \(error)")
+        }
+    }
+
     @Test func tradingIsOffUnlessEnabled() throws {
         #expect(try BatondConfiguration.parse(yaml: ConfigurationTests.valid, source: "n2.yaml", environment: [:]).trading == nil)
     }

@@ -98,6 +98,26 @@ import Testing
         let text = String(decoding: metrics, as: UTF8.self)
         #expect(text.contains("baton_tick_to_order_seconds_count"))
         #expect(!text.contains("baton_tick_to_order_seconds_count{node=\"\(leader)\"} 0"))
+        // And the broker's first answer to each order: the order-ack SLI, which /slo evaluates.
+        #expect(text.contains("baton_order_ack_seconds_count{node=\"\(leader)\"}"))
+        #expect(!text.contains("baton_order_ack_seconds_count{node=\"\(leader)\"} 0"))
+        let (sloStatus, sloBody) = try await cluster.get("\(cluster.replicas[leader]!.adminURL)/slo")
+        #expect(sloStatus == 200)
+        let slo = try #require(try JSONSerialization.jsonObject(with: sloBody) as? [String: Any], "\(String(decoding: sloBody, as: UTF8.self))")
+        #expect(slo["leader"] as? Bool == true)
+        let objectives = try #require(slo["slos"] as? [[String: Any]])
+        let orderAck = try #require(objectives.first { $0["slo"] as? String == "order-ack-latency" }, "\(objectives)")
+        #expect(orderAck["objective"] as? Double == 0.999)
+        let windows = try #require(orderAck["windows"] as? [[String: Any]])
+        let fiveMinutes = try #require(windows.first { $0["window"] as? String == "5m" })
+        // Every order the venue took was answered; on loopback well within 250 ms.
+        #expect((fiveMinutes["good"] as? Int ?? 0) >= venueOrders.count, "\(fiveMinutes)")
+        #expect(fiveMinutes["bad"] as? Int == 0, "\(fiveMinutes)")
+        #expect((orderAck["firing"] as? [String])?.isEmpty == true)
+        let admin = cluster.ids.map { cluster.replicas[$0]!.adminURL }.joined(separator: ",")
+        let table = try BatonctlTests.run(["slo", "--admin", admin], environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
+        #expect(table.status == 0, "\(table.output)")
+        #expect(table.output.contains("order-ack-latency") && table.output.contains("BURN 1h") && table.output.contains("99.9%"), "\(table.output)")
     }
 
     @Test func theRiskGateRejectsAndJournalsWhy() async throws {

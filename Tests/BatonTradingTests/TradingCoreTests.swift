@@ -219,4 +219,52 @@ import Testing
         }
         #expect(!mark.drained)
     }
+
+    static func acknowledgements(_ directives: [TradingDirective]) -> [(String, Int64)] {
+        directives.compactMap {
+            if case .report(.orderAcknowledged(let id, let latency)) = $0 { (id, latency) } else { nil }
+        }
+    }
+
+    @Test("the broker's first answer to a committed order is its acknowledgement, measured from the commit, once")
+    func firstAnswerIsTheAcknowledgement() {
+        var core = Self.leader(withOpenIntent: false)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        let committed = core.apply(.orderIntent(intent()), term: 2, index: 3, now: 101 * Self.ms)
+        guard case .send(let send)? = committed.first(where: { if case .send = $0 { true } else { false } }) else {
+            Issue.record("the committed intent was not sent: \(committed)")
+            return
+        }
+        _ = core.onOrderWritten(send, msgSeqNum: 2, leaseRemainingNanos: 200 * Self.ms, now: 103 * Self.ms)
+        // A replayed report (PossDup) is not an answer to this write.
+        let replayed = core.onExecutionReport(
+            report("BTN-2-3", exec: "E0", type: "0", status: "0", cum: 0, avg: 0, leaves: 100), possDup: true, now: 104 * Self.ms)
+        #expect(Self.acknowledgements(replayed).isEmpty)
+        let first = core.onExecutionReport(
+            report("BTN-2-3", exec: "E1", type: "0", status: "0", cum: 0, avg: 0, leaves: 100), now: 112 * Self.ms)
+        #expect(Self.acknowledgements(first).map(\.0) == ["BTN-2-3"])
+        #expect(Self.acknowledgements(first).map(\.1) == [11 * Self.ms], "from the intent's commit at 101 ms")
+        #expect(Self.proposals(first).count == 1, "the report is journaled as before")
+        let fill = core.onExecutionReport(
+            report("BTN-2-3", exec: "E2", status: "2", last: 100, lastPx: 1_000_000, cum: 100, avg: 1_000_000), now: 130 * Self.ms)
+        #expect(Self.acknowledgements(fill).isEmpty, "only the first answer counts")
+    }
+
+    @Test("an order with no answer is no acknowledgement: its unknown is the SLI's bad event, and a late answer does not count")
+    func silentOrderIsNotAcknowledged() {
+        var core = Self.leader(withOpenIntent: false)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        let committed = core.apply(.orderIntent(intent()), term: 2, index: 3, now: 101 * Self.ms)
+        guard case .send(let send)? = committed.first(where: { if case .send = $0 { true } else { false } }) else {
+            Issue.record("the committed intent was not sent: \(committed)")
+            return
+        }
+        _ = core.onOrderWritten(send, msgSeqNum: 2, leaseRemainingNanos: 200 * Self.ms, now: 102 * Self.ms)
+        let silent = core.onDuty(now: 400 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        #expect(silent.contains { if case .report(.orderUnknown("BTN-2-3", _)) = $0 { true } else { false } })
+        let late = core.onExecutionReport(
+            report("BTN-2-3", exec: "E1", type: "0", status: "0", cum: 0, avg: 0, leaves: 100), now: 450 * Self.ms)
+        #expect(Self.acknowledgements(late).isEmpty)
+    }
 }
+
