@@ -416,7 +416,9 @@ public struct FIXSession: Sendable {
             if status == .awaitingLogon {
                 disconnect(text)
             } else {
-                if let seq = message.msgSeqNum {
+                // RefSeqNum(45) is a SEQNUM like ours: a number outside our range is not one we
+                // may send back (the Reject would fail our own dictionary), so that one only logs out.
+                if let seq = message.msgSeqNum, (1...FIXSession.maxSeqNum).contains(seq) {
                     sendSession(
                         FIXReject(
                             refSeqNum: seq, refTagID: FIXTag.senderCompID, refMsgType: msgType, reason: .compIDProblem,
@@ -429,6 +431,12 @@ public struct FIXSession: Sendable {
         }
         guard let seq = message.msgSeqNum else {
             logoutAndDisconnect("MsgSeqNum(34) missing or not a number in MsgType \(msgType)")
+            return
+        }
+        guard (1...FIXSession.maxSeqNum).contains(seq) else {
+            // Sequence arithmetic (seq + 1) must never trap on what a counterparty claims, and no
+            // Reject below may quote a RefSeqNum outside the range.
+            logoutAndDisconnect("MsgSeqNum(34)=\(seq) in MsgType \(msgType) is outside 1…\(FIXSession.maxSeqNum)")
             return
         }
         if let maxLatency = settings.maxLatencySeconds {
@@ -453,12 +461,6 @@ public struct FIXSession: Sendable {
                 return
             }
         }
-        guard (1...FIXSession.maxSeqNum).contains(seq) else {
-            // Sequence arithmetic (seq + 1) must never trap on what a counterparty claims.
-            logoutAndDisconnect("MsgSeqNum(34)=\(seq) in MsgType \(msgType) is outside 1…\(FIXSession.maxSeqNum)")
-            return
-        }
-
         if msgType == "A" && status == .awaitingLogon && message[FIXTag.resetSeqNumFlag] == "Y" {
             // The counterparty restarts both sequences (an initiator that asked for it has
             // already reset when it sent its Logon; resetting again is harmless).

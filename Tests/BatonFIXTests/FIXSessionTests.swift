@@ -560,6 +560,38 @@ struct FIXSessionTests {
         #expect(out.contains { if case .disconnect = $0 { true } else { false } } || acceptor.status != .active)
     }
 
+    /// Found by the fix fuzzer (FUZZ_ASAN=0 campaign): a wrong CompID with a MsgSeqNum outside
+    /// 1…Int32.max was answered with a Reject quoting it as RefSeqNum(45), a value our own
+    /// dictionary refuses as a SEQNUM. Every message the session sends must validate; this one
+    /// only logs out. (The same holds for a SendingTime problem, checked after the range now.)
+    @Test func aMsgSeqNumOutOfRangeIsNeverQuotedBackInAReject() throws {
+        var settings = FIXSessionSettings(role: .acceptor, senderCompID: "VENUE", targetCompID: "BATON")
+        settings.maxLatencySeconds = 120
+        for (sender, sentAt) in [("B;TON", t0), ("BATON", t0.adding(milliseconds: -500_000))] {
+            var acceptor = FIXSession(settings: settings)
+            _ = acceptor.onConnected(now: t0)
+            var logon = FIXLogon(heartBtInt: 30).message
+            logon.set(FIXTag.senderCompID, "BATON")
+            logon.set(FIXTag.targetCompID, "VENUE")
+            logon.set(FIXTag.msgSeqNum, "1")
+            logon.set(FIXTag.sendingTime, t0.fixString)
+            _ = acceptor.onReceived(bytes: logon.encoded(), now: t0)
+            #expect(acceptor.status == .active)
+            var hostile = FIXMessage(msgType: "0", fields: [])
+            hostile.set(FIXTag.senderCompID, sender)
+            hostile.set(FIXTag.targetCompID, "VENUE")
+            hostile.set(FIXTag.msgSeqNum, "2223372036854775807")
+            hostile.set(FIXTag.sendingTime, sentAt.fixString)
+            let out = acceptor.onReceived(bytes: hostile.encoded(), now: t0)
+            let sent = out.compactMap { d -> FIXMessage? in if case .send(let m, _) = d { m } else { nil } }
+            for message in sent {
+                #expect(FIXDictionary.fix44.validate(message).isEmpty, "sent an invalid \(message)")
+            }
+            #expect(!sent.contains { $0.msgType == "3" }, "\(sent)")
+            #expect(sent.contains { $0.msgType == "5" }, "the session still logs out: \(out)")
+        }
+    }
+
     @Test func aHugeHeartBtIntIsRefusedAtLogon() throws {
         var acceptor = FIXSession(settings: FIXSessionSettings(role: .acceptor, senderCompID: "VENUE", targetCompID: "BATON"))
         _ = acceptor.onConnected(now: t0)

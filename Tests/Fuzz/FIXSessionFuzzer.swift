@@ -28,6 +28,7 @@
 //   it sends was persisted before (the persistence contract); applying its persist directives
 //   to a copy of the store gives its store; after `disconnect` it is disconnected.
 import BatonFIX
+import Glibc
 
 private let us = "BATON"
 private let counterparty = "BROKER"
@@ -59,9 +60,9 @@ public func fixSessionFuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: I
     let whole = decode([bytes[...]])
     let split = size > 1 ? Int(bytes[size - 1]) % size : 0
     let pieces = decode([bytes[..<split], bytes[split...]])
-    precondition(whole == pieces, "split at \(split) changed what decodes")
+    require(whole == pieces, "split at \(split) changed what decodes")
     if size <= 1024 {
-        precondition(whole == decode(bytes.map { [$0][...] }), "byte-wise feeding changed what decodes")
+        require(whole == decode(bytes.map { [$0][...] }), "byte-wise feeding changed what decodes")
     }
     for case .message(let message) in whole { check(message) }
     var raw = Harness(acceptor())
@@ -119,9 +120,9 @@ private func check(_ message: FIXMessage) {
         let encoded = message.encoded()
         let again = decode([encoded[...]])
         guard again.count == 1, case .message(let reparsed) = again[0] else {
-            preconditionFailure("\(message) re-encodes to a frame that does not decode: \(again)")
+            failed("\(message) re-encodes to a frame that does not decode: \(again)")
         }
-        precondition(reparsed.encoded() == encoded, "re-encoding \(message) is not stable")
+        require(reparsed.encoded() == encoded, "re-encoding \(message) is not stable")
     }
     for error in dictionary.validate(message) {
         _ = error.description
@@ -156,9 +157,9 @@ private func roundTrip<T: Equatable>(
     let rendered = render(typed)
     do {
         let again = try parse(rendered)
-        precondition(again == typed, "\(T.self) round trip changed \(typed) into \(again)")
+        require(again == typed, "\(T.self) round trip changed \(typed) into \(again)")
     } catch {
-        preconditionFailure("\(T.self) \(typed) renders as \(rendered), which does not parse: \(error)")
+        failed("\(T.self) \(typed) renders as \(rendered), which does not parse: \(error)")
     }
 }
 
@@ -296,13 +297,13 @@ private struct Harness {
             do {
                 carryOut(try session.send(order, now: now), "send")
             } catch {
-                preconditionFailure("active session refused an order: \(error)")
+                failed("active session refused an order: \(error)")
             }
         }
         carryOut(session.logout(text: "done", now: now), "logout")
         now = now.adding(seconds: 60)
         carryOut(session.onTick(now: now), "onTick after logout")
-        precondition(session.status == .disconnected, "still \(session.status) a minute after logout")
+        require(session.status == .disconnected, "still \(session.status) a minute after logout")
         carryOut(session.onDisconnected(now: now), "onDisconnected")
     }
 
@@ -314,7 +315,7 @@ private struct Harness {
             switch directive {
             case .persist(let change):
                 if case .sent(let seq, _) = change {
-                    precondition(seq == store.nextSenderSeqNum, "\(event): persisted sent \(seq), next was \(store.nextSenderSeqNum)")
+                    require(seq == store.nextSenderSeqNum, "\(event): persisted sent \(seq), next was \(store.nextSenderSeqNum)")
                     persisted.insert(seq)
                 }
                 store.apply(change)
@@ -325,15 +326,15 @@ private struct Harness {
             case .disconnect:
                 status = .disconnected
             case .deliver(let message):
-                precondition(message.msgType.map { $0 != "A" && $0 != "0" && $0 != "1" } ?? true, "delivered \(message)")
+                require(message.msgType.map { $0 != "A" && $0 != "0" && $0 != "1" } ?? true, "delivered \(message)")
             case .log:
                 break
             }
         }
-        precondition(store == session.store, "\(event): the persisted store differs from the session's")
-        if let status { precondition(status == session.status, "\(event): last status \(status), session \(session.status)") }
+        require(store == session.store, "\(event): the persisted store differs from the session's")
+        if let status { require(status == session.status, "\(event): last status \(status), session \(session.status)") }
         // An acceptor takes HeartBtInt from the counterparty's Logon: it must have been bounded.
-        precondition(
+        require(
             session.settings.role == .initiator || (0...FIXSession.maxHeartBtInt).contains(session.heartBtInt),
             "\(event): acceptor took HeartBtInt \(session.heartBtInt)")
     }
@@ -341,17 +342,28 @@ private struct Harness {
     private func checkOutbound(_ message: FIXMessage, _ bytes: [UInt8], persisted: Set<Int>, _ event: String) {
         let decoded = decode([bytes[...]])
         guard decoded.count == 1, case .message(let sent) = decoded[0] else {
-            preconditionFailure("\(event): sent bytes do not decode as one message: \(decoded)")
+            failed("\(event): sent bytes do not decode as one message: \(decoded)")
         }
-        precondition(sent.encoded() == bytes, "\(event): sent bytes are not the canonical encoding")
-        precondition(
+        require(sent.encoded() == bytes, "\(event): sent bytes are not the canonical encoding")
+        require(
             sent[FIXTag.senderCompID] == us && sent[FIXTag.targetCompID] == counterparty, "\(event): sent \(sent)")
-        guard let seq = sent.msgSeqNum, seq >= 1 else { preconditionFailure("\(event): sent without MsgSeqNum: \(sent)") }
+        guard let seq = sent.msgSeqNum, seq >= 1 else { failed("\(event): sent without MsgSeqNum: \(sent)") }
         // A new message (not a re-send or gap fill) goes out only under a number already persisted.
         if !sent.isPossDup {
-            precondition(persisted.contains(seq), "\(event): sent MsgSeqNum \(seq) before persisting it")
+            require(persisted.contains(seq), "\(event): sent MsgSeqNum \(seq) before persisting it")
         }
         let errors = dictionary.validate(sent)
-        precondition(errors.isEmpty, "\(event): sent an invalid message \(sent): \(errors)")
+        require(errors.isEmpty, "\(event): sent an invalid message \(sent): \(errors)")
     }
+}
+
+/// precondition, but the message is printed (with -O a failed precondition shows only its line).
+private func require(_ condition: Bool, _ message: @autoclosure () -> String = "", line: UInt = #line) {
+    if !condition { failed(message(), line: line) }
+}
+
+private func failed(_ message: String, line: UInt = #line) -> Never {
+    let text = Array("FIXSessionFuzzer.swift:\(line): \(message)\n".utf8)
+    _ = text.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count) }
+    fatalError(message)
 }
