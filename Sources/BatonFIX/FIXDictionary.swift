@@ -116,6 +116,7 @@ public struct FIXDictionary: Sendable {
             fields[number] = Field(number: number, name: name, type: type, enumValues: values)
             fieldNumbersByName[name] = number
         }
+        dataFieldLengthTags = Self.dataFieldLengthTags(fields: fields, byName: fieldNumbersByName)
 
         var components: [String: XMLTree] = [:]
         for component in root.child("components")?.children ?? [] where component.name == "component" {
@@ -145,13 +146,16 @@ public struct FIXDictionary: Sendable {
     }
 
     /// DATA field tag → its LENGTH field tag: the LENGTH field numbered one below, or named
-    /// `<Data>Length`/`<Data>Len` (Signature(89) ← SignatureLength(93)).
-    public var dataFieldLengthTags: [Int: Int] {
+    /// `<Data>Length`/`<Data>Len` (Signature(89) ← SignatureLength(93)). Derived once, when the
+    /// dictionary loads: every session asks for it when it starts.
+    public private(set) var dataFieldLengthTags: [Int: Int] = [:]
+
+    private static func dataFieldLengthTags(fields: [Int: Field], byName: [String: Int]) -> [Int: Int] {
         var pairs: [Int: Int] = [:]
         for field in fields.values where field.type == "DATA" {
             if let previous = fields[field.number - 1], previous.type == "LENGTH" {
                 pairs[field.number] = previous.number
-            } else if let tag = fieldNumbersByName[field.name + "Length"] ?? fieldNumbersByName[field.name + "Len"] {
+            } else if let tag = byName[field.name + "Length"] ?? byName[field.name + "Len"] {
                 pairs[field.number] = tag
             }
         }
