@@ -7,8 +7,9 @@ packages=(pkg-config libsqlite3-dev libsystemd-dev libssl-dev)
 if [ "${BATON_TEST_DEPS:-0}" = "1" ]; then
     # Test-only tools: systemd-analyze verifies the unit file; QuickFIX's executor example (a
     # real FIX 4.4 engine, from libquickfix-doc, running on libquickfix from -dev) is the
-    # counterparty of the FIX conformance tests; gzip unpacks it.
-    packages+=(systemd libquickfix-dev libquickfix-doc gzip)
+    # counterparty of the FIX conformance tests; gzip unpacks it; promtool (from prometheus)
+    # checks and unit-tests the rules in deploy/prometheus/.
+    packages+=(systemd libquickfix-dev libquickfix-doc gzip prometheus)
 fi
 
 missing=()

@@ -521,6 +521,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         case .orderNotWritten(let clOrdID, let reason):
             logger.warning("order not sent", metadata: ["order.clordid": "\(clOrdID)", "error": "\(reason)"])
         case .orderUnknown(let clOrdID, let reason):
+            metrics.ordersUnknown.increment()
             serviceLevels.orderUnknown(now: Self.coreNanos())
             logger.error("order fate unknown", metadata: ["order.clordid": "\(clOrdID)", "reason": "\(reason)"])
         case .orderAcknowledged(_, let latency):

@@ -10,6 +10,8 @@ public final class TradingMetrics: Sendable {
     let riskRejections: Counter
     let ordersSent: Counter
     let fills: Counter
+    /// Orders whose fate became unknown: the order-ack SLI's bad events beside slow answers.
+    let ordersUnknown: Counter
     let duplicateReports: Counter
     let reportsOnFollower: Counter
     let anomalies: Counter
@@ -37,6 +39,9 @@ public final class TradingMetrics: Sendable {
         riskRejections = counter("baton_trading_risk_rejections_total", "Signals the risk gate rejected (committed)")
         ordersSent = counter("baton_trading_orders_sent_total", "NewOrderSingle messages this replica wrote")
         fills = counter("baton_trading_fills_total", "Fills journaled")
+        ordersUnknown = counter(
+            "baton_trading_orders_unknown_total",
+            "Orders this leader wrote with no answer within trading.ack_timeout_ms, or lost with the connection mid-write")
         duplicateReports = counter("baton_trading_duplicate_reports_total", "ExecutionReports dropped as already journaled (by ExecID)")
         reportsOnFollower = counter("baton_trading_reports_on_follower_total", "ExecutionReports that arrived while not leader")
         anomalies = counter("baton_trading_anomalies_total", "Journal or broker messages that made no sense (see logs)")
