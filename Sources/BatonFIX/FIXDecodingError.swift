@@ -32,6 +32,9 @@ public struct FIXDecodingError: Error, Hashable, Sendable, CustomStringConvertib
         case msgTypeNotThird
         /// A DATA field's declared length (from its LENGTH field) does not end on a SOH.
         case dataLengthMismatch(declared: Int)
+        /// A DATA field whose LENGTH field came earlier but not right before it: FIX reads a DATA
+        /// field's length from the field before it, so the two must be adjacent.
+        case dataFieldApartFromLength(lengthTag: Int)
         /// A field of the body is not terminated by SOH.
         case unterminatedField
     }
@@ -70,7 +73,7 @@ public struct FIXDecodingError: Error, Hashable, Sendable, CustomStringConvertib
             .bodyLengthTooLarge, .checkSumFieldMissing, .checkSumNotANumber, .checkSumMismatch:
             return true
         case .tagNotAPositiveInteger, .missingEquals, .emptyValue, .duplicateTag, .msgTypeNotThird,
-            .dataLengthMismatch, .unterminatedField:
+            .dataLengthMismatch, .dataFieldApartFromLength, .unterminatedField:
             return false
         }
     }
@@ -79,7 +82,7 @@ public struct FIXDecodingError: Error, Hashable, Sendable, CustomStringConvertib
     public var sessionRejectReason: FIXSessionRejectReason {
         switch kind {
         case .tagNotAPositiveInteger: return .invalidTagNumber
-        case .missingEquals, .unterminatedField, .dataLengthMismatch, .msgTypeNotThird:
+        case .missingEquals, .unterminatedField, .dataLengthMismatch, .dataFieldApartFromLength, .msgTypeNotThird:
             return .incorrectDataFormat
         case .emptyValue: return .tagSpecifiedWithoutValue
         case .duplicateTag: return .tagAppearsMoreThanOnce
@@ -107,6 +110,7 @@ public struct FIXDecodingError: Error, Hashable, Sendable, CustomStringConvertib
         case .duplicateTag: what = "tag appears more than once"
         case .msgTypeNotThird: what = "MsgType(35) is not the third field"
         case .dataLengthMismatch(let declared): what = "DATA field does not end after its declared \(declared) bytes"
+        case .dataFieldApartFromLength(let lengthTag): what = "DATA field does not follow its length field \(lengthTag) directly"
         case .unterminatedField: what = "field is not terminated by SOH"
         }
         if let tag { what += ", tag \(tag)" }

@@ -293,6 +293,14 @@ public struct FIXMessageDecoder: Sendable {
                 }
                 valueEnd = valueStart + declared
             } else {
+                // Read to the next SOH only when no length was declared for it: a length field
+                // further back would make the same bytes another message once re-encoded with
+                // the pair together (the trailer's SignatureLength(93) and Signature(89)).
+                if let lengthTag = options.dataFieldLengthTags[tag], fields.last?.tag != lengthTag,
+                    fields.contains(where: { $0.tag == lengthTag })
+                {
+                    throw fail(.dataFieldApartFromLength(lengthTag: lengthTag), at: index, tag: tag, value: nil)
+                }
                 guard let soh = buffer[valueStart..<bodyEnd].firstIndex(of: fixSOH) else {
                     throw fail(.unterminatedField, at: index, tag: tag, value: buffer[valueStart..<bodyEnd])
                 }

@@ -196,6 +196,11 @@ struct FIXCodecTests {
             ErrorCase(
                 name: "DATA length past the body", bytes: frame("35=0|95=50|96=abc|"),
                 kind: .dataLengthMismatch(declared: 50), offset: 29, tag: 96),
+            // Found by the fix fuzzer: read to SOH, this Signature re-encoded beside its
+            // SignatureLength (the trailer keeps the pair together) as another message.
+            ErrorCase(
+                name: "DATA field apart from its length", bytes: frame("35=0|93=3|34=1|89=abc|"),
+                kind: .dataFieldApartFromLength(lengthTag: 93), offset: 30, tag: 89),
         ]
     }()
 
