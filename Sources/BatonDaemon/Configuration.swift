@@ -669,6 +669,35 @@ public struct TradingConfiguration: Sendable, Equatable {
 }
 
 extension ConfigReader {
+    /// The one line of the secret file `key` names (a password, a routing key, a bot token):
+    /// refused when group or other may read the file, never quoted in an error, its line end
+    /// (LF or CRLF) not part of it.
+    mutating func secretLine(_ key: String, maxBytes: Int) -> String? {
+        guard let file = text(key) else { return nil }
+        guard FileManager.default.fileExists(atPath: file) else {
+            fail(key, "cannot read \(file): no such file")
+            return nil
+        }
+        if let problem = SecretFile.problem(path: file) {
+            fail(key, problem)
+            return nil
+        }
+        do {
+            var secret = try String(contentsOfFile: file, encoding: .utf8)
+            // "\r\n" is one Character, which is neither "\n" nor "\r".
+            while secret.hasSuffix("\n") || secret.hasSuffix("\r") || secret.hasSuffix("\r\n") { secret.removeLast() }
+            guard !secret.isEmpty, secret.utf8.count <= maxBytes, !secret.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+                // Never the contents: only what is wrong with them.
+                fail(key, "\(file) must hold one line of 1 to \(maxBytes) printable characters")
+                return nil
+            }
+            return secret
+        } catch {
+            fail(key, "cannot read \(file): \(error.localizedDescription)")
+            return nil
+        }
+    }
+
     mutating func tradingSection(nodeID: Int) -> TradingConfiguration? {
         let enabledText = text("trading.enabled") ?? "false"
         if enabledText != "true" && enabledText != "false" {
@@ -756,22 +785,7 @@ extension ConfigReader {
         {
             fail("venue.username", "must be 1 to 128 printable characters")
         }
-        var password: FIXPassword?
-        if let file = text("venue.password_file") {
-            do {
-                var secret = try String(contentsOfFile: file, encoding: .utf8)
-                // "\r\n" is one Character, which is neither "\n" nor "\r".
-                while secret.hasSuffix("\n") || secret.hasSuffix("\r") || secret.hasSuffix("\r\n") { secret.removeLast() }
-                if secret.isEmpty || secret.utf8.count > 128 || secret.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
-                    // Never the contents: only what is wrong with them.
-                    fail("venue.password_file", "\(file) must hold one line of 1 to 128 printable characters")
-                } else {
-                    password = FIXPassword(secret)
-                }
-            } catch {
-                fail("venue.password_file", "cannot read \(file): \(error.localizedDescription)")
-            }
-        }
+        let password = secretLine("venue.password_file", maxBytes: 128).map(FIXPassword.init)
         let resetText = text("venue.reset_seq_num_on_logon") ?? "false"
         if resetText != "true" && resetText != "false" {
             fail("venue.reset_seq_num_on_logon", "'\(resetText)' is not allowed: use true or false")

@@ -158,6 +158,8 @@ public final class TradingCluster: Sendable {
         self.replicas = replicas
         if let password = options.logonPassword {
             try (password + "\n").write(toFile: "\(directory)/fix-password", atomically: true, encoding: .utf8)
+            // batond refuses a secret file that group or other can read.
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(directory)/fix-password")
             try "\(Self.session):\(password)\n".write(
                 toFile: "\(directory)/venue-passwords", atomically: true, encoding: .utf8)
         }

@@ -393,6 +393,7 @@ struct TradingConfigurationTests {
     @Test func aPasswordFileWithACRLFLineEndIsOneLine() throws {
         let path = NSTemporaryDirectory() + "baton-password-\(UInt32.random(in: 0...UInt32.max))"
         try "s3cret-Pa55\r\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let yaml = Self.trading.replacingOccurrences(
             of: "fix: 127.0.0.1:9878", with: "fix: 127.0.0.1:9878\n  password_file: \(path)")
@@ -405,6 +406,7 @@ struct TradingConfigurationTests {
     @Test func logonCredentialsComeFromAFileAndStaySecret() throws {
         let path = NSTemporaryDirectory() + "baton-password-\(UInt32.random(in: 0...UInt32.max))"
         try "s3cret-Pa55\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let yaml = Self.trading.replacingOccurrences(
             of: "fix: 127.0.0.1:9878",
@@ -415,7 +417,18 @@ struct TradingConfigurationTests {
         #expect(!trading.resetSeqNumOnLogon)
         #expect(!"\(trading)".contains("s3cret"), "no description shows the password")
 
+        // The password file was never checked for its mode (issue 10 said it was): one that
+        // group or other can read is refused, naming the mode, before it is read.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        let open = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
+        }
+        let openMatch = try #require(open.errors.first { $0.key == "venue.password_file" })
+        #expect(openMatch.description.contains("mode 644") && !openMatch.description.contains("s3cret"), "\(openMatch)")
+
+        try FileManager.default.removeItem(atPath: path)
         try "bad\u{01}secret".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         let error = try #require(throws: ConfigurationErrors.self) {
             try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
         }
