@@ -172,8 +172,9 @@ let package = Package(
         ),
         // The trading engine as pure values: journal commands, order state machine, positions,
         // the MA crossover strategy, the risk gate and reconciliation planning.
-        .target(name: "BatonTrading", dependencies: ["BatonMarketData"], swiftSettings: strictSettings),
-        // The alert plane as pure values: SLOs and their multi-window burn-rate rules.
+        .target(name: "BatonTrading", dependencies: ["BatonMarketData", "BatonAlerting"], swiftSettings: strictSettings),
+        // The alert plane as pure values: SLOs and their burn-rate rules, the sinks' APIs, the
+        // replicated alert outbox and the leader's dispatcher.
         .target(name: "BatonAlerting", swiftSettings: strictSettings),
         // The venue simulator: FIX 4.4 acceptor, matching model, market-data stream, inspection API.
         .target(

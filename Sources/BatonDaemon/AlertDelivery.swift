@@ -53,6 +53,18 @@ public enum AlertSink: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension AlertSink {
+    /// The sink a configuration section describes.
+    init(_ settings: AlertSinkSettings) {
+        switch settings {
+        case .pagerDuty(let key, let url): self = .pagerDuty(routingKey: key, url: url)
+        case .slack(let url): self = .slack(webhookURL: url)
+        case .telegram(let token, let chat, let base): self = .telegram(token: token, chatID: chat, baseURL: base)
+        case .webhook(let url, let receiver, let external): self = .webhook(url: url, receiver: receiver, externalURL: external)
+        }
+    }
+}
+
 /// Carries one alert to one sink: one HTTP request, its answer read (at most
 /// `AlertAnswer.maximumAnswerBytes`) and judged by the sink's own rules. Retries, backoff, rate
 /// limits and journaling the outcome are the dispatcher's; this only says what happened.

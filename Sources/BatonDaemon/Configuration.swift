@@ -176,6 +176,14 @@ extension BatondConfiguration {
         ("venue.mass_status", "reconcile with one OrderMassStatusRequest(AF) instead of one OrderStatusRequest per open order; orders its answer leaves out are then asked about one by one (default false)"),
         ("venue.reset_seq_num_on_logon", "send ResetSeqNumFlag(141)=Y on every Logon, restarting both sequences (default false: only when the broker asks for it)"),
         ("venue.max_order_age_ms", "the broker refuses orders whose SendingTime is older; orders go out only with more lease left (default 100)"),
+        ("alerts.pagerduty.routing_key_file", "file (mode 0600) holding the PagerDuty Events API v2 routing key: pages go there"),
+        ("alerts.pagerduty.url", "the Events API endpoint (default https://events.pagerduty.com/v2/enqueue)"),
+        ("alerts.slack.webhook_url_file", "file (mode 0600) holding a Slack incoming webhook URL"),
+        ("alerts.telegram.token_file", "file (mode 0600) holding a Telegram bot token (with alerts.telegram.chat_id)"),
+        ("alerts.telegram.chat_id", "the Telegram chat the bot posts to"),
+        ("alerts.telegram.base_url", "the Bot API's base URL (default https://api.telegram.org)"),
+        ("alerts.webhook.url", "a receiver of Alertmanager's webhook body (version 4)"),
+        ("alerts.webhook.receiver", "the receiver name the webhook body carries (default baton)"),
         ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
         ("feed.backup", "backup market-data WebSocket URL (optional)"),
         ("feed.stale_after_ms", "a source silent this long is stale (default 500)"),
@@ -556,7 +564,8 @@ private struct ConfigReader {
             fail("debug.endpoints", "'\(debugText)' is not allowed: use true or false")
         }
 
-        let trading = tradingSection(nodeID: nodeRaw)
+        var trading = tradingSection(nodeID: nodeRaw)
+        trading?.clusterName = "baton-\(clusterID)"
         let lease = raft.electionTimeoutMin - raft.maxClockDrift
         if let trading, trading.minimumLeaseToSend >= lease {
             fail(
@@ -614,6 +623,26 @@ private struct ConfigReader {
 }
 
 /// The trading engine's settings: strategy, risk limits, broker session and market feed.
+/// One configured alert receiver (`alerts.*`), secrets read from their files.
+public enum AlertSinkSettings: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    case pagerDuty(routingKey: String, url: String)
+    case slack(webhookURL: String)
+    case telegram(token: String, chatID: String, baseURL: String)
+    case webhook(url: String, receiver: String, externalURL: String)
+
+    /// Without the routing key, webhook URL or token.
+    public var description: String {
+        switch self {
+        case .pagerDuty(_, let url): "pagerduty(\(url))"
+        case .slack: "slack(***)"
+        case .telegram(_, let chat, _): "telegram(chat \(chat))"
+        case .webhook(let url, let receiver, _): "webhook(\(receiver) at \(url))"
+        }
+    }
+
+    public var debugDescription: String { description }
+}
+
 public struct TradingConfiguration: Sendable, Equatable {
     public var symbols: [String]
     public var account: String
@@ -656,6 +685,10 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var feedRecoverAfter: Duration
     /// The order acknowledgement SLO (`trading.slo.*`): this share of committed orders answered
     /// by the broker within `orderAckThreshold`, over `sloPeriodDays`.
+    /// Where the leader delivers alerts (`alerts.*`), by sink name.
+    public var alertSinks: [String: AlertSinkSettings] = [:]
+    /// "baton-<cluster.id>": names the cluster in alerts.
+    public var clusterName = "baton"
     public var orderAckObjective = 0.999
     public var orderAckThreshold: Duration = .milliseconds(250)
     public var sloPeriodDays = 30
@@ -698,6 +731,47 @@ extension ConfigReader {
         }
     }
 
+    /// The `alerts.*` sinks that are configured. A URL must be http(s); secrets come from files.
+    mutating func alertSinks() -> [String: AlertSinkSettings] {
+        var sinks: [String: AlertSinkSettings] = [:]
+        func url(_ key: String, _ value: String?) -> String? {
+            guard let value else { return nil }
+            guard value.hasPrefix("http://") || value.hasPrefix("https://"), value.utf8.count <= 2048,
+                !value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F })
+            else {
+                // A webhook URL may itself be the secret: never quoted.
+                fail(key, "is not an http(s) URL")
+                return nil
+            }
+            return value
+        }
+        if let key = secretLine("alerts.pagerduty.routing_key_file", maxBytes: 64) {
+            let endpoint = url("alerts.pagerduty.url", text("alerts.pagerduty.url")) ?? "https://events.pagerduty.com/v2/enqueue"
+            sinks["pagerduty"] = .pagerDuty(routingKey: key, url: endpoint)
+        } else if text("alerts.pagerduty.url") != nil {
+            fail("alerts.pagerduty.url", "needs alerts.pagerduty.routing_key_file")
+        }
+        if let hook = secretLine("alerts.slack.webhook_url_file", maxBytes: 2048), let checked = url("alerts.slack.webhook_url_file", hook) {
+            sinks["slack"] = .slack(webhookURL: checked)
+        }
+        let chat = text("alerts.telegram.chat_id")
+        if let token = secretLine("alerts.telegram.token_file", maxBytes: 256) {
+            if let chat, !chat.isEmpty, chat.utf8.count <= 64, chat.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x40 || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) }) {
+                let base = url("alerts.telegram.base_url", text("alerts.telegram.base_url")) ?? "https://api.telegram.org"
+                sinks["telegram"] = .telegram(token: token, chatID: chat, baseURL: base)
+            } else {
+                fail("alerts.telegram.chat_id", "is required with alerts.telegram.token_file: a chat id like -1001234567890 or @channel")
+            }
+        } else if chat != nil {
+            fail("alerts.telegram.chat_id", "needs alerts.telegram.token_file")
+        }
+        if let hook = url("alerts.webhook.url", text("alerts.webhook.url")) {
+            let receiver = text("alerts.webhook.receiver") ?? "baton"
+            sinks["webhook"] = .webhook(url: hook, receiver: String(receiver.prefix(64)), externalURL: "")
+        }
+        return sinks
+    }
+
     mutating func tradingSection(nodeID: Int) -> TradingConfiguration? {
         let enabledText = text("trading.enabled") ?? "false"
         if enabledText != "true" && enabledText != "false" {
@@ -705,7 +779,8 @@ extension ConfigReader {
         }
         guard enabledText == "true" else {
             // Keys of a disabled section are still checked for spelling (below), not used.
-            for (key, _) in BatondConfiguration.keys where key.hasPrefix("trading.") || key.hasPrefix("venue.") || key.hasPrefix("feed.") {
+            for (key, _) in BatondConfiguration.keys
+            where key.hasPrefix("trading.") || key.hasPrefix("venue.") || key.hasPrefix("feed.") || key.hasPrefix("alerts.") {
                 consumed.insert(key)
             }
             return nil
@@ -853,6 +928,7 @@ extension ConfigReader {
         }
         configuration.orderAckThreshold = .milliseconds(integer("trading.slo.order_ack.threshold_ms", default: 250, in: 1...600_000))
         configuration.sloPeriodDays = integer("trading.slo.period_days", default: 30, in: 4...366)
+        configuration.alertSinks = alertSinks()
         return configuration
     }
 }

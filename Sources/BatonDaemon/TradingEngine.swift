@@ -28,6 +28,11 @@ public actor TradingEngine: CommittedEntryConsumer {
     /// Directives that go out in order: proposals, order writes, status requests.
     private let outbox: AsyncStream<TradingDirective>.Continuation
     private let outboxStream: AsyncStream<TradingDirective>
+    /// Alert deliveries the core asked for, carried out beside the outbox (never in it).
+    private let alertJobs: AsyncStream<(UInt64, String, AlertEvent)>.Continuation
+    private let alertJobStream: AsyncStream<(UInt64, String, AlertEvent)>
+    private let alertSinks: [String: AlertSink]
+    private let alertDeliverer = AlertDeliverer()
     /// Test-only fault injection (debug endpoints): SIGKILL this process around the next order.
     public enum KillPoint: String, Sendable, Codable {
         /// After the intent is committed, before its NewOrderSingle is written.
@@ -61,6 +66,8 @@ public actor TradingEngine: CommittedEntryConsumer {
         self.logger = logger
         self.metrics = metrics
         (outboxStream, outbox) = AsyncStream<TradingDirective>.makeStream()
+        (alertJobStream, alertJobs) = AsyncStream<(UInt64, String, AlertEvent)>.makeStream()
+        alertSinks = configuration.alertSinks.mapValues(AlertSink.init)
         let levels: ServiceLevels
         do {
             levels = try ServiceLevels(
@@ -75,8 +82,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         serviceLevels = levels
         serviceLevelMetrics = ServiceLevelMetrics(
             objective: levels.orderAck.objective, node: "\(nodeID.rawValue)", registry: metrics.registry)
-        core = TradingCore(
-            settings: .init(
+        var settings = TradingCore.Settings(
                 node: nodeID.rawValue, senderCompID: configuration.senderCompID,
                 targetCompID: configuration.targetCompID, account: configuration.account,
                 clOrdIDPrefix: configuration.clOrdIDPrefix,
@@ -96,7 +102,35 @@ public actor TradingEngine: CommittedEntryConsumer {
                     attemptsBeforeHalt: configuration.reconcileAttemptsBeforeHalt, massStatus: configuration.massStatus),
                 maxOrderAgeNanos: Int64(configuration.maxOrderAge.nanosecondsClamped),
                 ackTimeoutNanos: Int64(configuration.ackTimeout.nanosecondsClamped),
-                sequenceBlock: configuration.sequenceBlock))
+                sequenceBlock: configuration.sequenceBlock)
+        settings.alertSinks = configuration.alertSinks.keys.sorted()
+        settings.clusterName = configuration.clusterName
+        // Each receiver's documented pace: PagerDuty about 120 events a minute per routing key,
+        // Telegram about one message a second per chat, Slack one a second per webhook.
+        settings.alertDispatch = AlertDispatcher.Settings(
+            minimumIntervalMillis: ["pagerduty": 500, "slack": 1_000, "telegram": 1_000])
+        core = TradingCore(settings: settings)
+    }
+
+    private func logAlert(_ effect: AlertOutbox.Effect) {
+        switch effect {
+        case .raised(let entry):
+            logger.error(
+                "alert raised", metadata: ["alert.key": "\(entry.event.key)", "alert.summary": "\(entry.event.summary)"])
+        case .resolvedIncident(let entry):
+            logger.notice("alert resolved", metadata: ["alert.key": "\(entry.event.key)"])
+        case .ignored:
+            break
+        case .delivered(let id, let sink):
+            logger.info("alert delivered", metadata: ["alert.id": "\(id)", "alert.sink": "\(sink)"])
+        case .retryLater(let id, let sink, let attempts, let reason):
+            logger.warning(
+                "alert delivery failed; retrying later",
+                metadata: ["alert.id": "\(id)", "alert.sink": "\(sink)", "alert.attempts": "\(attempts)", "error": "\(reason)"])
+        case .gaveUp(let id, let sink, let reason):
+            logger.error(
+                "alert delivery given up", metadata: ["alert.id": "\(id)", "alert.sink": "\(sink)", "error": "\(reason)"])
+        }
     }
 
     /// Wires the shells the engine acts through (they are built after it: the consensus loop
@@ -216,9 +250,12 @@ public actor TradingEngine: CommittedEntryConsumer {
         // The outbox is not awaited on shutdown: a proposal or write in flight when the service
         // group stops (the consensus loop is stopping too) must not hold the process up.
         let carrier = Task { await self.runOutbox() }
+        let courier = Task { await self.runAlertDeliveries() }
         defer {
             outbox.finish()
             carrier.cancel()
+            alertJobs.finish()
+            courier.cancel()
         }
         while !Task.isCancelled {
             try await Task.sleep(for: interval)
@@ -278,6 +315,9 @@ public actor TradingEngine: CommittedEntryConsumer {
                 initiator?.extendCeiling(to: ceiling)
             case .revokeSession(let reason):
                 initiator?.revoke(reason: reason)
+            case .deliverAlert(let id, let sink, let event):
+                // Off the order path: a slow receiver must never hold a proposal or a write.
+                alertJobs.yield((id, sink, event))
             case .propose, .send, .requestStatus, .requestMassStatus:
                 if case .propose(.orderIntent(let intent)) = directive {
                     if phaseMarks.count > 1000 { phaseMarks = [:] }
@@ -310,10 +350,34 @@ public actor TradingEngine: CommittedEntryConsumer {
                     logger.warning(
                         "could not send to the broker", metadata: ["fix.what": "OrderMassStatusRequest \(requestID)", "error": "\(error)"])
                 }
-            case .report, .grantSession, .extendSession, .revokeSession:
+            case .report, .grantSession, .extendSession, .revokeSession, .deliverAlert:
                 break
             }
         }
+    }
+
+    /// Deliveries run side by side (the dispatcher already keeps one per sink at a time), each
+    /// reporting back to the core with its outcome.
+    private func runAlertDeliveries() async {
+        let deliverer = alertDeliverer
+        let sinks = alertSinks
+        await withDiscardingTaskGroup { group in
+            for await (id, name, event) in alertJobStream {
+                group.addTask {
+                    let outcome: DeliveryOutcome
+                    if let sink = sinks[name] {
+                        outcome = await deliverer.deliver(event, to: sink)
+                    } else {
+                        outcome = .refused(reason: "no sink named \(name) is configured on this replica")
+                    }
+                    await self.alertDelivered(id: id, sink: name, outcome: outcome)
+                }
+            }
+        }
+    }
+
+    private func alertDelivered(id: UInt64, sink: String, outcome: DeliveryOutcome) {
+        carryOut(core.onAlertOutcome(id: id, sink: sink, outcome: outcome, now: Self.coreNanos()))
     }
 
     private func write(_ send: OrderToSend) async {
@@ -524,6 +588,8 @@ public actor TradingEngine: CommittedEntryConsumer {
             metrics.ordersUnknown.increment()
             serviceLevels.orderUnknown(now: Self.coreNanos())
             logger.error("order fate unknown", metadata: ["order.clordid": "\(clOrdID)", "reason": "\(reason)"])
+        case .alert(let effect):
+            logAlert(effect)
         case .orderAcknowledged(_, let latency):
             metrics.orderAckSeconds.recordNanoseconds(latency)
             serviceLevels.orderAcknowledged(latencyNanos: latency, now: Self.coreNanos())
@@ -898,6 +964,9 @@ extension TradingCommand {
         case .sequenceReserved: return "sequence block"
         case .handOver: return "hand-over mark"
         case .audit(let record): return "audit of \(record.action)"
+        case .alert(.raise(let identity, _, _)): return "alert raised: \(identity)"
+        case .alert(.resolve(let identity, _, _)): return "alert resolved: \(identity)"
+        case .alert(.attempted(let id, let sink, _)): return "alert \(id) delivery to \(sink)"
         }
     }
 }

@@ -1,3 +1,4 @@
+public import BatonAlerting
 import Foundation
 
 /// Buy or sell, as the strategy and the journal speak of it (FIX's Side(54) is mapped at the edge).
@@ -361,6 +362,8 @@ public enum TradingCommand: Codable, Sendable, Hashable {
     case handOver(HandOver)
     /// An admin-plane action and its outcome (AuditRecord).
     case audit(AuditRecord)
+    /// The alert outbox: an incident raised or resolved, a delivery attempt's outcome.
+    case alert(AlertCommand)
 
     /// Log payloads that start with this byte are trading commands; anything else in the log
     /// (operator test proposals, future command families) is not the trading engine's.

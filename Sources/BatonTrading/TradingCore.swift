@@ -1,3 +1,4 @@
+public import BatonAlerting
 /// Where a replica's trading stands. Only a leader leaves `follower`.
 public enum TradingPhase: String, Sendable, Codable, Hashable, CaseIterable {
     case follower
@@ -76,6 +77,8 @@ public enum TradingDirective: Sendable, Hashable {
     case revokeSession(reason: String)
     /// Something worth a log line, a metric or an alert.
     case report(TradingReport)
+    /// Deliver this alert event to this sink; answer with `onAlertOutcome`.
+    case deliverAlert(id: UInt64, sink: String, event: AlertEvent)
 }
 
 /// What happened, for the shell's logs, metrics and alerts. Nothing here changes state.
@@ -116,6 +119,8 @@ public enum TradingReport: Sendable, Hashable {
     /// The broker's first answer to an order this leader committed, `latencyNanos` after the
     /// intent committed: the order acknowledgement SLI (an `orderUnknown` is its bad event).
     case orderAcknowledged(clOrdID: String, latencyNanos: Int64)
+    /// The alert outbox changed: an incident raised or resolved, a delivery's outcome journaled.
+    case alert(AlertOutbox.Effect)
 }
 
 /// Deliberately broken cores, so the trading simulator shows that its checker catches each.
@@ -159,6 +164,11 @@ public struct TradingCore: Sendable {
         /// A sequence reservation that has not applied in this long is asked for again.
         public var reservationRetryNanos: Int64 = 2_000_000_000
         public var defect: TradingDefect?
+        /// Names of the alert sinks configured (`alerts.*`); none: no incident is raised.
+        public var alertSinks: [String] = []
+        public var alertDispatch = AlertDispatcher.Settings()
+        /// Names the cluster in alerts ("baton-4242").
+        public var clusterName = "baton"
 
         public init(
             node: UInt64, senderCompID: String, targetCompID: String, account: String, clOrdIDPrefix: String,
@@ -213,6 +223,10 @@ public struct TradingCore: Sendable {
     /// Orders whose intent committed while this replica led, and when, until the broker's first
     /// answer (or their fate is unknown): what the acknowledgement SLI measures.
     private var awaitingFirstAnswer: [String: Int64] = [:]
+    /// The leader's alert deliveries, and the incidents it proposed to raise or resolve that
+    /// are not applied yet (so it decides each once).
+    private var alertDispatcher: AlertDispatcher
+    private var proposedAlerts: Set<String> = []
     /// A bound for orders that are never written (paused, lease lost …): the oldest are dropped.
     static let awaitingFirstAnswerLimit = 100_000
     private var lastSendFailure: Int64 = .min / 2
@@ -247,6 +261,7 @@ public struct TradingCore: Sendable {
     public init(settings: Settings) {
         self.settings = settings
         reconciler = Reconciler(settings: settings.reconciler)
+        alertDispatcher = AlertDispatcher(settings: settings.alertDispatch)
         for parameters in settings.strategies {
             strategies[parameters.symbol] = MovingAverageCrossover(
                 parameters: parameters, version: settings.strategyVersion)
@@ -353,6 +368,15 @@ public struct TradingCore: Sendable {
             return false
         case .sequenceReserved(let reservation, let first, let through):
             onSequenceReserved(reservation, first: first, through: through, out: &out)
+            return false
+        case .alert(let effect):
+            switch effect {
+            case .raised(let entry), .resolvedIncident(let entry): proposedAlerts.remove(entry.identity)
+            case .ignored(let identity, _): proposedAlerts.remove(identity)
+            case .delivered(let id, let sink), .retryLater(let id, let sink, _, _), .gaveUp(let id, let sink, _):
+                alertDispatcher.settled(id: id, sink: sink)
+            }
+            out.append(.report(.alert(effect)))
             return false
         case .handOver(let mark):
             guard mark.node == settings.node, mark.term == ledTerm, isLeader else { return false }
@@ -561,6 +585,8 @@ public struct TradingCore: Sendable {
         case .orderUnknown(let unknown): pendingUnknowns.remove(unknown.clOrdID)
         case .sequenceReserved: reservationPending = nil
         case .handOver(let mark): if !mark.drained, handOver == .abandoning { abandonRefused = true }
+        case .alert(.attempted(let id, let sink, _)): alertDispatcher.settled(id: id, sink: sink)
+        case .alert(.raise(let identity, _, _)), .alert(.resolve(let identity, _, _)): proposedAlerts.remove(identity)
         case .orderSent, .tradingPaused, .resolved, .audit: break
         }
     }
@@ -571,6 +597,14 @@ public struct TradingCore: Sendable {
     /// leadership and session changes, holds the session, drives reconciliation, sends committed
     /// intents and makes silent orders unknown.
     public mutating func onDuty(now: Int64, leadership view: LeadershipInput, session: SessionInput)
+        -> [TradingDirective]
+    {
+        var out = tradingDuty(now: now, leadership: view, session: session)
+        if isLeader { alertDuty(now: now, out: &out) }
+        return out
+    }
+
+    private mutating func tradingDuty(now: Int64, leadership view: LeadershipInput, session: SessionInput)
         -> [TradingDirective]
     {
         var out: [TradingDirective] = []
@@ -725,6 +759,8 @@ public struct TradingCore: Sendable {
         inFlightSymbols = []
         sentLocally = [:]
         awaitingFirstAnswer = [:]
+        alertDispatcher.reset()
+        proposedAlerts = []
         proposedExecIDs = []
         proposedReconciliations = []
         pendingUnknowns = []
@@ -841,6 +877,49 @@ public struct TradingCore: Sendable {
             out.append(.report(.orderUnknown(clOrdID: id, reason: reason)))
             out.append(.propose(.orderUnknown(OrderUnknown(clOrdID: id, reason: reason, atNanos: now))))
         }
+    }
+
+    // MARK: - Alerts
+
+    /// The conditions this leader raises incidents for, level-triggered against the replicated
+    /// outbox: an incident open in the journal is not raised again by a new leader, and one
+    /// whose condition cleared is resolved by whoever leads then.
+    private mutating func alertDuty(now: Int64, out: inout [TradingDirective]) {
+        guard !settings.alertSinks.isEmpty else { return }
+        let identity = "\(settings.clusterName)/trading-halted"
+        let open = state.alerts.open[identity] != nil
+        if !proposedAlerts.contains(identity) {
+            if phase == .halted, !open {
+                proposedAlerts.insert(identity)
+                let event = AlertEvent(
+                    key: "", action: .trigger, level: .critical,
+                    summary: "trading HALTED on n\(settings.node): \(haltReason ?? "no reason given")",
+                    source: "\(settings.clusterName) node n\(settings.node)", component: "trading",
+                    group: settings.clusterName, eventClass: "trading-halted",
+                    details: ["node": "n\(settings.node)", "term": "\(ledTerm ?? 0)", "reason": haltReason ?? ""],
+                    runbook: "runbooks/trading-operations.md#trading-is-halted", startedAtMillis: now / 1_000_000)
+                out.append(.propose(.alert(.raise(identity: identity, event: event, sinks: settings.alertSinks))))
+            } else if phase == .trading, open {
+                // Resolved once trading again, not while merely reconciling after a failover.
+                proposedAlerts.insert(identity)
+                out.append(.propose(.alert(.resolve(identity: identity, atMillis: now / 1_000_000, sinks: settings.alertSinks))))
+            }
+        }
+        for case .deliver(let id, let sink, let event) in alertDispatcher.due(state.alerts, nowMillis: now / 1_000_000) {
+            out.append(.deliverAlert(id: id, sink: sink, event: event))
+        }
+    }
+
+    /// The sink answered (or did not) the delivery `.deliverAlert` asked for.
+    public mutating func onAlertOutcome(id: UInt64, sink: String, outcome: DeliveryOutcome, now: Int64) -> [TradingDirective] {
+        let attempts = state.alerts.entries[id]?.deliveries[sink]?.attempts ?? 0
+        var out: [TradingDirective] = []
+        for case .propose(let command) in alertDispatcher.onOutcome(
+            id: id, sink: sink, outcome: outcome, attempts: attempts, nowMillis: now / 1_000_000)
+        {
+            out.append(.propose(.alert(command)))
+        }
+        return out
     }
 
     // MARK: - Planned hand-over

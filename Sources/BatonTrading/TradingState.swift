@@ -1,3 +1,4 @@
+public import BatonAlerting
 import BatonMarketData
 
 /// What the trading state can represent, checked where values come in (the feed line, the
@@ -84,6 +85,8 @@ public struct TradingState: Sendable {
     public private(set) var anomalies: [String] = []
     /// The admin plane's journaled actions, oldest first (the newest `maxAuditKept`).
     public private(set) var audit: [AuditRecord] = []
+    /// Open incidents and the alert events still to deliver (doc/alerting.md).
+    public private(set) var alerts = AlertOutbox()
     public static let maxRejectionsKept = 1_000
     public static let maxAuditKept = 10_000
     static let maxAnomaliesKept = 100
@@ -103,6 +106,7 @@ public struct TradingState: Sendable {
         /// MsgSeqNums first...through are reserved for `reservation`'s leader.
         case sequenceReserved(SequenceReservation, first: Int, through: Int)
         case handOver(HandOver)
+        case alert(AlertOutbox.Effect)
     }
 
     /// Applies one committed command found at log position (term, index).
@@ -210,6 +214,9 @@ public struct TradingState: Sendable {
             audit.append(record)
             if audit.count > Self.maxAuditKept { audit.removeFirst(audit.count - Self.maxAuditKept) }
             return []
+
+        case .alert(let command):
+            return alerts.apply(command, index: index).map { .alert($0) }
         }
     }
 

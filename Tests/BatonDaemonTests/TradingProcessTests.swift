@@ -347,7 +347,20 @@ extension TradingProcessTests {
     /// brokers without status lookups). The new leader cannot learn the fate of the order the old
     /// one wrote: it stays HALTED naming the broker's answer and never re-sends. The on-call
     /// engineer checks the broker's record and resolves the order with batonctl; trading resumes.
+    ///
+    /// The halt pages: PagerDuty (a fake one that answers as the Events API does) gets the
+    /// trigger from the journaled outbox, an Alertmanager receiver gets the same incident, and
+    /// both get its resolve, under the same key, once trading resumes.
     @Test func aRefusedStatusRequestHaltsUntilAnOperatorResolvesTheOrder() async throws {
+        let pagerDuty = AlertReceiver(.pagerDuty(eventsPerMinute: 120))
+        let webhook = AlertReceiver(.alertmanager)
+        try await pagerDuty.start()
+        try await webhook.start()
+        let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("baton-alert-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
+        try (AlertDeliveryTests.routingKey + "\n").write(toFile: "\(secrets)/routing-key", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(secrets)/routing-key")
+        defer { try? FileManager.default.removeItem(atPath: secrets) }
         // A broker that neither answers status requests nor replays reports: nothing but the
         // operator can settle the order the dead leader wrote.
         let cluster = try TradingCluster(
@@ -355,6 +368,14 @@ extension TradingProcessTests {
                 $0.symbols = ["AAPL"]
                 $0.venueRejectsStatusRequests = true
                 $0.venueGapFillsResends = true
+                $0.extraConfig = """
+                    alerts:
+                      pagerduty:
+                        routing_key_file: \(secrets)/routing-key
+                        url: \(pagerDuty.url)/v2/enqueue
+                      webhook:
+                        url: \(webhook.url)/alerts
+                    """
             })
         defer { cluster.shutdown() }
         try await cluster.startAll()
@@ -390,6 +411,28 @@ extension TradingProcessTests {
             ["orders", "resolve", open.clOrdId, "--not-received", "--reason", "typo", "--admin", admin],
             environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
         #expect(again.status != 0 && again.output.contains("already filled"), "\(again.output)")
+
+        // The halt was paged and, with trading back, resolved: one incident, one key, both sinks.
+        try await cluster.waitUntil("the page is resolved at PagerDuty", timeout: .seconds(15)) {
+            pagerDuty.incidents.values.contains(false)
+        }
+        let incidents = pagerDuty.incidents
+        #expect(incidents.count == 1, "\(incidents)")
+        let key = try #require(incidents.keys.first)
+        #expect(key.hasPrefix("baton-") && key.contains("/trading-halted#"), "the incident key is cluster/identity#log index: \(key)")
+        let paged = pagerDuty.received.filter { $0.status == 202 }.compactMap { $0.json }
+        #expect(paged.map { $0["event_action"] as? String } == ["trigger", "resolve"], "\(paged)")
+        let summary = (paged.first?["payload"] as? [String: Any])?["summary"] as? String ?? ""
+        #expect(summary.contains("trading HALTED") && summary.contains("BusinessMessageReject"), "\(summary)")
+        try await cluster.waitUntil("the webhook has the resolve", timeout: .seconds(15)) {
+            webhook.received.filter { $0.status == 200 }.count >= 2
+        }
+        let hooks = webhook.received.filter { $0.status == 200 }.compactMap { $0.json }
+        #expect(hooks.map { $0["status"] as? String } == ["firing", "resolved"], "\(hooks)")
+        let fingerprints = Set(hooks.compactMap { (($0["alerts"] as? [[String: Any]])?.first?["fingerprint"] as? String) })
+        #expect(fingerprints.count == 1, "the trigger and its resolve are one incident")
+        await pagerDuty.stop()
+        await webhook.stop()
         try cluster.start(first)
         try await Self.settle(cluster, leader: leader)
         #expect(try await cluster.venueDuplicates().isEmpty)
