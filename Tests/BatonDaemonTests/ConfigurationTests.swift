@@ -350,6 +350,47 @@ struct TradingConfigurationTests {
         }
     }
 
+    @Test func alertSinksComeFromFilesThatOnlyTheOwnerReadsAndNoDescriptionShowsTheirSecrets() throws {
+        let dir = NSTemporaryDirectory() + "baton-alerts-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, text) in [("pd", "R0123456789abcdef0123456789ABCDE\n"), ("slack", "https://hooks.slack.com/services/T1/B2/SECRETPATH\n"), ("tg", "123:TOKEN-SECRET\r\n")] {
+            try text.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(dir)/\(name)")
+        }
+        let yaml = Self.trading + """
+
+            alerts:
+              pagerduty:
+                routing_key_file: \(dir)/pd
+              slack:
+                webhook_url_file: \(dir)/slack
+              telegram:
+                token_file: \(dir)/tg
+                chat_id: "-1001234567890"
+              webhook:
+                url: http://127.0.0.1:9093/hook
+            """
+        let trading = try #require(try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:]).trading)
+        #expect(Set(trading.alertSinks.keys) == ["pagerduty", "slack", "telegram", "webhook"])
+        #expect(trading.alertSinks["pagerduty"] == .pagerDuty(routingKey: "R0123456789abcdef0123456789ABCDE", url: "https://events.pagerduty.com/v2/enqueue"))
+        #expect(trading.alertSinks["telegram"] == .telegram(token: "123:TOKEN-SECRET", chatID: "-1001234567890", baseURL: "https://api.telegram.org"))
+        #expect(trading.clusterName == "baton-7")
+        let shown = "\(trading)"
+        for secret in ["R0123456789abcdef", "SECRETPATH", "TOKEN-SECRET"] { #expect(!shown.contains(secret), "\(secret) in \(shown)") }
+
+        // A routing key others can read, a chat without a token, a webhook that is not http(s).
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: "\(dir)/pd")
+        let bad = yaml.replacingOccurrences(of: "token_file: \(dir)/tg\n", with: "").replacingOccurrences(of: "http://127.0.0.1:9093/hook", with: "ftp://x")
+        let error = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: bad, source: "n2.yaml", environment: [:])
+        }
+        for key in ["alerts.pagerduty.routing_key_file", "alerts.telegram.chat_id", "alerts.webhook.url"] {
+            #expect(error.errors.contains { $0.key == key }, "\(key): \(error)")
+        }
+        #expect(!"\(error)".contains("R0123456789abcdef"))
+    }
+
     @Test func tradingIsOffUnlessEnabled() throws {
         #expect(try BatondConfiguration.parse(yaml: ConfigurationTests.valid, source: "n2.yaml", environment: [:]).trading == nil)
     }
