@@ -402,6 +402,9 @@ private struct ConfigReader {
         consumed.insert("cluster.members")
         var members: [NodeID: BatondConfiguration.Endpoint] = [:]
         if let map = values["cluster.members"]?.map {
+            // An empty map (`members: {}`, or BATON_CLUSTER_MEMBERS set to nothing) names no
+            // node, not even this one: refused, rather than every check below passing vacuously.
+            if map.isEmpty { fail("cluster.members", "is empty: list every member as node id → host:port") }
             for (idText, address) in map {
                 guard let raw = UInt64(idText), raw > 0 else {
                     fail("cluster.members", "'\(idText)' is not a node id: expected a positive integer")

@@ -276,6 +276,21 @@ struct ConfigurationTests {
         #expect(AdminTokensFile.lines(of: "a\r\nb\n\rc\r") == ["a", "b", "\rc"])
     }
 
+    // Found by the config fuzzer (FUZZ_ASAN=0 campaign): BATON_CLUSTER_MEMBERS set to nothing
+    // (or `members: {}`) gave an empty member map, and every check that this node and the
+    // voters are members passed vacuously: a configuration with no members was accepted.
+    @Test func anEmptyMemberMapIsRefused() throws {
+        let fromEnvironment = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: ["BATON_CLUSTER_MEMBERS": ""])
+        }
+        #expect(fromEnvironment.errors.contains { $0.key == "cluster.members" && $0.description.contains("is empty") }, "\(fromEnvironment)")
+        let yaml = "cluster:\n  id: 7\n  node_id: 2\n  members: {}\ndata_dir: /tmp/n2\n"
+        let inFile = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: yaml, source: "n2.yaml", environment: [:])
+        }
+        #expect(inFile.errors.contains { $0.key == "cluster.members" }, "\(inFile)")
+    }
+
     @Test func plaintextPeersBeyondLoopbackAreOptIn() throws {
         let config = try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: [:])
         #expect(config.allowPlaintextPeers == false)
