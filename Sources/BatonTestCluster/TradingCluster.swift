@@ -453,7 +453,8 @@ public final class TradingCluster: Sendable {
 
     /// Arms the leader to SIGKILL itself right around its next order (debug endpoint).
     /// The replica may send an order and kill itself before its answer is written: a closed
-    /// connection from a replica that is gone counts as armed (and fired).
+    /// connection from a replica that is gone counts as armed (and fired). So does no answer
+    /// from one that stopped itself (`stop-before-write` can fire before the 202 is written).
     public func armKill(_ id: UInt64, when: String) async throws {
         let status: UInt
         let body: Data
@@ -461,7 +462,9 @@ public final class TradingCluster: Sendable {
             (status, body) = try await post(
                 "\(replicas[id]!.adminURL)/admin/debug/kill-on-next-order", body: "{\"when\":\"\(when)\"}")
         } catch {
-            try await waitUntil("n\(id) gone after arming (\(error))", timeout: .seconds(2)) { !self.isRunning(id) }
+            try await waitUntil("n\(id) gone or stopped after arming (\(error))", timeout: .seconds(2)) {
+                !self.isRunning(id) || self.isStopped(id)
+            }
             return
         }
         guard status == 202 else {

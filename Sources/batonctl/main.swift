@@ -48,7 +48,10 @@ struct AdminOptions: ParsableArguments {
     @Option(
         name: .customLong("ca-file"),
         help: "PEM file of the CA that signed the admin plane's certificate, for https:// replicas whose certificate the system does not trust (default: env BATON_ADMIN_CA_FILE).")
-    var caFile: String? = ProcessInfo.processInfo.environment["BATON_ADMIN_CA_FILE"]
+    var caOption: String?
+
+    /// `--ca-file`, else BATON_ADMIN_CA_FILE, else none (the system's trust roots).
+    var caFile: String? { caOption ?? ProcessInfo.processInfo.environment["BATON_ADMIN_CA_FILE"] }
 
     @Option(help: "Seconds to wait for each replica (1 to 3600).")
     var timeout: Int = 5
