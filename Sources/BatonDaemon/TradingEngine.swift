@@ -55,8 +55,10 @@ public actor TradingEngine: CommittedEntryConsumer {
     private var recentPhases: [[Int64]] = []
     static let tickToOrderKept = 20_000
     /// The order acknowledgement SLO, fed from the core's reports (on the leader).
-    private var serviceLevels: ServiceLevels
-    private let serviceLevelMetrics: ServiceLevelMetrics
+    /// nil only when a hand-built configuration held an invalid objective (the loader refuses
+    /// one): the SLO is then not measured, and the start-up log says why.
+    private var serviceLevels: ServiceLevels?
+    private let serviceLevelMetrics: ServiceLevelMetrics?
     public var shadowAgreements: UInt64 { core.shadowAgreements }
     public var shadowDivergences: UInt64 { core.shadowDivergences }
 
@@ -68,20 +70,18 @@ public actor TradingEngine: CommittedEntryConsumer {
         (outboxStream, outbox) = AsyncStream<TradingDirective>.makeStream()
         (alertJobStream, alertJobs) = AsyncStream<(UInt64, String, AlertEvent)>.makeStream()
         alertSinks = configuration.alertSinks.mapValues(AlertSink.init)
-        let levels: ServiceLevels
         do {
-            levels = try ServiceLevels(
+            let levels = try ServiceLevels(
                 objective: configuration.orderAckObjective, threshold: configuration.orderAckThreshold,
                 periodDays: configuration.sloPeriodDays)
+            serviceLevels = levels
+            serviceLevelMetrics = ServiceLevelMetrics(
+                objective: levels.orderAck.objective, node: "\(nodeID.rawValue)", registry: metrics.registry)
         } catch {
-            // The configuration loader checks the same bounds: only a caller that built the
-            // configuration by hand gets here. Measure against the defaults rather than not at all.
-            logger.error("the order-ack SLO is invalid; using 0.999 within 250 ms over 30 days", metadata: ["error": "\(error)"])
-            levels = try! ServiceLevels(objective: 0.999, threshold: .milliseconds(250), periodDays: 30)
+            logger.error("the order-ack SLO is invalid; it is not measured", metadata: ["error": "\(error)"])
+            serviceLevels = nil
+            serviceLevelMetrics = nil
         }
-        serviceLevels = levels
-        serviceLevelMetrics = ServiceLevelMetrics(
-            objective: levels.orderAck.objective, node: "\(nodeID.rawValue)", registry: metrics.registry)
         var settings = TradingCore.Settings(
                 node: nodeID.rawValue, senderCompID: configuration.senderCompID,
                 targetCompID: configuration.targetCompID, account: configuration.account,
@@ -279,7 +279,8 @@ public actor TradingEngine: CommittedEntryConsumer {
     }
 
     private func evaluateServiceLevels(now: Int64) {
-        guard let changes = serviceLevels.evaluateIfDue(now: now) else { return }
+        guard var levels = serviceLevels, let changes = levels.evaluateIfDue(now: now) else { return }
+        serviceLevels = levels
         for change in changes {
             switch change {
             case .raise(let slo, let rule, let long, let short):
@@ -293,11 +294,11 @@ public actor TradingEngine: CommittedEntryConsumer {
                 logger.notice("SLO burn back under the rule's rate", metadata: ["slo.name": "\(slo)", "slo.rule": "\(rule)"])
             }
         }
-        serviceLevelMetrics.publish(serviceLevels.orderAck.status(at: now), firingRules: serviceLevels.orderAck.firingRules)
+        serviceLevelMetrics?.publish(levels.orderAck.status(at: now), firingRules: levels.orderAck.firingRules)
     }
 
     /// What `GET /slo` shows.
-    public func serviceLevelStatus() -> [SLOEvaluator.Status] { serviceLevels.status(now: Self.coreNanos()) }
+    public func serviceLevelStatus() -> [SLOEvaluator.Status] { serviceLevels?.status(now: Self.coreNanos()) ?? [] }
 
     // MARK: - Directives out
 
@@ -586,13 +587,13 @@ public actor TradingEngine: CommittedEntryConsumer {
             logger.warning("order not sent", metadata: ["order.clordid": "\(clOrdID)", "error": "\(reason)"])
         case .orderUnknown(let clOrdID, let reason):
             metrics.ordersUnknown.increment()
-            serviceLevels.orderUnknown(now: Self.coreNanos())
+            serviceLevels?.orderUnknown(now: Self.coreNanos())
             logger.error("order fate unknown", metadata: ["order.clordid": "\(clOrdID)", "reason": "\(reason)"])
         case .alert(let effect):
             logAlert(effect)
         case .orderAcknowledged(_, let latency):
             metrics.orderAckSeconds.recordNanoseconds(latency)
-            serviceLevels.orderAcknowledged(latencyNanos: latency, now: Self.coreNanos())
+            serviceLevels?.orderAcknowledged(latencyNanos: latency, now: Self.coreNanos())
         case .handOverMarked(let drained):
             logger.notice(drained ? "hand-over journaled: this leader writes nothing more" : "hand-over abandoned: trading on")
         }
