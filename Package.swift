@@ -236,7 +236,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "BatonFIXTests", dependencies: ["BatonFIX"], swiftSettings: strictSettings),
-        .testTarget(name: "BatonTradingTests", dependencies: ["BatonTrading", "BatonMarketData"], swiftSettings: strictSettings),
+        .testTarget(name: "BatonTradingTests", dependencies: ["BatonTrading", "BatonMarketData", "BatonAlerting"], swiftSettings: strictSettings),
         .testTarget(
             name: "BatonFeedTests",
             dependencies: [

@@ -184,6 +184,10 @@ extension BatondConfiguration {
         ("alerts.telegram.base_url", "the Bot API's base URL (default https://api.telegram.org)"),
         ("alerts.webhook.url", "a receiver of Alertmanager's webhook body (version 4)"),
         ("alerts.webhook.receiver", "the receiver name the webhook body carries (default baton)"),
+        ("alerts.pagerduty.min_severity", "the least severity paged: critical, error (default), warning or info"),
+        ("alerts.slack.min_severity", "the least severity posted to Slack: critical, error, warning or info (default)"),
+        ("alerts.telegram.min_severity", "the least severity sent to Telegram: critical, error, warning or info (default)"),
+        ("alerts.webhook.min_severity", "the least severity sent to the webhook: critical, error, warning or info (default)"),
         ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
         ("feed.backup", "backup market-data WebSocket URL (optional)"),
         ("feed.stale_after_ms", "a source silent this long is stale (default 500)"),
@@ -690,6 +694,10 @@ public struct TradingConfiguration: Sendable, Equatable {
     /// by the broker within `orderAckThreshold`, over `sloPeriodDays`.
     /// Where the leader delivers alerts (`alerts.*`), by sink name.
     public var alertSinks: [String: AlertSinkSettings] = [:]
+    /// Per sink, the least severity it receives (`alerts.<sink>.min_severity`): "critical",
+    /// "error", "warning" or "info". PagerDuty defaults to error, so that it pages; the chats
+    /// and the webhook take everything.
+    public var alertMinimumSeverity: [String: String] = [:]
     /// "baton-<cluster.id>": names the cluster in alerts.
     public var clusterName = "baton"
     public var orderAckObjective = 0.999
@@ -932,6 +940,19 @@ extension ConfigReader {
         configuration.orderAckThreshold = .milliseconds(integer("trading.slo.order_ack.threshold_ms", default: 250, in: 1...600_000))
         configuration.sloPeriodDays = integer("trading.slo.period_days", default: 30, in: 4...366)
         configuration.alertSinks = alertSinks()
+        for sink in ["pagerduty", "slack", "telegram", "webhook"] {
+            let key = "alerts.\(sink).min_severity"
+            let fallback = sink == "pagerduty" ? "error" : "info"
+            let value = text(key) ?? fallback
+            guard ["critical", "error", "warning", "info"].contains(value) else {
+                fail(key, "'\(value.prefix(40))' is not a severity: use critical, error, warning or info")
+                continue
+            }
+            if text(key) != nil, configuration.alertSinks[sink] == nil {
+                fail(key, "is set, but alerts.\(sink) is not configured")
+            }
+            if configuration.alertSinks[sink] != nil { configuration.alertMinimumSeverity[sink] = value }
+        }
         return configuration
     }
 }

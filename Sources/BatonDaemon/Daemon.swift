@@ -96,7 +96,8 @@ public enum Daemon {
             dynamicMetadata: logControl, readinessMaxLag: configuration.readinessMaxLag,
             stateMachine: trading?.engine
         )
-        await trading?.engine.attach(consensus: loop, initiator: trading!.initiator)
+        await trading?.engine.attach(
+            consensus: loop, initiator: trading!.initiator, feed: trading!.feed, dataDirectory: configuration.dataDirectory)
         let notifier = SystemdNotifier()
         let consensus = ConsensusService(
             loop: loop, transferTimeout: configuration.shutdownTransferTimeout, logger: logger)

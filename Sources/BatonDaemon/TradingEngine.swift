@@ -24,6 +24,10 @@ public actor TradingEngine: CommittedEntryConsumer {
     private var core: TradingCore
     private var consensus: ConsensusLoop?
     private var initiator: FIXInitiator?
+    /// What the alert rules read beyond the core (IncidentObservation.swift).
+    var feed: MarketFeedClient?
+    var dataDirectory: String?
+    var incidentWatch = IncidentWatch()
     private var publishedPhase: Phase = .follower
     /// Directives that go out in order: proposals, order writes, status requests.
     private let outbox: AsyncStream<TradingDirective>.Continuation
@@ -104,6 +108,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 ackTimeoutNanos: Int64(configuration.ackTimeout.nanosecondsClamped),
                 sequenceBlock: configuration.sequenceBlock)
         settings.alertSinks = configuration.alertSinks.keys.sorted()
+        settings.alertMinimumLevel = configuration.alertMinimumSeverity.compactMapValues(AlertEvent.Level.init(rawValue:))
         settings.clusterName = configuration.clusterName
         // Each receiver's documented pace: PagerDuty about 120 events a minute per routing key,
         // Telegram about one message a second per chat, Slack one a second per webhook.
@@ -135,9 +140,13 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     /// Wires the shells the engine acts through (they are built after it: the consensus loop
     /// takes the engine as its state machine).
-    public func attach(consensus: ConsensusLoop, initiator: FIXInitiator) {
+    public func attach(
+        consensus: ConsensusLoop, initiator: FIXInitiator, feed: MarketFeedClient? = nil, dataDirectory: String? = nil
+    ) {
         self.consensus = consensus
         self.initiator = initiator
+        self.feed = feed
+        self.dataDirectory = dataDirectory
     }
 
     /// Rebuilds the state from the journal's applied commands at start, before the loop runs.
@@ -267,6 +276,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         guard let consensus, let initiator else { return }
         let view = consensus.leaseCell.leadership
         let session = await initiator.status()
+        await observeForIncidents(view, consensus: consensus, now: Self.coreNanos())
         carryOut(
             core.onDuty(
                 now: Self.coreNanos(),
@@ -284,6 +294,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         for change in changes {
             switch change {
             case .raise(let slo, let rule, let long, let short):
+                incidentWatch.burnRaised(slo: slo, rule: rule, long: long, short: short, now: now)
                 logger.error(
                     "SLO burning its error budget too fast",
                     metadata: [
@@ -291,11 +302,15 @@ public actor TradingEngine: CommittedEntryConsumer {
                         "slo.burn_rate.long": "\(long)", "slo.burn_rate.short": "\(short)",
                     ])
             case .resolve(let slo, let rule):
+                incidentWatch.burnResolved(slo: slo, rule: rule)
                 logger.notice("SLO burn back under the rule's rate", metadata: ["slo.name": "\(slo)", "slo.rule": "\(rule)"])
             }
         }
         serviceLevelMetrics?.publish(levels.orderAck.status(at: now), firingRules: levels.orderAck.firingRules)
     }
+
+    /// The alert rules' view beyond the core (IncidentObservation.swift).
+    func observe(_ external: IncidentRules.External) { core.observe(external) }
 
     /// What `GET /slo` shows.
     public func serviceLevelStatus() -> [SLOEvaluator.Status] { serviceLevels?.status(now: Self.coreNanos()) ?? [] }

@@ -79,4 +79,14 @@ public enum RiskGate {
                 + "\(lastMinute + 1)/\(limits.maxOrdersPerMinute) per minute, "
                 + "\(lastHour + 1)/\(limits.maxOrdersPerHour) per hour; no order in flight")
     }
+
+    /// The limit a rejection's reason names ("rate", "position", "order-size"), for the risk
+    /// alert; nil for a rejection that is no limit (paused, in flight, already there). Read
+    /// from the journaled reason, so a replica decides it the same from any log.
+    public static func limit(of reason: String) -> String? {
+        if reason.hasPrefix("rate limit:") { return "rate" }
+        if reason.hasPrefix("target position ") { return "position" }
+        if reason.hasPrefix("order quantity ") { return "order-size" }
+        return nil
+    }
 }

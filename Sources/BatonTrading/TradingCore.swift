@@ -167,6 +167,10 @@ public struct TradingCore: Sendable {
         /// Names of the alert sinks configured (`alerts.*`); none: no incident is raised.
         public var alertSinks: [String] = []
         public var alertDispatch = AlertDispatcher.Settings()
+        /// Per sink, the least severity it takes (`alerts.<sink>.min_severity`); a sink not
+        /// named takes everything.
+        public var alertMinimumLevel: [String: AlertEvent.Level] = [:]
+        public var incidentRules = IncidentRules.Settings()
         /// Names the cluster in alerts ("baton-4242").
         public var clusterName = "baton"
 
@@ -227,6 +231,18 @@ public struct TradingCore: Sendable {
     /// are not applied yet (so it decides each once).
     private var alertDispatcher: AlertDispatcher
     private var proposedAlerts: Set<String> = []
+    private let incidentRules: IncidentRules
+    private let alertRoutes: AlertRoutes
+    /// What the shell last saw beyond the core (replicas, feed, disk, SLO burns).
+    private var observed = IncidentRules.External()
+    /// When this replica began leading its term (ns), reconciling, and losing its session.
+    private var leadingSince: Int64 = 0
+    private var reconcilingSince: Int64?
+    private var sessionDownSince: Int64?
+    /// When each order became unknown (ms, from its journaled OrderUnknown), every replica.
+    private var unknownSinceMillis: [String: Int64] = [:]
+    /// Per risk limit, its last journaled rejection (ms, reason), every replica.
+    private var riskLimitHits: [String: (atMillis: Int64, reason: String)] = [:]
     /// A bound for orders that are never written (paused, lease lost …): the oldest are dropped.
     static let awaitingFirstAnswerLimit = 100_000
     private var lastSendFailure: Int64 = .min / 2
@@ -262,6 +278,10 @@ public struct TradingCore: Sendable {
         self.settings = settings
         reconciler = Reconciler(settings: settings.reconciler)
         alertDispatcher = AlertDispatcher(settings: settings.alertDispatch)
+        incidentRules = IncidentRules(settings: settings.incidentRules, clusterName: settings.clusterName)
+        alertRoutes = AlertRoutes(
+            minimum: Dictionary(
+                uniqueKeysWithValues: settings.alertSinks.map { ($0, settings.alertMinimumLevel[$0] ?? .info) }))
         for parameters in settings.strategies {
             strategies[parameters.symbol] = MovingAverageCrossover(
                 parameters: parameters, version: settings.strategyVersion)
@@ -292,6 +312,7 @@ public struct TradingCore: Sendable {
 
     /// Rebuilds the state from applied commands at start, before anything else runs.
     public mutating func restore(_ command: TradingCommand, term: UInt64, index: UInt64) {
+        noteForAlerts(command)
         state.apply(command, term: term, index: index)
         appliedThrough = max(appliedThrough, index)
     }
@@ -307,6 +328,7 @@ public struct TradingCore: Sendable {
     {
         appliedThrough = max(appliedThrough, index)
         if case .orderUnknown(let unknown) = command { pendingUnknowns.remove(unknown.clOrdID) }
+        noteForAlerts(command)
         var out: [TradingDirective] = []
         var toSend = false
         for effect in state.apply(command, term: term, index: index) {
@@ -625,6 +647,7 @@ public struct TradingCore: Sendable {
             if ledTerm != nil { loseLeadership(reason: "new term", now: now, out: &out) }
             revokeSession(reason: "a new term began", out: &out)
             ledTerm = view.term
+            leadingSince = now
             handOverChecked = false
             trustedHandOver = nil
             out.append(.report(.leading(term: view.term)))
@@ -881,31 +904,58 @@ public struct TradingCore: Sendable {
 
     // MARK: - Alerts
 
-    /// The conditions this leader raises incidents for, level-triggered against the replicated
-    /// outbox: an incident open in the journal is not raised again by a new leader, and one
-    /// whose condition cleared is resolved by whoever leads then.
-    private mutating func alertDuty(now: Int64, out: inout [TradingDirective]) {
-        guard !settings.alertSinks.isEmpty else { return }
-        let identity = "\(settings.clusterName)/trading-halted"
-        let open = state.alerts.open[identity] != nil
-        if !proposedAlerts.contains(identity) {
-            if phase == .halted, !open {
-                proposedAlerts.insert(identity)
-                let event = AlertEvent(
-                    key: "", action: .trigger, level: .critical,
-                    summary: "trading HALTED on n\(settings.node): \(haltReason ?? "no reason given")",
-                    source: "\(settings.clusterName) node n\(settings.node)", component: "trading",
-                    group: settings.clusterName, eventClass: "trading-halted",
-                    details: ["node": "n\(settings.node)", "term": "\(ledTerm ?? 0)", "reason": haltReason ?? ""],
-                    runbook: "runbooks/trading-operations.md#trading-is-halted", startedAtMillis: now / 1_000_000)
-                out.append(.propose(.alert(.raise(identity: identity, event: event, sinks: settings.alertSinks))))
-            } else if phase == .trading, open {
-                // Resolved once trading again, not while merely reconciling after a failover.
-                proposedAlerts.insert(identity)
-                out.append(.propose(.alert(.resolve(identity: identity, atMillis: now / 1_000_000, sinks: settings.alertSinks))))
+    /// What the shell sees beyond the core, for the incidents it judges (IncidentRules).
+    public mutating func observe(_ external: IncidentRules.External) { observed = external }
+
+    /// The journal's part of the alert conditions, kept on every replica so that a new leader
+    /// knows how long an order has been unknown and when a limit was last hit.
+    private mutating func noteForAlerts(_ command: TradingCommand) {
+        switch command {
+        case .orderUnknown(let unknown):
+            if unknownSinceMillis[unknown.clOrdID] == nil { unknownSinceMillis[unknown.clOrdID] = unknown.atNanos / 1_000_000 }
+        case .riskRejection(let rejection):
+            if let limit = RiskGate.limit(of: rejection.reason) {
+                riskLimitHits[limit] = (rejection.decidedAtNanos / 1_000_000, String(rejection.reason.prefix(200)))
             }
+        default:
+            break
         }
-        for case .deliver(let id, let sink, let event) in alertDispatcher.due(state.alerts, nowMillis: now / 1_000_000) {
+    }
+
+    /// The conditions this leader raises incidents for (IncidentRules), level-triggered against
+    /// the replicated outbox: an incident open in the journal is not raised again by a new
+    /// leader, and one whose condition cleared is resolved by whoever leads then.
+    private mutating func alertDuty(now: Int64, out: inout [TradingDirective]) {
+        guard !settings.alertSinks.isEmpty, let term = ledTerm else { return }
+        reconcilingSince = phase == .reconciling ? (reconcilingSince ?? now) : nil
+        sessionDownSince = sessionActive ? nil : (sessionDownSince ?? now)
+        if unknownSinceMillis.count > 1_000 {
+            unknownSinceMillis = unknownSinceMillis.filter { state.orders[$0.key]?.status == .unknown }
+        }
+        let nowMillis = now / 1_000_000
+        let unknown = state.openOrders.filter { $0.status == .unknown }.map { order in
+            (
+                clOrdID: order.clOrdID, sinceMillis: unknownSinceMillis[order.clOrdID] ?? leadingSince / 1_000_000,
+                reason: order.unknownReason ?? ""
+            )
+        }
+        let observations = IncidentRules.Observations(
+            nowMillis: nowMillis, node: settings.node, term: term, leadingSinceMillis: leadingSince / 1_000_000,
+            haltReason: phase == .halted ? (haltReason ?? "no reason given") : nil, trading: phase == .trading,
+            reconcilingSinceMillis: reconcilingSince.map { $0 / 1_000_000 },
+            sessionDownSinceMillis: sessionDownSince.map { $0 / 1_000_000 }, unknownOrders: unknown,
+            riskLimitHits: riskLimitHits, external: observed)
+        let commands = incidentRules.decisions(
+            wanted: incidentRules.evaluate(observations), outbox: state.alerts, routes: alertRoutes,
+            busy: proposedAlerts, nowMillis: nowMillis)
+        for command in commands {
+            switch command {
+            case .raise(let identity, _, _), .resolve(let identity, _, _): proposedAlerts.insert(identity)
+            case .attempted: break
+            }
+            out.append(.propose(.alert(command)))
+        }
+        for case .deliver(let id, let sink, let event) in alertDispatcher.due(state.alerts, nowMillis: nowMillis) {
             out.append(.deliverAlert(id: id, sink: sink, event: event))
         }
     }

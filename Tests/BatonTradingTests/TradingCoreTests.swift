@@ -1,3 +1,4 @@
+import BatonAlerting
 import BatonMarketData
 @testable import BatonTrading
 import Testing
@@ -268,3 +269,75 @@ import Testing
     }
 }
 
+
+/// The core's side of the alert rules: the leader raises from its own view and the journal's,
+/// and routes each event by severity.
+@Suite struct TradingCoreAlertTests {
+    static let ms = TradingCoreTests.ms
+
+    static func leader(withSinks: Bool = true) -> TradingCore {
+        var settings = TradingCoreTests.settings()
+        if withSinks {
+            settings.alertSinks = ["pagerduty", "slack"]
+            settings.alertMinimumLevel = ["pagerduty": .error]
+        }
+        settings.clusterName = "baton-9"
+        var core = TradingCore(settings: settings)
+        core.applied(through: 1)
+        let first = core.onDuty(now: -10 * ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)
+        guard case .sequenceReserved(let reservation)? = TradingCoreTests.proposals(first).first else {
+            Issue.record("no sequence block proposed: \(first)")
+            return core
+        }
+        _ = core.apply(.sequenceReserved(reservation), term: 2, index: 2, now: -5 * ms)
+        _ = core.onDuty(now: 0, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOn)
+        return core
+    }
+
+    static func raises(_ directives: [TradingDirective]) -> [(String, AlertEvent, [String])] {
+        directives.compactMap {
+            if case .propose(.alert(.raise(let identity, let event, let sinks))) = $0 { (identity, event, sinks) } else { nil }
+        }
+    }
+
+    @Test("a leader whose broker session stays down 10 s raises it, routed by severity, and delivers once applied")
+    func sessionDownIsRaised() {
+        var core = Self.leader()
+        _ = core.onDuty(now: 200 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)
+        let early = core.onDuty(now: 10_199 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)
+        #expect(Self.raises(early).isEmpty)
+        let due = core.onDuty(now: 10_200 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)
+        let raised = Self.raises(due)
+        #expect(raised.map(\.0) == ["baton-9/broker-session-down"])
+        #expect(raised.first?.2 == ["pagerduty", "slack"])
+        // Proposed once, while its proposal is in flight.
+        #expect(Self.raises(core.onDuty(now: 10_300 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)).isEmpty)
+        guard let (identity, event, sinks) = raised.first else { return }
+        _ = core.apply(.alert(.raise(identity: identity, event: event, sinks: sinks)), term: 2, index: 3, now: 10_400 * Self.ms)
+        let deliveries = core.onDuty(now: 10_500 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)
+            .compactMap { if case .deliverAlert(let id, let sink, let event) = $0 { "\(id) \(sink) \(event.key)" } else { nil } }
+        #expect(deliveries.sorted() == ["3 pagerduty baton-9/broker-session-down#3", "3 slack baton-9/broker-session-down#3"])
+    }
+
+    @Test("a risk rejection journaled before this replica led is raised by it as a warning the pager does not get")
+    func riskLimitFromTheJournal() {
+        var core = Self.leader()
+        let rejection = RiskRejection(
+            signal: intent().signal, reason: "target position 2000 AAPL exceeds the cap of 1000", decidedAtNanos: 500 * Self.ms)
+        _ = core.apply(.riskRejection(rejection), term: 2, index: 3, now: 510 * Self.ms)
+        let raised = Self.raises(core.onDuty(now: 600 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOn))
+        #expect(raised.map(\.0) == ["baton-9/risk-limit/position"])
+        #expect(raised.first?.1.level == .warning)
+        #expect(raised.first?.2 == ["slack"])
+        // A rejection that is no limit raises nothing.
+        #expect(RiskGate.limit(of: "already long 10 AAPL") == nil)
+        #expect(RiskGate.limit(of: "rate limit: 10 orders in the last minute (max 10)") == "rate")
+    }
+
+    @Test("without sinks no incident is raised")
+    func noSinksNoIncidents() {
+        var core = Self.leader(withSinks: false)
+        _ = core.onDuty(now: 200 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)
+        #expect(Self.raises(core.onDuty(now: 20_000 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)).isEmpty)
+    }
+}

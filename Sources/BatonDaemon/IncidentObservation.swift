@@ -1,0 +1,140 @@
+import BatonAlerting
+import BatonFeed
+import Foundation
+import RaftCore
+
+/// The shell's bookkeeping for the alert rules: what it has seen of leadership, the feed, the
+/// replicas and the SLO burn rules, turned into `IncidentRules.External` for the core. A value,
+/// driven with explicit times so that a test can step it.
+struct IncidentWatch {
+    /// The last leader this replica followed, and when it last heard of one (ns).
+    private var lastLeader: UInt64?
+    private var lastLeaderSeenAt: Int64?
+    private var wasLeader = false
+    private var previousLeader: UInt64?
+    private var leaderlessNanos: Int64?
+    private var feedSince: (condition: IncidentRules.Feed.Condition, atMillis: Int64)?
+    private var silentSince: [UInt64: Int64] = [:]
+    private var burns: [String: IncidentRules.Burn] = [:]
+    private(set) var lastRefresh: Int64 = .min / 2
+    static let refreshNanos: Int64 = 1_000_000_000
+
+    /// Every duty round (cheap): who leads.
+    mutating func sawLeadership(role: RaftRole, leader: NodeID?, selfID: NodeID, now: Int64) {
+        let leads = role == .leader
+        if leads && !wasLeader {
+            previousLeader = lastLeader
+            leaderlessNanos = lastLeaderSeenAt.map { max(0, now - $0) }
+        }
+        if !leads {
+            if let leader, leader != selfID {
+                lastLeader = leader.rawValue
+                lastLeaderSeenAt = now
+            }
+            previousLeader = nil
+            leaderlessNanos = nil
+        }
+        wasLeader = leads
+    }
+
+    mutating func burnRaised(slo: String, rule: BurnRateRule, long: Double, short: Double, now: Int64) {
+        let name = Self.ruleName(rule)
+        burns["\(slo)/\(name)"] = IncidentRules.Burn(
+            slo: slo, rule: name, page: rule.severity == .page, longBurnRate: long, shortBurnRate: short,
+            sinceMillis: now / 1_000_000)
+    }
+
+    mutating func burnResolved(slo: String, rule: BurnRateRule) {
+        burns["\(slo)/\(Self.ruleName(rule))"] = nil
+    }
+
+    /// "page-1h", from the rule's "page 1h/5m ×14.4": a path element of the incident identity.
+    static func ruleName(_ rule: BurnRateRule) -> String {
+        let words = rule.description.split(separator: " ")
+        let long = words.count > 1 ? words[1].split(separator: "/").first.map(String.init) ?? "" : ""
+        return "\(rule.severity.rawValue)-\(long)"
+    }
+
+    /// The feed as the rules read it; nil while no source has connected yet.
+    mutating func feedCondition(_ status: FeedStatus, nowMillis: Int64) -> IncidentRules.Feed? {
+        let health = Dictionary(status.sources.map { ($0.source, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let active = health[status.active] else { return nil }
+        if status.sources.allSatisfy({ $0.health == .pending }) { return nil }
+        let condition: IncidentRules.Feed.Condition
+        if !status.sources.contains(where: { $0.health == .healthy || $0.health == .pending }) {
+            condition = .down
+        } else if active.health == .stale || active.health == .disconnected {
+            condition = .stale(source: status.active.rawValue, silentMillis: active.stalenessMillis)
+        } else if status.active == .backup {
+            condition = .onBackup(why: "the primary is \(health[.primary]?.health.rawValue ?? "not configured")")
+        } else {
+            condition = .healthy
+        }
+        if feedSince.map({ Self.kind($0.condition) != Self.kind(condition) }) ?? true {
+            feedSince = (condition, nowMillis)
+        }
+        return IncidentRules.Feed(condition: condition, sinceMillis: feedSince?.atMillis ?? nowMillis)
+    }
+
+    private static func kind(_ condition: IncidentRules.Feed.Condition) -> Int {
+        switch condition {
+        case .healthy: 0
+        case .stale: 1
+        case .onBackup: 2
+        case .down: 3
+        }
+    }
+
+    /// Followers as the leader's Raft node sees them.
+    mutating func replicas(_ view: ConsensusLoop.ClusterView, nowMillis: Int64) -> [IncidentRules.Replica] {
+        view.members.filter { $0.id != view.node }.map { member in
+            if member.recentlyActive == false {
+                if silentSince[member.id] == nil { silentSince[member.id] = nowMillis }
+            } else {
+                silentSince[member.id] = nil
+            }
+            return IncidentRules.Replica(node: member.id, lag: member.lag ?? 0, silentSinceMillis: silentSince[member.id])
+        }
+    }
+
+    /// The rest of `External` (leadership, burns) for the core.
+    func external(
+        replicas: [IncidentRules.Replica]?, feed: IncidentRules.Feed?, disk: IncidentRules.Disk?
+    ) -> IncidentRules.External {
+        var external = IncidentRules.External()
+        external.replicas = replicas
+        external.feed = feed
+        external.disk = disk
+        external.burns = burns.keys.sorted().compactMap { burns[$0] }
+        external.previousLeader = previousLeader
+        external.leaderlessMillis = leaderlessNanos.map { $0 / 1_000_000 }
+        return external
+    }
+
+    mutating func refreshed(at now: Int64) { lastRefresh = now }
+
+    /// The free fraction of the file system holding `path` (nil if it cannot be read).
+    static func disk(at path: String) -> IncidentRules.Disk? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0, stats.f_blocks > 0 else { return nil }
+        return IncidentRules.Disk(free: Double(stats.f_bavail) / Double(stats.f_blocks), path: path)
+    }
+}
+
+extension TradingEngine {
+    /// Every duty round: leadership; about once a second on the leader: the replicas, the feed,
+    /// the disk and the SLO burns, handed to the core for the alert rules.
+    func observeForIncidents(_ view: LeadershipView, consensus: ConsensusLoop, now: Int64) async {
+        incidentWatch.sawLeadership(role: view.role, leader: view.leader, selfID: nodeID, now: now)
+        guard view.role == .leader, !configuration.alertSinks.isEmpty,
+            now - incidentWatch.lastRefresh >= IncidentWatch.refreshNanos
+        else { return }
+        incidentWatch.refreshed(at: now)
+        let nowMillis = now / 1_000_000
+        let cluster = await consensus.clusterView()
+        let replicas = incidentWatch.replicas(cluster, nowMillis: nowMillis)
+        let feed = self.feed.flatMap { incidentWatch.feedCondition($0.status(), nowMillis: nowMillis) }
+        let disk = dataDirectory.flatMap(IncidentWatch.disk(at:))
+        observe(incidentWatch.external(replicas: replicas, feed: feed, disk: disk))
+    }
+}
