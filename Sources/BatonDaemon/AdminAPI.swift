@@ -27,6 +27,8 @@ public import RaftCore
 /// | `POST /admin/debug/kill-on-next-order` | `{"when": "before-send"}` or `after-send` (debug only) |
 /// | `POST /admin/debug/stall` | `{"ms": 3000}`: wedge the loop (only with `debug.endpoints: true`) |
 /// | `GET /audit` | the journaled admin actions (`?limit=N`, newest last) |
+/// | `GET /alerts` | open incidents, pending and recent alert deliveries per sink (`?limit=N` recent) |
+/// | `POST /admin/alerts/test` | `{"sink": "slack"}`: one test event from this replica, answered with the receiver's verdict |
 ///
 /// Every route but the probes needs a bearer token of a role (`AdminAPI.routes` is the table);
 /// every POST that passes is journaled as an AuditRecord naming the token, not the caller's say.
@@ -79,6 +81,8 @@ public struct AdminAPI: Sendable {
         Route(method: "GET", path: "/trading/tick-to-order", role: .viewer),
         Route(method: "GET", path: "/slo", role: .viewer),
         Route(method: "GET", path: "/audit", role: .viewer),
+        Route(method: "GET", path: "/alerts", role: .viewer),
+        Route(method: "POST", path: "/admin/alerts/test", role: .operator),
         Route(method: "POST", path: "/admin/trading/pause", role: .operator),
         Route(method: "POST", path: "/admin/trading/resume", role: .operator),
         Route(method: "POST", path: "/admin/transfer-leadership", role: .operator),
@@ -110,6 +114,10 @@ public struct AdminAPI: Sendable {
         view(router, "/trading/tick-to-order") { _ in await self.tickToOrder() }
         view(router, "/slo") { _ in await self.serviceLevels() }
         view(router, "/audit") { request in await self.auditLog(request) }
+        view(router, "/alerts") { request in await self.alerts(request) }
+        action(router, "/admin/alerts/test") { body, principal, _ in
+            try await self.testAlert(body, principal: principal)
+        }
         action(router, "/admin/transfer-leadership") { body, principal, source in
             try await self.transfer(body, principal: principal, source: source)
         }

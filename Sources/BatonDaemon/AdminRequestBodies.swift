@@ -207,3 +207,22 @@ extension AdminBodyRefusal {
     static let byNotAccepted = AdminBodyRefusal(
         message: "'by' is not accepted: the journal names the token that authenticated the request")
 }
+
+/// `POST /admin/alerts/test`: `{"sink": "slack"}`, one test event to that sink.
+struct AdminAlertTestRequest: Decodable {
+    var sink: String
+
+    static let sinks = ["pagerduty", "slack", "telegram", "webhook"]
+
+    static func sink(_ request: Self?) -> Result<String, AdminBodyRefusal> {
+        guard let request else {
+            return .failure(AdminBodyRefusal(message: "body must be {\"sink\": \"pagerduty\" | \"slack\" | \"telegram\" | \"webhook\"}"))
+        }
+        guard sinks.contains(request.sink) else {
+            return .failure(
+                AdminBodyRefusal(
+                    message: "sink '\(String(decoding: request.sink.utf8.prefix(40), as: UTF8.self))' is not one of \(sinks.joined(separator: ", "))"))
+        }
+        return .success(request.sink)
+    }
+}

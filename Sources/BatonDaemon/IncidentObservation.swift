@@ -138,3 +138,128 @@ extension TradingEngine {
         observe(incidentWatch.external(replicas: replicas, feed: feed, disk: disk))
     }
 }
+
+// MARK: - GET /alerts
+
+/// What `GET /alerts` shows: the replicated outbox as this replica has applied it (the same on
+/// every replica up to its applied index), and the sinks this replica would deliver to.
+struct AlertsView: Encodable {
+    struct Incident: Encodable {
+        var identity: String
+        var key: String
+        var level: String
+        var summary: String
+        var since: String
+        var runbook: String?
+    }
+    struct Delivery: Encodable {
+        var sink: String
+        /// "pending", "delivered", "gave-up".
+        var status: String
+        var attempts: Int
+        var at: String?
+        var lastError: String?
+        var notBefore: String?
+    }
+    struct Entry: Encodable {
+        var id: UInt64
+        var identity: String
+        var key: String
+        var action: String
+        var level: String
+        var summary: String
+        var deliveries: [Delivery]
+    }
+    struct Sink: Encodable {
+        var name: String
+        var minSeverity: String
+    }
+    var node: UInt64
+    var leader: Bool
+    var sinks: [Sink]
+    var open: [Incident]
+    /// Pending deliveries first (oldest first), then the newest finished ones, newest last.
+    var pending: [Entry]
+    var recent: [Entry]
+
+    static func time(_ millis: Int64) -> String {
+        Date(timeIntervalSince1970: Double(millis) / 1000).ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day())
+    }
+
+    init(outbox: AlertOutbox, node: UInt64, leader: Bool, sinks: [Sink], recentLimit: Int) {
+        self.node = node
+        self.leader = leader
+        self.sinks = sinks
+        open = outbox.open.keys.sorted().compactMap { identity in
+            guard let event = outbox.openEvents[identity] else { return nil }
+            return Incident(
+                identity: identity, key: event.key, level: event.level.rawValue, summary: event.summary,
+                since: Self.time(event.startedAtMillis), runbook: event.runbook)
+        }
+        func entry(_ e: AlertOutbox.Entry) -> Entry {
+            Entry(
+                id: e.id, identity: e.identity, key: e.event.key, action: e.event.action.rawValue, level: e.event.level.rawValue,
+                summary: e.event.summary,
+                deliveries: e.deliveries.keys.sorted().compactMap { sink in
+                    guard let d = e.deliveries[sink] else { return nil }
+                    switch d.status {
+                    case .pending:
+                        return Delivery(
+                            sink: sink, status: "pending", attempts: d.attempts, lastError: d.lastError,
+                            notBefore: d.notBeforeMillis > 0 ? Self.time(d.notBeforeMillis) : nil)
+                    case .delivered(let at):
+                        return Delivery(sink: sink, status: "delivered", attempts: d.attempts, at: Self.time(at))
+                    case .gaveUp(let reason, let at):
+                        return Delivery(sink: sink, status: "gave-up", attempts: d.attempts, at: Self.time(at), lastError: reason)
+                    }
+                })
+        }
+        pending = outbox.pending.map(entry)
+        recent = outbox.recent.suffix(recentLimit).compactMap { outbox.entries[$0] }.map(entry)
+    }
+}
+
+extension TradingEngine {
+    func alertsView(leader: Bool, recentLimit: Int) -> AlertsView {
+        AlertsView(
+            outbox: alertOutbox, node: nodeID.rawValue, leader: leader,
+            sinks: configuration.alertSinks.keys.sorted().map { name in
+                AlertsView.Sink(name: name, minSeverity: configuration.alertMinimumSeverity[name] ?? "info")
+            }, recentLimit: recentLimit)
+    }
+
+    /// `batonctl alerts test SINK`: one info event straight to the sink from this replica, not
+    /// journaled (it tests this replica's configuration and secrets, not the outbox), answered
+    /// with the receiver's verdict. PagerDuty and Alertmanager receivers get its resolve too, so
+    /// the test leaves no incident open. nil: no such sink is configured here.
+    func testAlert(sink name: String, by principal: String) async -> (delivered: Bool, outcome: String)? {
+        guard let settings = configuration.alertSinks[name] else { return nil }
+        let now = Self.wallNanos() / 1_000_000
+        var event = AlertEvent(
+            key: "\(configuration.clusterName)/test/n\(nodeID.rawValue)/\(now)", action: .trigger, level: .info,
+            summary: "test alert from \(configuration.clusterName) n\(nodeID.rawValue), sent by \(principal) with batonctl alerts test",
+            source: "\(configuration.clusterName) node n\(nodeID.rawValue)", component: "alerting", group: configuration.clusterName,
+            eventClass: "test", details: ["node": "n\(nodeID.rawValue)", "by": principal], startedAtMillis: now)
+        let sink = AlertSink(settings)
+        let outcome = await alertDeliverer.deliver(event, to: sink)
+        guard case .delivered = outcome else { return (false, Self.describe(outcome)) }
+        switch settings {
+        case .pagerDuty, .webhook:
+            event.action = .resolve
+            event.endedAtMillis = Self.wallNanos() / 1_000_000
+            let resolved = await alertDeliverer.deliver(event, to: sink)
+            guard case .delivered = resolved else { return (true, "trigger delivered; its resolve: \(Self.describe(resolved))") }
+            return (true, "delivered (trigger and resolve, key \(event.key))")
+        case .slack, .telegram:
+            return (true, "delivered (key \(event.key))")
+        }
+    }
+
+    static func describe(_ outcome: DeliveryOutcome) -> String {
+        switch outcome {
+        case .delivered: "delivered"
+        case .retry(let after, let reason): "not delivered, worth a retry\(after.map { " after \($0)" } ?? ""): \(reason)"
+        case .refused(let reason): "refused: \(reason)"
+        }
+    }
+}

@@ -36,7 +36,7 @@ public actor TradingEngine: CommittedEntryConsumer {
     private let alertJobs: AsyncStream<(UInt64, String, AlertEvent)>.Continuation
     private let alertJobStream: AsyncStream<(UInt64, String, AlertEvent)>
     private let alertSinks: [String: AlertSink]
-    private let alertDeliverer = AlertDeliverer()
+    let alertDeliverer = AlertDeliverer()
     /// Test-only fault injection (debug endpoints): SIGKILL this process around the next order.
     public enum KillPoint: String, Sendable, Codable {
         /// After the intent is committed, before its NewOrderSingle is written.
@@ -308,6 +308,9 @@ public actor TradingEngine: CommittedEntryConsumer {
         }
         serviceLevelMetrics?.publish(levels.orderAck.status(at: now), firingRules: levels.orderAck.firingRules)
     }
+
+    /// The replicated alert outbox as applied here.
+    var alertOutbox: AlertOutbox { core.state.alerts }
 
     /// The alert rules' view beyond the core (IncidentObservation.swift).
     func observe(_ external: IncidentRules.External) { core.observe(external) }

@@ -188,6 +188,37 @@ extension AdminAPI {
         return Self.json(view, status: .ok)
     }
 
+    func alerts(_ request: Request) async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 50
+        guard (1...AlertOutbox.keptDone).contains(limit) else {
+            return Self.json(["error": "limit must be from 1 to \(AlertOutbox.keptDone)"], status: .badRequest)
+        }
+        let leader = await consensus.health().role == .leader
+        return Self.json(await trading.engine.alertsView(leader: leader, recentLimit: limit), status: .ok)
+    }
+
+    func testAlert(_ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let sink: String
+        switch AdminAlertTestRequest.sink(try Self.decode(AdminAlertTestRequest.self, from: body)) {
+        case .success(let value): sink = value
+        case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
+        }
+        guard let (delivered, outcome) = await trading.engine.testAlert(sink: sink, by: principal.description) else {
+            return Self.json(["error": "no \(sink) sink is configured on n\(node.rawValue) (alerts.\(sink).*)"], status: .notFound)
+        }
+        struct Answer: Encodable {
+            var node: UInt64
+            var sink: String
+            var delivered: Bool
+            var outcome: String
+        }
+        // 502: the receiver (or the way to it) said no; the request itself was fine.
+        return Self.json(
+            Answer(node: node.rawValue, sink: sink, delivered: delivered, outcome: outcome), status: delivered ? .ok : .badGateway)
+    }
+
     func pause(_ paused: Bool, _ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
         guard let trading else { return Self.tradingDisabled() }
         let reason: String

@@ -14,7 +14,7 @@ struct BatonCtl: AsyncParsableCommand {
         commandName: "batonctl",
         abstract: "On-call CLI for a Baton cluster.",
         subcommands: [
-            Status.self, Orders.self, Positions.self, Trading.self, ServiceLevels.self, Pause.self, Resume.self,
+            Status.self, Orders.self, Positions.self, Trading.self, ServiceLevels.self, Alerts.self, Pause.self, Resume.self,
             TransferLeadership.self, Propose.self, Audit.self, Journal.self,
         ]
     )
@@ -516,6 +516,119 @@ struct ServiceLevels: AsyncParsableCommand {
         if !view.leader {
             print("n\(view.node) is not the leader: only the leader sees the broker's answers, so its windows are empty")
         }
+    }
+}
+
+struct Alerts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open incidents and alert deliveries (default), or send a test alert to one sink.",
+        subcommands: [AlertsList.self, AlertsTest.self], defaultSubcommand: AlertsList.self)
+}
+
+struct AlertsList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "Open incidents, pending deliveries and the newest finished ones, from the leader's outbox.")
+    @OptionGroup var options: AdminOptions
+    @OptionGroup var source: TradingSource
+    @Option(help: "How many finished deliveries to show (1 to 200).")
+    var limit: Int = 20
+
+    struct View: Decodable {
+        struct Incident: Decodable {
+            var identity: String
+            var key: String
+            var level: String
+            var summary: String
+            var since: String
+            var runbook: String?
+        }
+        struct Delivery: Decodable {
+            var sink: String
+            var status: String
+            var attempts: Int
+            var at: String?
+            var lastError: String?
+            var notBefore: String?
+        }
+        struct Entry: Decodable {
+            var id: UInt64
+            var key: String
+            var action: String
+            var level: String
+            var summary: String
+            var deliveries: [Delivery]
+        }
+        struct Sink: Decodable {
+            var name: String
+            var minSeverity: String
+        }
+        var node: UInt64
+        var leader: Bool
+        var sinks: [Sink]
+        var open: [Incident]
+        var pending: [Entry]
+        var recent: [Entry]
+    }
+
+    func run() async throws {
+        guard (1...200).contains(limit) else { throw ValidationError("--limit must be from 1 to 200") }
+        let view = try Admin.decoder.decode(View.self, from: try await source.fetch("/alerts?limit=\(limit)", options))
+        print("sinks: " + (view.sinks.isEmpty ? "none configured (alerts.*)" : view.sinks.map { "\($0.name) (\($0.minSeverity) and above)" }.joined(separator: ", ")))
+        print("\nOPEN INCIDENTS (\(view.open.count))")
+        if view.open.isEmpty {
+            print("none")
+        } else {
+            printTable([["KEY", "LEVEL", "SINCE", "SUMMARY"]] + view.open.map { [$0.key, $0.level, $0.since, $0.summary] })
+            for incident in view.open { if let runbook = incident.runbook { print("  \(incident.key): \(runbook)") } }
+        }
+        func rows(_ entries: [View.Entry]) -> [[String]] {
+            entries.flatMap { entry in
+                entry.deliveries.map { d in
+                    let when = d.at ?? d.notBefore.map { "not before \($0)" } ?? "-"
+                    return [entry.key, entry.action, d.sink, d.status, "\(d.attempts)", when, d.lastError ?? ""]
+                }
+            }
+        }
+        let header = ["KEY", "ACTION", "SINK", "STATUS", "ATTEMPTS", "AT", "LAST ERROR"]
+        print("\nPENDING DELIVERIES (\(view.pending.count) events)")
+        if view.pending.isEmpty { print("none") } else { printTable([header] + rows(view.pending)) }
+        print("\nRECENT DELIVERIES (newest last)")
+        if view.recent.isEmpty { print("none") } else { printTable([header] + rows(view.recent)) }
+        if !view.leader {
+            print("\nn\(view.node) is not the leader: its outbox is the journal's as far as it has applied it; only the leader delivers")
+        }
+    }
+}
+
+struct AlertsTest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Send one test alert (info) to SINK from a replica, not journaled, and print the receiver's verdict.")
+    @OptionGroup var options: AdminOptions
+    @OptionGroup var source: TradingSource
+    @Argument(help: "pagerduty, slack, telegram or webhook.")
+    var sink: String
+
+    func run() async throws {
+        guard ["pagerduty", "slack", "telegram", "webhook"].contains(sink) else {
+            throw ValidationError("'\(sink)' is not a sink: use pagerduty, slack, telegram or webhook")
+        }
+        let base = try await source.url(options)
+        let body = try JSONSerialization.data(withJSONObject: ["sink": sink])
+        let (status, reply) = try await Admin.send(
+            "\(base)/admin/alerts/test", method: .POST, token: options.token, body: body, ca: options.caFile,
+            timeout: options.timeout + 15)
+        struct Answer: Decodable {
+            var node: UInt64
+            var sink: String
+            var delivered: Bool
+            var outcome: String
+        }
+        guard status == 200 || status == 502, let answer = try? Admin.decoder.decode(Answer.self, from: reply) else {
+            throw ValidationError("alerts test \(sink) failed (HTTP \(status)): \(Admin.message(reply))")
+        }
+        print("n\(answer.node) → \(answer.sink): \(answer.outcome)")
+        if !answer.delivered { throw ExitCode(1) }
     }
 }
 

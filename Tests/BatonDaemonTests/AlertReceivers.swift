@@ -40,6 +40,9 @@ final class AlertReceiver: Sendable {
         var incidents: [String: Bool] = [:]
         var sentAt: [String: [ContinuousClock.Instant]] = [:]
         var nextMessageID = 1
+        /// Answers are held this long after the request was taken (and counted): a receiver
+        /// that accepted the event and whose 202 has not reached the sender yet.
+        var answerDelay: Duration?
         var server: Task<Void, any Error>?
         var group: ServiceGroup?
         var port = 0
@@ -54,6 +57,7 @@ final class AlertReceiver: Sendable {
     var received: [Received] { state.withLock { $0.received } }
     var incidents: [String: Bool] { state.withLock { $0.incidents } }
     func fail(next statuses: [Int]) { state.withLock { $0.faults += statuses } }
+    func holdAnswers(_ delay: Duration?) { state.withLock { $0.answerDelay = delay } }
     var url: String { "http://127.0.0.1:\(port)" }
 
     func start() async throws {
@@ -61,6 +65,7 @@ final class AlertReceiver: Sendable {
         router.post("**") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
             let (status, headers, reply) = self.answer(path: request.uri.path, body: Array(body.readableBytesView))
+            if let delay = self.state.withLock({ $0.answerDelay }) { try? await Task.sleep(for: delay) }
             var fields = HTTPFields()
             // Header names here are the constants above (Retry-After, Content-Type): valid.
             for (name, value) in headers { fields[.init(name)!] = value }

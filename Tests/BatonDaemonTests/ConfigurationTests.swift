@@ -404,6 +404,18 @@ struct TradingConfigurationTests {
             #expect(error.errors.contains { $0.key == key }, "\(key): \(error)")
         }
         #expect(!"\(error)".contains("R0123456789abcdef"))
+
+        // Severity routes: PagerDuty pages from error by default, the others take everything.
+        #expect(trading.alertMinimumSeverity == ["pagerduty": "error", "slack": "info", "telegram": "info", "webhook": "info"])
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(dir)/pd")
+        let routed = yaml.replacingOccurrences(of: "chat_id: \"-1001234567890\"", with: "chat_id: \"-1001234567890\"\n    min_severity: warning")
+        let quieter = try #require(try BatondConfiguration.parse(yaml: routed, source: "n2.yaml", environment: [:]).trading)
+        #expect(quieter.alertMinimumSeverity["telegram"] == "warning")
+        let loud = routed.replacingOccurrences(of: "min_severity: warning", with: "min_severity: loud")
+        let refused = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: loud, source: "n2.yaml", environment: [:])
+        }
+        #expect(refused.errors.contains { $0.key == "alerts.telegram.min_severity" && $0.message.contains("'loud' is not a severity") }, "\(refused)")
     }
 
     @Test func tradingIsOffUnlessEnabled() throws {

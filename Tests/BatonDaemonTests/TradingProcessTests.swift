@@ -413,21 +413,34 @@ extension TradingProcessTests {
         #expect(again.status != 0 && again.output.contains("already filled"), "\(again.output)")
 
         // The halt was paged and, with trading back, resolved: one incident, one key, both sinks.
+        // (The other rules page too: the killed replica is unreachable, paged as replica/n<id>.)
         try await cluster.waitUntil("the page is resolved at PagerDuty", timeout: .seconds(15)) {
-            pagerDuty.incidents.values.contains(false)
+            pagerDuty.incidents.contains { $0.key.contains("/trading-halted#") && !$0.value }
         }
-        let incidents = pagerDuty.incidents
-        #expect(incidents.count == 1, "\(incidents)")
+        let incidents = pagerDuty.incidents.filter { $0.key.contains("/trading-halted#") }
+        #expect(incidents.count == 1, "\(pagerDuty.incidents)")
         let key = try #require(incidents.keys.first)
         #expect(key.hasPrefix("baton-") && key.contains("/trading-halted#"), "the incident key is cluster/identity#log index: \(key)")
+        try await cluster.waitUntil("the dead replica is paged as unreachable", timeout: .seconds(30)) {
+            pagerDuty.incidents.keys.contains { $0.contains("/replica/n\(first)#") }
+        }
         let paged = pagerDuty.received.filter { $0.status == 202 }.compactMap { $0.json }
+            .filter { ($0["dedup_key"] as? String) == key }
         #expect(paged.map { $0["event_action"] as? String } == ["trigger", "resolve"], "\(paged)")
         let summary = (paged.first?["payload"] as? [String: Any])?["summary"] as? String ?? ""
         #expect(summary.contains("trading HALTED") && summary.contains("BusinessMessageReject"), "\(summary)")
-        try await cluster.waitUntil("the webhook has the resolve", timeout: .seconds(15)) {
-            webhook.received.filter { $0.status == 200 }.count >= 2
+        @Sendable func halts() -> [[String: any Sendable]] {
+            webhook.received.filter { $0.status == 200 }.compactMap { $0.json }.filter { hook in
+                ((hook["alerts"] as? [[String: Any]])?.first?["labels"] as? [String: Any])?["alertname"] as? String == "trading-halted"
+            }
         }
-        let hooks = webhook.received.filter { $0.status == 200 }.compactMap { $0.json }
+        try await cluster.waitUntil("the webhook has the resolve", timeout: .seconds(15)) { halts().count >= 2 }
+        let hooks = halts()
+        // The webhook takes every severity: the leader change (info) reached it as well.
+        let classes = Set(webhook.received.compactMap { $0.json }.compactMap { hook in
+            ((hook["alerts"] as? [[String: Any]])?.first?["labels"] as? [String: Any])?["alertname"] as? String
+        })
+        #expect(classes.contains("leader-changed"), "\(classes)")
         #expect(hooks.map { $0["status"] as? String } == ["firing", "resolved"], "\(hooks)")
         let fingerprints = Set(hooks.compactMap { (($0["alerts"] as? [[String: Any]])?.first?["fingerprint"] as? String) })
         #expect(fingerprints.count == 1, "the trigger and its resolve are one incident")
@@ -544,5 +557,97 @@ extension TradingProcessTests {
         #expect(log.contains("taking over the broker session"))
         try cluster.start(first)
         try await Self.settle(cluster, leader: leader)
+    }
+}
+
+extension TradingProcessTests {
+    /// The page survives its leader: HALTED on the leader raises it; PagerDuty takes the event
+    /// and holds its 202 while the leader is SIGKILLed; the next leader finds the delivery
+    /// pending in the journal and sends it again under the same key; the resolve follows once
+    /// an operator settles the order. PagerDuty sees one incident, never a second key.
+    @Test func aPageInFlightWhenItsLeaderDiesIsDeliveredByTheNextUnderTheSameKey() async throws {
+        let pagerDuty = AlertReceiver(.pagerDuty(eventsPerMinute: 120))
+        try await pagerDuty.start()
+        let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("baton-alert-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
+        try (AlertDeliveryTests.routingKey + "\n").write(toFile: "\(secrets)/routing-key", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(secrets)/routing-key")
+        defer { try? FileManager.default.removeItem(atPath: secrets) }
+        let cluster = try TradingCluster(
+            options: Self.options {
+                $0.symbols = ["AAPL"]
+                $0.venueRejectsStatusRequests = true
+                $0.venueGapFillsResends = true
+                $0.extraConfig = """
+                    alerts:
+                      pagerduty:
+                        routing_key_file: \(secrets)/routing-key
+                        url: \(pagerDuty.url)/v2/enqueue
+                    """
+            })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let first = try await cluster.waitForTradingLeader()
+        try await cluster.armKill(first, when: "after-send")
+        try await cluster.waitUntil("the armed leader killed itself", timeout: .seconds(30)) { !cluster.isRunning(first) }
+        // From here PagerDuty takes each event and answers 8 s later (the sender waits up to 10 s).
+        pagerDuty.holdAnswers(.seconds(8))
+        let (halted, _) = try await cluster.waitForHaltedLeader()
+        try cluster.start(first)
+        /// (dedup_key, event_action) of every halt event PagerDuty took, in order.
+        @Sendable func haltedEvents() -> [(key: String, action: String)] {
+            pagerDuty.received.compactMap { $0.json }.compactMap { json in
+                guard let key = json["dedup_key"] as? String, key.contains("/trading-halted#") else { return nil }
+                return (key, json["event_action"] as? String ?? "")
+            }
+        }
+        try await cluster.waitUntil("PagerDuty has taken the halt's trigger", timeout: .seconds(20)) { !haltedEvents().isEmpty }
+        // Its answer is still held: the leader has journaled no outcome. Kill it now.
+        let key = try #require(haltedEvents().first).key
+        cluster.kill9(halted)
+        pagerDuty.holdAnswers(nil)
+        try await cluster.waitUntil("the replica that restarted is back", timeout: .seconds(20)) {
+            await cluster.trading(first) != nil
+        }
+        // The next leader halts on the same order and carries on from the outbox: the pending
+        // trigger again, same key; no second incident.
+        try await cluster.waitUntil("the next leader re-delivers the pending trigger", timeout: .seconds(40)) {
+            haltedEvents().filter { $0.action == "trigger" }.count >= 2
+        }
+        let (successor, _) = try await cluster.waitForHaltedLeader()
+        #expect(successor != halted)
+        let triggers = haltedEvents().filter { $0.action == "trigger" }
+        #expect(Set(triggers.map(\.key)) == [key], "one key for the incident: \(triggers)")
+        // `batonctl alerts` on the successor: the incident is open and its delivery done.
+        let admin = cluster.ids.map { cluster.replicas[$0]!.adminURL }.joined(separator: ",")
+        try await cluster.waitUntil("the successor journaled the delivery", timeout: .seconds(15)) {
+            let listed = try? BatonctlTests.run(["alerts", "--admin", admin], environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
+            return listed?.output.contains(key) == true && listed?.output.contains("delivered") == true
+                && listed?.output.contains("PENDING DELIVERIES (0 events)") == true
+        }
+        let listed = try BatonctlTests.run(["alerts", "--admin", admin], environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
+        #expect(listed.output.contains("OPEN INCIDENTS") && listed.output.contains("trading HALTED"), "\(listed.output)")
+        #expect(listed.output.contains("pagerduty (error and above)"), "\(listed.output)")
+
+        // The operator settles the order: trading resumes and the resolve goes out, same key.
+        let open = try #require(try await cluster.orders(successor).first { !["filled", "canceled", "rejected", "expired", "not-sent"].contains($0.status) })
+        let truth = try #require(try await cluster.venueOrders().first { $0.clOrdID == open.clOrdId })
+        let quantity = truth.cumQty.split(separator: ".").first.map(String.init) ?? truth.cumQty
+        let resolve = try BatonctlTests.run(
+            ["orders", "resolve", open.clOrdId, "--filled", "\(quantity)@\(truth.avgPx)", "--reason", "venue blotter", "--admin", admin],
+            environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
+        #expect(resolve.status == 0, "\(resolve.output)")
+        try await cluster.waitUntil("the page is resolved at PagerDuty", timeout: .seconds(20)) {
+            pagerDuty.incidents[key] == false
+        }
+        let halts = Set(pagerDuty.incidents.keys.filter { $0.contains("/trading-halted#") })
+        #expect(halts == [key], "the receiver saw one halt incident: \(pagerDuty.incidents)")
+        let resolves = haltedEvents().filter { $0.action == "resolve" }
+        #expect(!resolves.isEmpty && resolves.allSatisfy { $0.key == key }, "\(resolves)")
+        // The replica killed while it led was paged as unreachable by its successor.
+        try await cluster.waitUntil("the dead leader is paged as unreachable", timeout: .seconds(30)) {
+            pagerDuty.incidents.keys.contains { $0.contains("/replica/n\(halted)#") }
+        }
+        await pagerDuty.stop()
     }
 }

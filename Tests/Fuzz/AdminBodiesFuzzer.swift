@@ -11,6 +11,7 @@
 // - POST /admin/debug/stall          AdminStallRequest     {"ms": 3000}, 1…60000
 // - POST /admin/debug/kill-on-next-order  AdminArmRequest<KillPoint>  {"when": "before-send"}
 // - POST /admin/trading/pause, /resume    AdminPauseRequest  {"reason": "…"}, no `by`, ≤ 500 bytes
+// - POST /admin/alerts/test                AdminAlertTestRequest  {"sink": "slack"}, one of four names
 // - POST /admin/orders/resolve            AdminResolveRequest  {"clordid", "outcome", "reason",
 //                                    "quantity", "price"}, the outcome's rules, the price's units
 // The input is also used as the value of each field (`{"count": <input>}` …, and for resolve a
@@ -94,6 +95,12 @@ private func routes(_ body: Data) {
     }
     if case .decoded(let request) = decode(AdminResolveRequest.self, body) {
         resolve(request)
+    }
+    if case .decoded(let request) = decode(AdminAlertTestRequest.self, body) {
+        switch AdminAlertTestRequest.sink(request) {
+        case .success(let sink): require(AdminAlertTestRequest.sinks.contains(sink), "alerts test accepted sink \(sink.debugDescription)")
+        case .failure(let refusal): require(refusal.message.utf8.count <= 200, "a refusal of \(refusal.message.utf8.count) bytes")
+        }
     }
 }
 
