@@ -43,6 +43,8 @@ final class AlertReceiver: Sendable {
         /// Answers are held this long after the request was taken (and counted): a receiver
         /// that accepted the event and whose 202 has not reached the sender yet.
         var answerDelay: Duration?
+        /// Bodies holding this text are answered with a 400 (one kind of event refused).
+        var refusedMarker: String?
         var server: Task<Void, any Error>?
         var group: ServiceGroup?
         var port = 0
@@ -58,6 +60,7 @@ final class AlertReceiver: Sendable {
     var incidents: [String: Bool] { state.withLock { $0.incidents } }
     func fail(next statuses: [Int]) { state.withLock { $0.faults += statuses } }
     func holdAnswers(_ delay: Duration?) { state.withLock { $0.answerDelay = delay } }
+    func refuseBodies(containing marker: String?) { state.withLock { $0.refusedMarker = marker } }
     var url: String { "http://127.0.0.1:\(port)" }
 
     func start() async throws {
@@ -100,7 +103,9 @@ final class AlertReceiver: Sendable {
     private func answer(path: String, body: [UInt8]) -> (Int, [String: String], String) {
         state.withLock { state in
             let reply: (Int, [String: String], String)
-            if !state.faults.isEmpty {
+            if let marker = state.refusedMarker, body.firstRange(of: Array(marker.utf8)) != nil {
+                reply = (400, [:], "{\"status\":\"invalid event\",\"message\":\"Event object is invalid\",\"errors\":[\"scripted refusal\"]}")
+            } else if !state.faults.isEmpty {
                 let status = state.faults.removeFirst()
                 reply = (status, [:], "{\"error\":\"scripted \(status)\"}")
             } else {

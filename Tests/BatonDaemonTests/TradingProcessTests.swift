@@ -620,12 +620,23 @@ extension TradingProcessTests {
         #expect(Set(triggers.map(\.key)) == [key], "one key for the incident: \(triggers)")
         // `batonctl alerts` on the successor: the incident is open and its delivery done.
         let admin = cluster.ids.map { cluster.replicas[$0]!.adminURL }.joined(separator: ",")
+        /// batonctl against the leader; asked again while an election leaves none (a loaded
+        /// machine can cost the fresh leader its term), never after an answer.
+        func batonctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+            var last: (status: Int32, output: String) = (0, "")
+            for _ in 0..<20 {
+                last = try BatonctlTests.run(arguments + ["--admin", admin], environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
+                guard last.status != 0, last.output.contains("no leader right now") else { return last }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            return last
+        }
         try await cluster.waitUntil("the successor journaled the delivery", timeout: .seconds(15)) {
             let listed = try? BatonctlTests.run(["alerts", "--admin", admin], environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
             return listed?.output.contains(key) == true && listed?.output.contains("delivered") == true
                 && listed?.output.contains("PENDING DELIVERIES (0 events)") == true
         }
-        let listed = try BatonctlTests.run(["alerts", "--admin", admin], environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
+        let listed = try await batonctl(["alerts"])
         #expect(listed.output.contains("OPEN INCIDENTS") && listed.output.contains("trading HALTED"), "\(listed.output)")
         #expect(listed.output.contains("pagerduty (error and above)"), "\(listed.output)")
 
@@ -633,9 +644,8 @@ extension TradingProcessTests {
         let open = try #require(try await cluster.orders(successor).first { !["filled", "canceled", "rejected", "expired", "not-sent"].contains($0.status) })
         let truth = try #require(try await cluster.venueOrders().first { $0.clOrdID == open.clOrdId })
         let quantity = truth.cumQty.split(separator: ".").first.map(String.init) ?? truth.cumQty
-        let resolve = try BatonctlTests.run(
-            ["orders", "resolve", open.clOrdId, "--filled", "\(quantity)@\(truth.avgPx)", "--reason", "venue blotter", "--admin", admin],
-            environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
+        let resolve = try await batonctl(
+            ["orders", "resolve", open.clOrdId, "--filled", "\(quantity)@\(truth.avgPx)", "--reason", "venue blotter"])
         #expect(resolve.status == 0, "\(resolve.output)")
         try await cluster.waitUntil("the page is resolved at PagerDuty", timeout: .seconds(20)) {
             pagerDuty.incidents[key] == false
@@ -648,6 +658,18 @@ extension TradingProcessTests {
         try await cluster.waitUntil("the dead leader is paged as unreachable", timeout: .seconds(30)) {
             pagerDuty.incidents.keys.contains { $0.contains("/replica/n\(halted)#") }
         }
+        // `batonctl alerts test`: straight to the receiver and back, leaving no incident open;
+        // a sink that is not configured is named; a receiver's refusal fails the command.
+        let test = try await batonctl(["alerts", "test", "pagerduty"])
+        #expect(test.status == 0 && test.output.contains("pagerduty: delivered (trigger and resolve"), "\(test.output)")
+        let testKeys = pagerDuty.incidents.filter { $0.key.contains("/test/n") }
+        #expect(testKeys.count == 1 && testKeys.values.allSatisfy { !$0 }, "\(pagerDuty.incidents)")
+        let missing = try await batonctl(["alerts", "test", "slack"])
+        #expect(missing.status != 0 && missing.output.contains("no slack sink is configured"), "\(missing.output)")
+        // Only the test events are refused: the leader's own deliveries go on beside them.
+        pagerDuty.refuseBodies(containing: "/test/n")
+        let refused = try await batonctl(["alerts", "test", "pagerduty"])
+        #expect(refused.status != 0 && refused.output.contains("refused"), "\(refused.output)")
         await pagerDuty.stop()
     }
 }
