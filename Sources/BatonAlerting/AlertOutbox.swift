@@ -194,12 +194,16 @@ public struct AlertDispatcher: Sendable {
         public var maxAttempts: Int
         public var backoffBaseMillis: Int64
         public var backoffMaxMillis: Int64
+        /// Per sink, a daily window (UTC) in which only critical events go out; the rest wait
+        /// for its end, in order.
+        public var quietHours: [String: QuietHours]
 
         public init(
             minimumIntervalMillis: [String: Int64] = [:], maxAttempts: Int = 12, backoffBaseMillis: Int64 = 1000,
-            backoffMaxMillis: Int64 = 300_000
+            backoffMaxMillis: Int64 = 300_000, quietHours: [String: QuietHours] = [:]
         ) {
             self.minimumIntervalMillis = minimumIntervalMillis
+            self.quietHours = quietHours
             self.maxAttempts = maxAttempts
             self.backoffBaseMillis = backoffBaseMillis
             self.backoffMaxMillis = backoffMaxMillis
@@ -229,9 +233,18 @@ public struct AlertDispatcher: Sendable {
     public mutating func due(_ outbox: AlertOutbox, nowMillis: Int64) -> [Directive] {
         var directives: [Directive] = []
         var blocked: Set<String> = busySinks
+        // Held for quiet hours: only later events of the same incident wait behind them (a
+        // resolve never overtakes its trigger); a critical page of another goes ahead.
+        var quiet: Set<String> = []
         for entry in outbox.pending {
             for sink in entry.deliveries.keys.sorted() where !blocked.contains(sink) {
                 guard let delivery = entry.deliveries[sink], !delivery.isDone else { continue }
+                let incident = "\(sink)\u{0}\(entry.identity)"
+                if quiet.contains(incident) { continue }
+                if entry.event.level != .critical, settings.quietHours[sink]?.contains(millis: nowMillis) == true {
+                    quiet.insert(incident)
+                    continue
+                }
                 // Whatever happens, no later entry may go to this sink before this one.
                 blocked.insert(sink)
                 let interval = settings.minimumIntervalMillis[sink] ?? 0
@@ -295,5 +308,32 @@ public struct AlertDispatcher: Sendable {
     static func millis(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// A daily window in UTC, "22:00-07:00" (it may span midnight); start included, end not.
+public struct QuietHours: Hashable, Sendable {
+    public var startMinute: Int
+    public var endMinute: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let start = Self.minute(parts[0]), let end = Self.minute(parts[1]), start != end else { return nil }
+        startMinute = start
+        endMinute = end
+    }
+
+    static func minute(_ text: Substring) -> Int? {
+        let hm = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard hm.count == 2, hm[0].utf8.count == 2, hm[1].utf8.count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
+            (0...23).contains(h), (0...59).contains(m)
+        else { return nil }
+        return h * 60 + m
+    }
+
+    public func contains(millis: Int64) -> Bool {
+        let minute = Int((millis / 60_000) % 1440 + 1440) % 1440
+        return startMinute < endMinute
+            ? minute >= startMinute && minute < endMinute : minute >= startMinute || minute < endMinute
     }
 }

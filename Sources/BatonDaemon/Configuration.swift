@@ -1,3 +1,4 @@
+public import BatonAlerting
 public import BatonFIXNIO
 import BatonMarketData
 import Foundation
@@ -187,6 +188,14 @@ extension BatondConfiguration {
         ("alerts.pagerduty.min_severity", "the least severity paged: critical, error (default), warning or info"),
         ("alerts.slack.min_severity", "the least severity posted to Slack: critical, error, warning or info (default)"),
         ("alerts.telegram.min_severity", "the least severity sent to Telegram: critical, error, warning or info (default)"),
+        ("alerts.pagerduty.quiet_hours", "a daily UTC window like 22:00-07:00 in which only critical events go to pagerduty; the rest wait for its end"),
+        ("alerts.pagerduty.min_interval_ms", "least time between two sends to pagerduty (default 500)"),
+        ("alerts.slack.quiet_hours", "a daily UTC window like 22:00-07:00 in which only critical events go to slack; the rest wait for its end"),
+        ("alerts.slack.min_interval_ms", "least time between two sends to slack (default 1000)"),
+        ("alerts.telegram.quiet_hours", "a daily UTC window like 22:00-07:00 in which only critical events go to telegram; the rest wait for its end"),
+        ("alerts.telegram.min_interval_ms", "least time between two sends to telegram (default 1000)"),
+        ("alerts.webhook.quiet_hours", "a daily UTC window like 22:00-07:00 in which only critical events go to webhook; the rest wait for its end"),
+        ("alerts.webhook.min_interval_ms", "least time between two sends to webhook (default 0)"),
         ("alerts.webhook.min_severity", "the least severity sent to the webhook: critical, error, warning or info (default)"),
         ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
         ("feed.backup", "backup market-data WebSocket URL (optional)"),
@@ -698,6 +707,9 @@ public struct TradingConfiguration: Sendable, Equatable {
     /// "error", "warning" or "info". PagerDuty defaults to error, so that it pages; the chats
     /// and the webhook take everything.
     public var alertMinimumSeverity: [String: String] = [:]
+    /// Per sink, quiet hours (`alerts.<sink>.quiet_hours`) and pace (`alerts.<sink>.min_interval_ms`).
+    public var alertQuietHours: [String: QuietHours] = [:]
+    public var alertMinimumIntervalMillis: [String: Int64] = [:]
     /// "baton-<cluster.id>": names the cluster in alerts.
     public var clusterName = "baton"
     public var orderAckObjective = 0.999
@@ -952,6 +964,18 @@ extension ConfigReader {
                 fail(key, "is set, but alerts.\(sink) is not configured")
             }
             if configuration.alertSinks[sink] != nil { configuration.alertMinimumSeverity[sink] = value }
+            // Each receiver's documented pace: PagerDuty about 120 events a minute per routing
+            // key, Telegram about one message a second per chat, Slack one a second per webhook.
+            let pace = ["pagerduty": 500, "slack": 1_000, "telegram": 1_000][sink] ?? 0
+            let interval = integer("alerts.\(sink).min_interval_ms", default: pace, in: 0...3_600_000)
+            if configuration.alertSinks[sink] != nil { configuration.alertMinimumIntervalMillis[sink] = Int64(interval) }
+            if let quiet = text("alerts.\(sink).quiet_hours") {
+                if let hours = QuietHours(quiet) {
+                    configuration.alertQuietHours[sink] = hours
+                } else {
+                    fail("alerts.\(sink).quiet_hours", "'\(quiet.prefix(40))' is not a window like 22:00-07:00 (UTC, HH:MM-HH:MM, start ≠ end)")
+                }
+            }
         }
         return configuration
     }

@@ -110,10 +110,8 @@ public actor TradingEngine: CommittedEntryConsumer {
         settings.alertSinks = configuration.alertSinks.keys.sorted()
         settings.alertMinimumLevel = configuration.alertMinimumSeverity.compactMapValues(AlertEvent.Level.init(rawValue:))
         settings.clusterName = configuration.clusterName
-        // Each receiver's documented pace: PagerDuty about 120 events a minute per routing key,
-        // Telegram about one message a second per chat, Slack one a second per webhook.
         settings.alertDispatch = AlertDispatcher.Settings(
-            minimumIntervalMillis: ["pagerduty": 500, "slack": 1_000, "telegram": 1_000])
+            minimumIntervalMillis: configuration.alertMinimumIntervalMillis, quietHours: configuration.alertQuietHours)
         core = TradingCore(settings: settings)
     }
 

@@ -163,6 +163,35 @@ import Testing
         #expect(sentAt["webhook"] == [0, 50, 100], "an unpaced sink goes as fast as its answers")
     }
 
+    @Test func quietHoursHoldAllButCriticalUntilTheirEndInOrder() throws {
+        let night = try #require(QuietHours("22:00-07:00"))
+        #expect(QuietHours("7:00-22:00") == nil && QuietHours("22:00-22:00") == nil && QuietHours("24:00-01:00") == nil)
+        let hour: Int64 = 3_600_000
+        #expect(night.contains(millis: 23 * hour) && night.contains(millis: 30 * hour) && !night.contains(millis: 31 * hour))
+        #expect(!night.contains(millis: 12 * hour))
+        var replicas = [AlertOutbox()]
+        var log = Log()
+        var warning = Self.event()
+        warning.level = .warning
+        _ = log.append(.raise(identity: "risk", event: warning, sinks: ["telegram", "pagerduty"]), to: &replicas)
+        _ = log.append(.raise(identity: "halted", event: Self.event(), sinks: ["telegram"]), to: &replicas)
+        var dispatcher = AlertDispatcher(settings: .init(quietHours: ["telegram": night]))
+        // 23:00 UTC: the warning waits on telegram, the critical page of another incident goes
+        // ahead of it; PagerDuty has no quiet hours.
+        let late = dispatcher.due(replicas[0], nowMillis: 23 * hour).compactMap { if case .deliver(let id, let sink, _) = $0 { "\(id) \(sink)" } else { nil } }
+        #expect(late == ["10 pagerduty", "11 telegram"])
+        dispatcher.settled(id: 10, sink: "pagerduty")
+        dispatcher.settled(id: 11, sink: "telegram")
+        _ = log.append(.attempted(id: 11, sink: "telegram", attempt: .delivered(atMillis: 23 * hour)), to: &replicas)
+        _ = log.append(.attempted(id: 10, sink: "pagerduty", attempt: .delivered(atMillis: 23 * hour)), to: &replicas)
+        // Its resolve waits behind it, still quiet at 06:59.
+        _ = log.append(.resolve(identity: "risk", atMillis: 24 * hour, sinks: ["telegram"]), to: &replicas)
+        #expect(dispatcher.due(replicas[0], nowMillis: 30 * hour + 59 * 60_000).isEmpty)
+        // 07:00 the next day: the warning goes, then (once settled) its resolve.
+        let morning = dispatcher.due(replicas[0], nowMillis: 31 * hour).compactMap { if case .deliver(let id, let sink, _) = $0 { "\(id) \(sink)" } else { nil } }
+        #expect(morning == ["10 telegram"])
+    }
+
     @Test func finishedEntriesAreKeptOnlyForTheRecentList() {
         var replicas = [AlertOutbox()]
         var log = Log()

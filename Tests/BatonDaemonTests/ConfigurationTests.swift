@@ -1,3 +1,4 @@
+import BatonAlerting
 import Crypto
 import Foundation
 import RaftCore
@@ -411,6 +412,16 @@ struct TradingConfigurationTests {
         let routed = yaml.replacingOccurrences(of: "chat_id: \"-1001234567890\"", with: "chat_id: \"-1001234567890\"\n    min_severity: warning")
         let quieter = try #require(try BatondConfiguration.parse(yaml: routed, source: "n2.yaml", environment: [:]).trading)
         #expect(quieter.alertMinimumSeverity["telegram"] == "warning")
+        #expect(quieter.alertMinimumIntervalMillis == ["pagerduty": 500, "slack": 1_000, "telegram": 1_000, "webhook": 0])
+        #expect(quieter.alertQuietHours.isEmpty)
+        let night = routed.replacingOccurrences(of: "min_severity: warning", with: "min_severity: warning\n    quiet_hours: 22:00-07:00\n    min_interval_ms: 3000")
+        let nightly = try #require(try BatondConfiguration.parse(yaml: night, source: "n2.yaml", environment: [:]).trading)
+        #expect(nightly.alertQuietHours["telegram"] == QuietHours("22:00-07:00") && nightly.alertMinimumIntervalMillis["telegram"] == 3_000)
+        let noon = night.replacingOccurrences(of: "22:00-07:00", with: "10pm-7am")
+        let badWindow = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: noon, source: "n2.yaml", environment: [:])
+        }
+        #expect(badWindow.errors.contains { $0.key == "alerts.telegram.quiet_hours" && $0.message.contains("22:00-07:00") }, "\(badWindow)")
         let loud = routed.replacingOccurrences(of: "min_severity: warning", with: "min_severity: loud")
         let refused = try #require(throws: ConfigurationErrors.self) {
             try BatondConfiguration.parse(yaml: loud, source: "n2.yaml", environment: [:])

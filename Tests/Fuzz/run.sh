@@ -146,6 +146,8 @@ build_config() {
     module RaftCore "$root"/Sources/RaftCore/*.swift
     module BatonMarketData "$root"/Sources/BatonMarketData/*.swift
     module_fix
+    # The alert plane's values (QuietHours), Foundation only.
+    module BatonAlerting "$root"/Sources/BatonAlerting/*.swift
     # BatonFIXNIO is the NIO shell of the FIX session; the loader only needs FIXTLSSettings,
     # declared in FIXInitiatorOptions.swift, which imports nothing but BatonFIX.
     module BatonFIXNIO "$root/Sources/BatonFIXNIO/FIXInitiatorOptions.swift"
@@ -173,7 +175,7 @@ build_config() {
         exit 2
     }
     module BatonDaemon "$root/Sources/BatonDaemon/Configuration.swift" "$access" "$root/Tests/Fuzz/SHA256.swift"
-    fuzzer config-fuzzer "$root/Tests/Fuzz/ConfigFuzzer.swift" "$out/BatonDaemon.o" "$out/BatonFIXNIO.o" \
+    fuzzer config-fuzzer "$root/Tests/Fuzz/ConfigFuzzer.swift" "$out/BatonDaemon.o" "$out/BatonAlerting.o" "$out/BatonFIXNIO.o" \
         "$out/BatonFIX.o" "$out/BatonMarketData.o" "$out/RaftCore.o" "$out/Logging.o" "$out/Yams.o" "${cyaml_objects[@]}"
 }
 
