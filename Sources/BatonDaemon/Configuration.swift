@@ -196,6 +196,9 @@ extension BatondConfiguration {
         ("alerts.telegram.min_interval_ms", "least time between two sends to telegram (default 1000)"),
         ("alerts.webhook.quiet_hours", "a daily UTC window like 22:00-07:00 in which only critical events go to webhook; the rest wait for its end"),
         ("alerts.webhook.min_interval_ms", "least time between two sends to webhook (default 0)"),
+        ("alerts.slack.trades", "also send trade notifications (signal approved, fill, order error) to slack, best effort, not journaled (default false)"),
+        ("alerts.telegram.trades", "also send trade notifications (signal approved, fill, order error) to telegram, best effort, not journaled (default false)"),
+        ("alerts.webhook.trades", "also send trade notifications (signal approved, fill, order error) to webhook, best effort, not journaled (default false)"),
         ("alerts.webhook.min_severity", "the least severity sent to the webhook: critical, error, warning or info (default)"),
         ("feed.primary", "primary market-data WebSocket URL, e.g. ws://127.0.0.1:9880/feed"),
         ("feed.backup", "backup market-data WebSocket URL (optional)"),
@@ -710,6 +713,8 @@ public struct TradingConfiguration: Sendable, Equatable {
     /// Per sink, quiet hours (`alerts.<sink>.quiet_hours`) and pace (`alerts.<sink>.min_interval_ms`).
     public var alertQuietHours: [String: QuietHours] = [:]
     public var alertMinimumIntervalMillis: [String: Int64] = [:]
+    /// The sinks that also take trade notifications (`alerts.<sink>.trades: true`).
+    public var alertTradeSinks: [String] = []
     /// "baton-<cluster.id>": names the cluster in alerts.
     public var clusterName = "baton"
     public var orderAckObjective = 0.999
@@ -969,6 +974,18 @@ extension ConfigReader {
             let pace = ["pagerduty": 500, "slack": 1_000, "telegram": 1_000][sink] ?? 0
             let interval = integer("alerts.\(sink).min_interval_ms", default: pace, in: 0...3_600_000)
             if configuration.alertSinks[sink] != nil { configuration.alertMinimumIntervalMillis[sink] = Int64(interval) }
+            if sink != "pagerduty" {
+                let trades = text("alerts.\(sink).trades") ?? "false"
+                if trades != "true" && trades != "false" {
+                    fail("alerts.\(sink).trades", "'\(trades.prefix(40))' is not allowed: use true or false")
+                } else if trades == "true" {
+                    if configuration.alertSinks[sink] == nil {
+                        fail("alerts.\(sink).trades", "is true, but alerts.\(sink) is not configured")
+                    } else {
+                        configuration.alertTradeSinks.append(sink)
+                    }
+                }
+            }
             if let quiet = text("alerts.\(sink).quiet_hours") {
                 if let hours = QuietHours(quiet) {
                     configuration.alertQuietHours[sink] = hours

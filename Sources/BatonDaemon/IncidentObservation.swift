@@ -263,3 +263,48 @@ extension TradingEngine {
         }
     }
 }
+
+// MARK: - Trade notifications
+
+extension TradingEngine {
+    /// Queues a trade notification while this replica leads (every replica applies the same
+    /// fills; only the leader tells the chat).
+    func tradeNote(_ kind: TradeNotifier.Kind, _ subject: String, _ summary: String, _ details: [String: String]) {
+        guard tradeNotifier.isEnabled, leadsForNotifications else { return }
+        tradeNotifier.notify(
+            kind, subject: subject, summary: summary, cluster: configuration.clusterName, node: nodeID.rawValue,
+            details: details, atMillis: Self.wallNanos() / 1_000_000)
+    }
+
+    /// Every duty round: sends what is due, one at a time per sink; drops the queue on losing
+    /// the lead.
+    func notifyTrades(leading: Bool, now: Int64) {
+        guard tradeNotifier.isEnabled else { return }
+        leadsForNotifications = leading
+        guard leading else {
+            tradeNotifier.reset()
+            return
+        }
+        let deliverer = alertDeliverer
+        for (name, event) in tradeNotifier.due(nowMillis: now / 1_000_000) {
+            guard let settings = configuration.alertSinks[name] else { continue }
+            let sink = AlertSink(settings)
+            Task {
+                let outcome = await deliverer.deliver(event, to: sink)
+                await self.tradeNotified(sink: name, outcome: outcome)
+            }
+        }
+    }
+
+    func tradeNotified(sink: String, outcome: DeliveryOutcome) {
+        var wait: Int64?
+        if case .retry(let after?, _) = outcome {
+            let (seconds, attoseconds) = after.components
+            wait = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        }
+        if case .delivered = outcome {} else {
+            logger.notice("trade notification not delivered", metadata: ["alert.sink": "\(sink)", "error": "\(Self.describe(outcome))"])
+        }
+        tradeNotifier.finished(sink: sink, retryAfterMillis: wait, nowMillis: Self.coreNanos() / 1_000_000)
+    }
+}

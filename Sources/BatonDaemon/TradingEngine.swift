@@ -28,6 +28,9 @@ public actor TradingEngine: CommittedEntryConsumer {
     var feed: MarketFeedClient?
     var dataDirectory: String?
     var incidentWatch = IncidentWatch()
+    /// Trade notifications to the chats that asked for them (best effort, leader only).
+    var tradeNotifier: TradeNotifier
+    var leadsForNotifications = false
     private var publishedPhase: Phase = .follower
     /// Directives that go out in order: proposals, order writes, status requests.
     private let outbox: AsyncStream<TradingDirective>.Continuation
@@ -113,6 +116,8 @@ public actor TradingEngine: CommittedEntryConsumer {
         settings.alertDispatch = AlertDispatcher.Settings(
             minimumIntervalMillis: configuration.alertMinimumIntervalMillis, quietHours: configuration.alertQuietHours)
         core = TradingCore(settings: settings)
+        tradeNotifier = TradeNotifier(
+            settings: .init(sinks: configuration.alertTradeSinks, minimumIntervalMillis: configuration.alertMinimumIntervalMillis))
     }
 
     private func logAlert(_ effect: AlertOutbox.Effect) {
@@ -275,6 +280,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         let view = consensus.leaseCell.leadership
         let session = await initiator.status()
         await observeForIncidents(view, consensus: consensus, now: Self.coreNanos())
+        notifyTrades(leading: view.role == .leader, now: Self.coreNanos())
         carryOut(
             core.onDuty(
                 now: Self.coreNanos(),
@@ -492,6 +498,10 @@ public actor TradingEngine: CommittedEntryConsumer {
         switch report {
         case .intentCommitted(let order):
             metrics.intents.increment()
+            tradeNote(
+                .approved, order.clOrdID,
+                "\(order.intent.side.rawValue.uppercased()) \(order.intent.quantity) \(order.symbol) approved (\(order.clOrdID))",
+                ["symbol": order.symbol, "side": order.intent.side.rawValue, "quantity": "\(order.intent.quantity)"])
             phaseMarks[order.intent.traceID]?.applied = Self.wallNanos()
             logger.info(
                 "order intent committed",
@@ -519,6 +529,9 @@ public actor TradingEngine: CommittedEntryConsumer {
             logger.notice("an open question settled by a journaled report", metadata: ["order.clordid": "\(clOrdID)"])
         case .filled(let clOrdID, let symbol, let quantity, let price):
             metrics.fills.increment()
+            tradeNote(
+                .filled, clOrdID, "fill: \(quantity) \(symbol) @ \(TickCodec.formatPrice(price)) (\(clOrdID))",
+                ["symbol": symbol, "quantity": "\(quantity)", "price": TickCodec.formatPrice(price)])
             logger.info(
                 "fill journaled",
                 metadata: [
@@ -600,9 +613,11 @@ public actor TradingEngine: CommittedEntryConsumer {
         case .orderHeld(let clOrdID, let why):
             logger.notice("order held: \(why)", metadata: ["order.clordid": "\(clOrdID)"])
         case .orderNotWritten(let clOrdID, let reason):
+            tradeNote(.error, clOrdID, "order \(clOrdID) not sent: \(reason)", ["reason": reason])
             logger.warning("order not sent", metadata: ["order.clordid": "\(clOrdID)", "error": "\(reason)"])
         case .orderUnknown(let clOrdID, let reason):
             metrics.ordersUnknown.increment()
+            tradeNote(.error, clOrdID, "order \(clOrdID) fate unknown: \(reason)", ["reason": reason])
             serviceLevels?.orderUnknown(now: Self.coreNanos())
             logger.error("order fate unknown", metadata: ["order.clordid": "\(clOrdID)", "reason": "\(reason)"])
         case .alert(let effect):

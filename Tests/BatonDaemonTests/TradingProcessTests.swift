@@ -375,6 +375,7 @@ extension TradingProcessTests {
                         url: \(pagerDuty.url)/v2/enqueue
                       webhook:
                         url: \(webhook.url)/alerts
+                        trades: true
                     """
             })
         defer { cluster.shutdown() }
@@ -403,7 +404,7 @@ extension TradingProcessTests {
             environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
         #expect(resolve.status == 0, "\(resolve.output)")
         #expect(resolve.output.contains("\(open.clOrdId): filled"), "\(resolve.output)")
-        try await cluster.waitUntil("trading resumes after the resolution", timeout: .seconds(10)) {
+        try await cluster.waitUntil("trading resumes after the resolution", timeout: .seconds(20)) {
             (await cluster.trading(leader))?.engine.phase == "trading"
         }
         // A second resolution of a terminal order is refused, saying why.
@@ -441,6 +442,8 @@ extension TradingProcessTests {
             ((hook["alerts"] as? [[String: Any]])?.first?["labels"] as? [String: Any])?["alertname"] as? String
         })
         #expect(classes.contains("leader-changed"), "\(classes)")
+        // And, with `trades: true`, the trade notifications: approvals and the operator's fill.
+        #expect(classes.contains("trade-approved") && classes.contains("trade-filled"), "\(classes)")
         #expect(hooks.map { $0["status"] as? String } == ["firing", "resolved"], "\(hooks)")
         let fingerprints = Set(hooks.compactMap { (($0["alerts"] as? [[String: Any]])?.first?["fingerprint"] as? String) })
         #expect(fingerprints.count == 1, "the trigger and its resolve are one incident")
