@@ -219,6 +219,7 @@ public struct SLOEvaluator: Sendable {
 
     /// SLI events observed at `time` (nanoseconds of a monotonic clock, not negative).
     public mutating func record(_ events: SLICounts, at time: Int64) {
+        totals = SLICounts(good: totals.good.saturatingAdd(events.good), bad: totals.bad.saturatingAdd(events.bad))
         guard time >= 0 else {
             droppedEvents = droppedEvents.saturatingAdd(events.total)
             return
@@ -283,6 +284,8 @@ public struct SLOEvaluator: Sendable {
 
     /// The rules firing as of the last evaluation.
     public var firingRules: Set<BurnRateRule> { firing }
+    /// Every event recorded since start (for counters), however old.
+    public private(set) var totals = SLICounts()
 
     /// What `GET /slo` shows: the budget left over the period and each window's burn rate.
     public func status(at now: Int64) -> Status {

@@ -27,6 +27,9 @@ public struct IncidentRules: Sendable {
         /// Replicas are judged only once this replica has led for this long (heartbeats to
         /// every follower, their acknowledgements).
         public var replicaGraceMillis: Int64 = 5_000
+        /// A feed that is not healthy is an incident once it has been so this long (a stale
+        /// primary switches to the backup in half a second, and back once it recovers).
+        public var feedAfterMillis: Int64 = 5_000
         /// The data directory's free space under this fraction is a warning; under
         /// `diskCriticalRatio`, critical.
         public var diskWarningRatio = 0.10
@@ -328,7 +331,7 @@ public struct IncidentRules: Sendable {
             result[.replica] = found
         }
 
-        if let feed = o.external.feed {
+        if let feed = o.external.feed, feed.condition == .healthy || now - feed.sinceMillis >= settings.feedAfterMillis {
             var found: [String: AlertEvent] = [:]
             switch feed.condition {
             case .healthy: break

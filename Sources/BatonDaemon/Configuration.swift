@@ -162,6 +162,10 @@ extension BatondConfiguration {
         ("trading.slo.order_ack.objective", "share of orders the broker must answer within the threshold, e.g. 0.999 (default 0.999)"),
         ("trading.slo.order_ack.threshold_ms", "an answer later than this after the intent committed is a bad event (default 250)"),
         ("trading.slo.period_days", "the SLO period the error budget is counted over (default 30)"),
+        ("trading.slo.order_path.objective", "share of committed orders the leader writes to the broker within the bound (default 0.999)"),
+        ("trading.slo.order_path.bound_ms", "an order written later than this after its intent committed, or never, is a bad event (default 1000)"),
+        ("trading.slo.leader.objective", "share of seconds a replica knows a leader (default 0.999)"),
+        ("trading.slo.feed.objective", "share of seconds the active market-data source is healthy (default 0.99)"),
         ("venue.fix", "host:port of the broker's FIX 4.4 acceptor"),
         ("venue.sender_comp_id", "the cluster's SenderCompID, the same on every replica: one broker session (default BATON)"),
         ("venue.sequence_block", "outbound MsgSeqNums a leader reserves through the log at a time (default 1000)"),
@@ -720,6 +724,13 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var orderAckObjective = 0.999
     public var orderAckThreshold: Duration = .milliseconds(250)
     public var sloPeriodDays = 30
+    /// Order path availability: committed intents written to the broker within the bound.
+    public var orderPathObjective = 0.999
+    public var orderPathBound: Duration = .milliseconds(1000)
+    /// Leader availability (seconds with a leader known) and feed freshness (seconds with a
+    /// healthy active source), sampled once a second on every replica.
+    public var leaderObjective = 0.999
+    public var feedObjective = 0.99
 
     public struct RiskLimitsSettings: Sendable, Equatable {
         public var maxOrdersPerMinute: Int
@@ -945,15 +956,19 @@ extension ConfigReader {
         configuration.resetSeqNumOnLogon = resetText == "true"
         configuration.massStatus = massStatusText == "true"
         configuration.tls = tls
-        if let raw = text("trading.slo.order_ack.objective") {
+        func objective(_ key: String, default fallback: Double) -> Double {
+            guard let raw = text(key) else { return fallback }
             // A share strictly between 0 and 1: the error budget (1 - objective) divides every
             // burn rate. Written as a decimal, not a percentage.
-            if let objective = Double(raw), objective > 0, objective < 1, raw.utf8.count <= 12 {
-                configuration.orderAckObjective = objective
-            } else {
-                fail("trading.slo.order_ack.objective", "'\(raw.prefix(40))' is not a share between 0 and 1 (e.g. 0.999 for 99.9 %)")
-            }
+            if let objective = Double(raw), objective > 0, objective < 1, raw.utf8.count <= 12 { return objective }
+            fail(key, "'\(raw.prefix(40))' is not a share between 0 and 1 (e.g. 0.999 for 99.9 %)")
+            return fallback
         }
+        configuration.orderAckObjective = objective("trading.slo.order_ack.objective", default: 0.999)
+        configuration.orderPathObjective = objective("trading.slo.order_path.objective", default: 0.999)
+        configuration.orderPathBound = .milliseconds(integer("trading.slo.order_path.bound_ms", default: 1000, in: 1...600_000))
+        configuration.leaderObjective = objective("trading.slo.leader.objective", default: 0.999)
+        configuration.feedObjective = objective("trading.slo.feed.objective", default: 0.99)
         configuration.orderAckThreshold = .milliseconds(integer("trading.slo.order_ack.threshold_ms", default: 250, in: 1...600_000))
         configuration.sloPeriodDays = integer("trading.slo.period_days", default: 30, in: 4...366)
         configuration.alertSinks = alertSinks()

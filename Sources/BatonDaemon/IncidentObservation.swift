@@ -66,7 +66,11 @@ struct IncidentWatch {
         } else if active.health == .stale || active.health == .disconnected {
             condition = .stale(source: status.active.rawValue, silentMillis: active.stalenessMillis)
         } else if status.active == .backup {
-            condition = .onBackup(why: "the primary is \(health[.primary]?.health.rawValue ?? "not configured")")
+            let primary = health[.primary]?.health
+            condition = .onBackup(
+                why: primary == .healthy
+                    ? "the primary is healthy again; switching back once it has stayed so"
+                    : "the primary is \(primary?.rawValue ?? "not configured")")
         } else {
             condition = .healthy
         }

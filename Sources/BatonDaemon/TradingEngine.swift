@@ -65,7 +65,8 @@ public actor TradingEngine: CommittedEntryConsumer {
     /// nil only when a hand-built configuration held an invalid objective (the loader refuses
     /// one): the SLO is then not measured, and the start-up log says why.
     private var serviceLevels: ServiceLevels?
-    private let serviceLevelMetrics: ServiceLevelMetrics?
+    private let serviceLevelMetrics: [ServiceLevelMetrics]
+    private var lastServiceLevelSample: Int64 = .min / 2
     public var shadowAgreements: UInt64 { core.shadowAgreements }
     public var shadowDivergences: UInt64 { core.shadowDivergences }
 
@@ -79,15 +80,19 @@ public actor TradingEngine: CommittedEntryConsumer {
         alertSinks = configuration.alertSinks.mapValues(AlertSink.init)
         do {
             let levels = try ServiceLevels(
-                objective: configuration.orderAckObjective, threshold: configuration.orderAckThreshold,
-                periodDays: configuration.sloPeriodDays)
+                .init(
+                    orderAck: configuration.orderAckObjective, ackThreshold: configuration.orderAckThreshold,
+                    orderPath: configuration.orderPathObjective, orderPathBound: configuration.orderPathBound,
+                    leader: configuration.leaderObjective, feed: configuration.feedObjective,
+                    periodDays: configuration.sloPeriodDays))
             serviceLevels = levels
-            serviceLevelMetrics = ServiceLevelMetrics(
-                objective: levels.orderAck.objective, node: "\(nodeID.rawValue)", registry: metrics.registry)
+            serviceLevelMetrics = levels.evaluators.map { slo in
+                ServiceLevelMetrics(objective: slo.evaluator.objective, node: "\(nodeID.rawValue)", registry: metrics.registry)
+            }
         } catch {
-            logger.error("the order-ack SLO is invalid; it is not measured", metadata: ["error": "\(error)"])
+            logger.error("an SLO objective is invalid; the SLOs are not measured", metadata: ["error": "\(error)"])
             serviceLevels = nil
-            serviceLevelMetrics = nil
+            serviceLevelMetrics = []
         }
         var settings = TradingCore.Settings(
                 node: nodeID.rawValue, senderCompID: configuration.senderCompID,
@@ -123,8 +128,18 @@ public actor TradingEngine: CommittedEntryConsumer {
     private func logAlert(_ effect: AlertOutbox.Effect) {
         switch effect {
         case .raised(let entry):
-            logger.error(
-                "alert raised", metadata: ["alert.key": "\(entry.event.key)", "alert.summary": "\(entry.event.summary)"])
+            let level: Logger.Level =
+                switch entry.event.level {
+                case .critical, .error: .error
+                case .warning: .warning
+                case .info: .notice
+                }
+            logger.log(
+                level: level, "alert raised",
+                metadata: [
+                    "alert.key": "\(entry.event.key)", "alert.level": "\(entry.event.level.rawValue)",
+                    "alert.summary": "\(entry.event.summary)",
+                ])
         case .resolvedIncident(let entry):
             logger.notice("alert resolved", metadata: ["alert.key": "\(entry.event.key)"])
         case .ignored:
@@ -289,7 +304,23 @@ public actor TradingEngine: CommittedEntryConsumer {
                     leaseRemainingNanos: view.leaseRemaining.map { Int64($0.nanosecondsClamped) },
                     termStartIndex: view.termStartIndex),
                 session: SessionInput(active: session.session == .active, nextSenderSeqNum: session.nextSenderSeqNum)))
+        sampleServiceLevels(view, now: Self.coreNanos())
         evaluateServiceLevels(now: Self.coreNanos())
+    }
+
+    /// Once a second: the time-based SLIs (a leader known, the feed fresh), and the order path's
+    /// late writes.
+    private func sampleServiceLevels(_ view: LeadershipView, now: Int64) {
+        guard serviceLevels != nil, now - lastServiceLevelSample >= 1_000_000_000 else { return }
+        lastServiceLevelSample = now
+        var feedFresh: Bool?
+        if let status = feed?.status(), let active = status.sources.first(where: { $0.source == status.active }),
+            !status.sources.allSatisfy({ $0.health == .pending })
+        {
+            feedFresh = active.health == .healthy
+        }
+        serviceLevels?.sample(leaderKnown: view.leader != nil, feedFresh: feedFresh, now: now)
+        serviceLevels?.sweepUnwritten(now: now, leading: view.role == .leader)
     }
 
     private func evaluateServiceLevels(now: Int64) {
@@ -310,7 +341,9 @@ public actor TradingEngine: CommittedEntryConsumer {
                 logger.notice("SLO burn back under the rule's rate", metadata: ["slo.name": "\(slo)", "slo.rule": "\(rule)"])
             }
         }
-        serviceLevelMetrics?.publish(levels.orderAck.status(at: now), firingRules: levels.orderAck.firingRules)
+        for (slo, gauges) in zip(levels.evaluators, serviceLevelMetrics) {
+            gauges.publish(slo.evaluator.status(at: now), firingRules: slo.evaluator.firingRules, totals: slo.evaluator.totals)
+        }
     }
 
     /// The replicated alert outbox as applied here.
@@ -463,6 +496,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         logger.info(
             send.possResend ? "order re-sent with PossResend=Y" : "order sent",
             metadata: ["order.clordid": "\(order.clOrdID)", "fix.seq": "\(seqNum)", "lease.ms": "\(lease.milliseconds)"])
+        serviceLevels?.orderWritten(clOrdID: order.clOrdID, now: Self.coreNanos())
         carryOut(
             core.onOrderWritten(
                 send, msgSeqNum: seqNum, leaseRemainingNanos: Int64(lease.nanosecondsClamped), now: Self.coreNanos()))
@@ -498,6 +532,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         switch report {
         case .intentCommitted(let order):
             metrics.intents.increment()
+            if core.phase != .follower { serviceLevels?.intentCommitted(clOrdID: order.clOrdID, now: Self.coreNanos()) }
             tradeNote(
                 .approved, order.clOrdID,
                 "\(order.intent.side.rawValue.uppercased()) \(order.intent.quantity) \(order.symbol) approved (\(order.clOrdID))",

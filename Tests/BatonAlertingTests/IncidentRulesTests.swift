@@ -164,6 +164,10 @@ import Testing
                 .feed]
         }
         #expect(feed(.healthy)?.isEmpty == true)
+        // A switch of a second or two is no incident yet: not judged before 5 s.
+        let brief = Self.rules.evaluate(
+            Self.leader(at: 194_999) { $0.external.feed = .init(condition: .down, sinceMillis: 190_000) })
+        #expect(brief[.feed] == nil)
         #expect(feed(.stale(source: "primary", silentMillis: 3_000))?["baton-7/feed/stale"]?.level == .error)
         #expect(feed(.onBackup(why: "the primary is stale"))?["baton-7/feed/backup"]?.level == .warning)
         #expect(feed(.down)?["baton-7/feed/down"]?.level == .critical)

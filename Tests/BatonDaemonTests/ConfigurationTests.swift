@@ -351,7 +351,17 @@ struct TradingConfigurationTests {
                 environment: ["BATON_TRADING_SLO_ORDER_ACK_OBJECTIVE": "0.99", "BATON_TRADING_SLO_ORDER_ACK_THRESHOLD_MS": "100"]
             ).trading)
         #expect(set.orderAckObjective == 0.99 && set.orderAckThreshold == .milliseconds(100))
+        #expect(defaults.orderPathObjective == 0.999 && defaults.orderPathBound == .milliseconds(1000))
+        #expect(defaults.leaderObjective == 0.999 && defaults.feedObjective == 0.99)
+        let others = try #require(
+            try BatondConfiguration.parse(
+                yaml: Self.trading, source: "n2.yaml",
+                environment: ["BATON_TRADING_SLO_FEED_OBJECTIVE": "0.95", "BATON_TRADING_SLO_ORDER_PATH_BOUND_MS": "500"]
+            ).trading)
+        #expect(others.feedObjective == 0.95 && others.orderPathBound == .milliseconds(500))
         for (variable, value, key) in [
+            ("BATON_TRADING_SLO_LEADER_OBJECTIVE", "1.5", "trading.slo.leader.objective"),
+            ("BATON_TRADING_SLO_ORDER_PATH_OBJECTIVE", "0", "trading.slo.order_path.objective"),
             ("BATON_TRADING_SLO_ORDER_ACK_OBJECTIVE", "99.9", "trading.slo.order_ack.objective"),
             ("BATON_TRADING_SLO_ORDER_ACK_OBJECTIVE", "1", "trading.slo.order_ack.objective"),
             ("BATON_TRADING_SLO_ORDER_ACK_OBJECTIVE", "nan", "trading.slo.order_ack.objective"),
