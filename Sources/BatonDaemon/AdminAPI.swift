@@ -175,7 +175,15 @@ public struct AdminAPI: Sendable {
         router.get(RouterPath(path)) { request, context in
             switch self.authenticate(request, context, needs: needed) {
             case .failure(let refusal): return refusal.response
-            case .success: return try await handler(request)
+            case .success:
+                do {
+                    let response = try await handler(request)
+                    self.metrics.countAdminAnswer(status: Int(response.status.code))
+                    return response
+                } catch {
+                    self.metrics.countAdminAnswer(status: 500)
+                    throw error
+                }
             }
         }
     }
@@ -212,8 +220,12 @@ public struct AdminAPI: Sendable {
                 response = try await handler(body, principal, source)
             } catch let error as DecodingError {
                 response = Self.json(["error": "request body is not valid: \(Self.describe(error))"], status: .badRequest)
+            } catch {
+                self.metrics.countAdminAnswer(status: 500)
+                throw error
             }
             let (answered, text) = await Self.collect(response)
+            self.metrics.countAdminAnswer(status: Int(answered.status.code))
             if auditFirst { return answered }
             await self.journalAudit(
                 principal: principal, source: source, action: "POST \(path)", body: body,

@@ -21,6 +21,11 @@ public final class DaemonMetrics: Sendable {
     let nodeLabel: String
     /// Admin requests refused for a missing or wrong token (or a source over its tries).
     let adminAuthFailures: Counter
+    /// The admin API availability SLI: answers of the token-guarded routes, 5xx (or a handler
+    /// that threw) bad, everything else good. Probes are left out: /leader answers 503 on
+    /// every follower by design.
+    let adminAnswersGood: Counter
+    let adminAnswersBad: Counter
     /// Admin connections closed at once because the connection cap was reached.
     let adminConnectionsRefused: Counter
     /// Peer messages the Raft node refused because no correct peer sends them.
@@ -67,6 +72,12 @@ public final class DaemonMetrics: Sendable {
         adminAuthFailures = registry.makeCounter(
             name: "baton_admin_auth_failures_total", labels: labels,
             help: "Admin requests refused for a missing or wrong bearer token, or a source over its tries")
+        adminAnswersGood = registry.makeCounter(
+            name: "baton_admin_requests_total", labels: labels + [("outcome", "good")],
+            help: "Admin API answers (token-guarded routes) by outcome: bad is a 5xx or a failed handler")
+        adminAnswersBad = registry.makeCounter(
+            name: "baton_admin_requests_total", labels: labels + [("outcome", "bad")],
+            help: "Admin API answers (token-guarded routes) by outcome: bad is a 5xx or a failed handler")
         adminConnectionsRefused = registry.makeCounter(
             name: "baton_admin_connections_refused_total", labels: labels,
             help: "Admin connections closed at accept because admin.max_connections were open")
@@ -127,5 +138,11 @@ public final class DaemonMetrics: Sendable {
             )
             .set(Double(peer.dropped))
         }
+    }
+}
+
+extension DaemonMetrics {
+    func countAdminAnswer(status: Int) {
+        if status >= 500 { adminAnswersBad.increment() } else { adminAnswersGood.increment() }
     }
 }

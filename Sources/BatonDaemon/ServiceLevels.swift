@@ -41,6 +41,7 @@ struct ServiceLevels {
     /// Intents committed while leading, until written (or counted late): ClOrdID → commit time.
     private var awaitingWrite: [String: Int64] = [:]
     private var lastEvaluation: Int64?
+    private var sawLeader = false
 
     init(_ objectives: Objectives) throws(SLOEvaluator.InvalidObjective) {
         let period = Duration.seconds(objectives.periodDays * 86_400)
@@ -106,7 +107,10 @@ struct ServiceLevels {
     /// Once a second: whether this replica knows a leader, and whether the feed is fresh
     /// (nil: no feed configured or not connected yet; not counted).
     mutating func sample(leaderKnown: Bool, feedFresh: Bool?, now: Int64) {
-        record(Self.leaderName, good: leaderKnown ? 1 : 0, bad: leaderKnown ? 0 : 1, at: now)
+        // Counted from the first leader this process sees: the election at start is no outage
+        // (a cluster that never elects one is what the `BatonNoLeader` Prometheus rule pages).
+        sawLeader = sawLeader || leaderKnown
+        if sawLeader { record(Self.leaderName, good: leaderKnown ? 1 : 0, bad: leaderKnown ? 0 : 1, at: now) }
         if let feedFresh { record(Self.feedName, good: feedFresh ? 1 : 0, bad: feedFresh ? 0 : 1, at: now) }
     }
 

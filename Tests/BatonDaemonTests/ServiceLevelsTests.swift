@@ -27,6 +27,8 @@ import Testing
 
     @Test func leaderAndFeedAreSampledOncePerCallAndAnUnknownFeedIsNotCounted() throws {
         var levels = try ServiceLevels(.init())
+        // The election at start is not counted: only from the first leader seen.
+        levels.sample(leaderKnown: false, feedFresh: nil, now: 0)
         levels.sample(leaderKnown: true, feedFresh: nil, now: Self.second)
         levels.sample(leaderKnown: false, feedFresh: false, now: 2 * Self.second)
         levels.sample(leaderKnown: true, feedFresh: true, now: 3 * Self.second)

@@ -673,6 +673,15 @@ extension TradingProcessTests {
         pagerDuty.refuseBodies(containing: "/test/n")
         let refused = try await batonctl(["alerts", "test", "pagerduty"])
         #expect(refused.status != 0 && refused.output.contains("refused"), "\(refused.output)")
+        // The admin API availability SLI counted those answers: the 502 of the refused test is
+        // a bad one, the rest good.
+        let metrics = try await cluster.get("\(cluster.replicas[successor]!.adminURL)/metrics")
+        let text = String(decoding: metrics.body, as: UTF8.self)
+        func count(_ outcome: String) -> Double {
+            text.split(separator: "\n").first { $0.hasPrefix("baton_admin_requests_total{") && $0.contains("outcome=\"\(outcome)\"") }
+                .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0
+        }
+        #expect(count("good") >= 1 && count("bad") >= 1, "\(text.split(separator: "\n").filter { $0.contains("admin_requests") })")
         await pagerDuty.stop()
     }
 }
