@@ -351,15 +351,22 @@ extension TradingProcessTests {
     /// The halt pages: PagerDuty (a fake one that answers as the Events API does) gets the
     /// trigger from the journaled outbox, an Alertmanager receiver gets the same incident, and
     /// both get its resolve, under the same key, once trading resumes.
+    /// A private directory holding `routing-key` (mode 0600), the PagerDuty key the fake
+    /// receiver accepts; the caller removes it.
+    static func routingKeyDirectory() throws -> String {
+        let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("baton-alert-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
+        try (AlertDeliveryTests.routingKey + "\n").write(toFile: "\(secrets)/routing-key", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(secrets)/routing-key")
+        return secrets
+    }
+
     @Test func aRefusedStatusRequestHaltsUntilAnOperatorResolvesTheOrder() async throws {
         let pagerDuty = AlertReceiver(.pagerDuty(eventsPerMinute: 120))
         let webhook = AlertReceiver(.alertmanager)
         try await pagerDuty.start()
         try await webhook.start()
-        let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("baton-alert-\(UInt32.random(in: 0...UInt32.max))").path
-        try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
-        try (AlertDeliveryTests.routingKey + "\n").write(toFile: "\(secrets)/routing-key", atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(secrets)/routing-key")
+        let secrets = try Self.routingKeyDirectory()
         defer { try? FileManager.default.removeItem(atPath: secrets) }
         // A broker that neither answers status requests nor replays reports: nothing but the
         // operator can settle the order the dead leader wrote.
@@ -571,10 +578,7 @@ extension TradingProcessTests {
     @Test func aPageInFlightWhenItsLeaderDiesIsDeliveredByTheNextUnderTheSameKey() async throws {
         let pagerDuty = AlertReceiver(.pagerDuty(eventsPerMinute: 120))
         try await pagerDuty.start()
-        let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("baton-alert-\(UInt32.random(in: 0...UInt32.max))").path
-        try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
-        try (AlertDeliveryTests.routingKey + "\n").write(toFile: "\(secrets)/routing-key", atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(secrets)/routing-key")
+        let secrets = try Self.routingKeyDirectory()
         defer { try? FileManager.default.removeItem(atPath: secrets) }
         let cluster = try TradingCluster(
             options: Self.options {
