@@ -48,11 +48,9 @@ struct IncidentWatch {
         burns["\(slo)/\(Self.ruleName(rule))"] = nil
     }
 
-    /// "page-1h", from the rule's "page 1h/5m ×14.4": a path element of the incident identity.
+    /// "page-1h": the rule's severity and long window, a path element of the incident identity.
     static func ruleName(_ rule: BurnRateRule) -> String {
-        let words = rule.description.split(separator: " ")
-        let long = words.count > 1 ? words[1].split(separator: "/").first.map(String.init) ?? "" : ""
-        return "\(rule.severity.rawValue)-\(long)"
+        "\(rule.severity.rawValue)-\(windowName(rule.longWindowNanos))"
     }
 
     /// The feed as the rules read it; nil while no source has connected yet.

@@ -55,4 +55,8 @@ import Testing
         let changes = levels.evaluateIfDue(now: now) ?? []
         #expect(changes.contains { if case .raise(let slo, let rule, _, _) = $0 { slo == ServiceLevels.leaderName && rule.severity == .page } else { false } }, "\(changes)")
     }
+
+    @Test func aBurnRuleIsNamedBySeverityAndLongWindowInIncidentIdentities() {
+        #expect(BurnRateRule.workbook.map(IncidentWatch.ruleName) == ["page-1h", "page-6h", "ticket-3d"])
+    }
 }
