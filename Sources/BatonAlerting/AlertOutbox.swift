@@ -178,14 +178,16 @@ public enum AlertCommand: Hashable, Sendable, Codable {
     }
 }
 
-/// The leader's side of delivery, as a pure value: which event goes to which sink next, and
+/// The leader's side of delivery, as a pure value: which events go to which sink next, and
 /// what each outcome means for the journal. The shell sends what `.deliver` says and reports
 /// the answer with `onOutcome`; it proposes what `.propose` says.
 ///
 /// Per sink, one delivery at a time and in log order, so a resolve never overtakes its trigger;
 /// a sink's pace is held to its rate; a failure waits out the receiver's Retry-After or an
 /// exponential backoff; after `maxAttempts`, or at once when the receiver refused the event,
-/// it is given up.
+/// it is given up. A sink with a group window gets a burst as one message: its oldest due event
+/// waits out the window, then goes with the events queued behind it (up to the group's size),
+/// and the one answer is journaled for each of them.
 public struct AlertDispatcher: Sendable {
     public struct Settings: Hashable, Sendable {
         /// Least time between two sends to one sink (PagerDuty: about 120 a minute; Telegram:
@@ -197,21 +199,36 @@ public struct AlertDispatcher: Sendable {
         /// Per sink, a daily window (UTC) in which only critical events go out; the rest wait
         /// for its end, in order.
         public var quietHours: [String: QuietHours]
+        /// Per sink, how long its oldest due event waits for others to share its message (chat
+        /// sinks and the Alertmanager-shaped webhook; PagerDuty takes one event per request).
+        /// Absent or 0: each event alone, at once.
+        public var groupWindowMillis: [String: Int64]
+        /// Per grouping sink, the most events one message carries.
+        public var groupMaximum: [String: Int]
+        public static let defaultGroupMaximum = 10
+        /// The largest group the configuration allows: every format carries it whole (Slack's
+        /// 50 blocks, Telegram's 4096 characters with each event's key and summary).
+        public static let largestGroup = 20
 
         public init(
             minimumIntervalMillis: [String: Int64] = [:], maxAttempts: Int = 12, backoffBaseMillis: Int64 = 1000,
-            backoffMaxMillis: Int64 = 300_000, quietHours: [String: QuietHours] = [:]
+            backoffMaxMillis: Int64 = 300_000, quietHours: [String: QuietHours] = [:],
+            groupWindowMillis: [String: Int64] = [:], groupMaximum: [String: Int] = [:]
         ) {
             self.minimumIntervalMillis = minimumIntervalMillis
             self.quietHours = quietHours
             self.maxAttempts = maxAttempts
             self.backoffBaseMillis = backoffBaseMillis
             self.backoffMaxMillis = backoffMaxMillis
+            self.groupWindowMillis = groupWindowMillis
+            self.groupMaximum = groupMaximum
         }
     }
 
     public enum Directive: Hashable, Sendable {
-        case deliver(id: UInt64, sink: String, event: AlertEvent)
+        /// Send these events, in this order, as one message to `sink` (one event unless the
+        /// sink groups); report the answer for each id.
+        case deliver(ids: [UInt64], sink: String, events: [AlertEvent])
         case propose(AlertCommand)
     }
 
@@ -226,37 +243,67 @@ public struct AlertDispatcher: Sendable {
     private var busy: Set<Slot> = []
     private var busySinks: Set<String> = []
     private var lastSentAtMillis: [String: Int64] = [:]
+    /// Per grouping sink, since when its oldest event has been ready to go (this leader's clock:
+    /// a new leader waits the window again, which only delays a chat message).
+    private var groupOpenedAtMillis: [String: Int64] = [:]
 
     public init(settings: Settings = Settings()) { self.settings = settings }
 
-    /// What to send now: for each idle sink, its oldest pending delivery that is due.
+    /// What to send now: for each idle sink, its oldest pending delivery that is due (with the
+    /// ones behind it, for a sink that groups).
     public mutating func due(_ outbox: AlertOutbox, nowMillis: Int64) -> [Directive] {
-        var directives: [Directive] = []
-        var blocked: Set<String> = busySinks
-        // Held for quiet hours: only later events of the same incident wait behind them (a
-        // resolve never overtakes its trigger); a critical page of another goes ahead.
-        var quiet: Set<String> = []
-        for entry in outbox.pending {
-            for sink in entry.deliveries.keys.sorted() where !blocked.contains(sink) {
+        let pending = outbox.pending
+        var sinks: Set<String> = []
+        for entry in pending {
+            for (sink, delivery) in entry.deliveries where !delivery.isDone { sinks.insert(sink) }
+        }
+        var batches: [(ids: [UInt64], sink: String, events: [AlertEvent])] = []
+        for sink in sinks.sorted() where !busySinks.contains(sink) {
+            let window = max(0, settings.groupWindowMillis[sink] ?? 0)
+            let limit = window > 0 ? max(1, settings.groupMaximum[sink] ?? Self.Settings.defaultGroupMaximum) : 1
+            let quietNow = settings.quietHours[sink]?.contains(millis: nowMillis) == true
+            // Held for quiet hours: only later events of the same incident wait behind them (a
+            // resolve never overtakes its trigger); a critical page of another goes ahead.
+            var quiet: Set<String> = []
+            var ids: [UInt64] = []
+            var events: [AlertEvent] = []
+            for entry in pending {
                 guard let delivery = entry.deliveries[sink], !delivery.isDone else { continue }
-                let incident = "\(sink)\u{0}\(entry.identity)"
-                if quiet.contains(incident) { continue }
-                if entry.event.level != .critical, settings.quietHours[sink]?.contains(millis: nowMillis) == true {
-                    quiet.insert(incident)
+                if quiet.contains(entry.identity) { continue }
+                if quietNow, entry.event.level != .critical {
+                    quiet.insert(entry.identity)
                     continue
                 }
-                // Whatever happens, no later entry may go to this sink before this one.
-                blocked.insert(sink)
-                let interval = settings.minimumIntervalMillis[sink] ?? 0
-                let paced = (lastSentAtMillis[sink] ?? .min / 2) + interval
-                guard nowMillis >= delivery.notBeforeMillis, nowMillis >= paced else { continue }
-                busy.insert(Slot(id: entry.id, sink: sink))
-                busySinks.insert(sink)
-                lastSentAtMillis[sink] = nowMillis
-                directives.append(.deliver(id: entry.id, sink: sink, event: entry.event))
+                if ids.isEmpty {
+                    // The oldest: whatever happens, no later entry goes to this sink before it.
+                    let interval = settings.minimumIntervalMillis[sink] ?? 0
+                    let paced = (lastSentAtMillis[sink] ?? .min / 2) + interval
+                    guard nowMillis >= delivery.notBeforeMillis, nowMillis >= paced else { break }
+                    if window > 0 {
+                        let opened = groupOpenedAtMillis[sink] ?? nowMillis
+                        groupOpenedAtMillis[sink] = opened
+                        guard nowMillis - opened >= window else { break }
+                    }
+                } else if nowMillis < delivery.notBeforeMillis {
+                    // One still waiting out its own backoff ends the group: nothing behind it
+                    // may overtake it.
+                    break
+                }
+                ids.append(entry.id)
+                events.append(entry.event)
+                if ids.count >= limit { break }
             }
+            guard !ids.isEmpty else { continue }
+            groupOpenedAtMillis[sink] = nil
+            for id in ids { busy.insert(Slot(id: id, sink: sink)) }
+            busySinks.insert(sink)
+            lastSentAtMillis[sink] = nowMillis
+            batches.append((ids, sink, events))
         }
-        return directives
+        // Oldest first, as the log has them.
+        return batches.sorted { ($0.ids[0], $0.sink) < ($1.ids[0], $1.sink) }.map {
+            .deliver(ids: $0.ids, sink: $0.sink, events: $0.events)
+        }
     }
 
     /// The receiver answered (or did not) the delivery `.deliver` asked for. `attempts` is the
@@ -287,13 +334,15 @@ public struct AlertDispatcher: Sendable {
     /// take its next delivery.
     public mutating func settled(id: UInt64, sink: String) {
         busy.remove(Slot(id: id, sink: sink))
-        busySinks.remove(sink)
+        // A group's sink is free once every event of it is settled.
+        if !busy.contains(where: { $0.sink == sink }) { busySinks.remove(sink) }
     }
 
     /// No longer leader: forget what was in flight (the next leader decides from the journal).
     public mutating func reset() {
         busy = []
         busySinks = []
+        groupOpenedAtMillis = [:]
     }
 
     /// base × 2^(n-1), at most the maximum.

@@ -292,6 +292,37 @@ public enum SlackWebhook {
             body: json(Message(text: escaped(truncated(headline, to: 3000)), blocks: blocks)))
     }
 
+    /// A burst as one message: a header that counts it, then one section per event (Slack
+    /// takes at most 50 blocks; a group is at most `maximumGroup`). One event is `request(for:)`'s.
+    public static func request(for events: [AlertEvent], url: String) -> AlertRequest {
+        if events.count == 1 { return request(for: events[0], url: url) }
+        let firing = events.filter { $0.action == .trigger }.count
+        let headline = "[\(events.count) alerts] \(firing) firing, \(events.count - firing) resolved"
+            + (events.first?.group.map { " in \($0)" } ?? "")
+        var blocks = [Message.Block(type: "header", text: .init(type: "plain_text", text: truncated(headline, to: headerLimit)))]
+        for event in events.prefix(maximumGroup) {
+            let state = event.action == .trigger ? "FIRING" : "RESOLVED"
+            // Cut before escaping, and short enough that escaping (up to five characters for
+            // one) keeps the section under Slack's 3000: the key line is never the part cut.
+            var lines = [
+                "*[\(state)] \(event.level.rawValue.uppercased())* \(escaped(truncated(event.summary, to: 300)))",
+                "key: \(escaped(truncated(event.key, to: 200))) · since \(timestamp(event.startedAtMillis))",
+            ]
+            if let runbook = event.runbook.map({ truncated($0, to: 150) }) {
+                lines.append(runbook.hasPrefix("http") ? "<\(runbook)|runbook>" : "runbook: \(escaped(runbook))")
+            }
+            blocks.append(
+                .init(type: "section", text: .init(type: "mrkdwn", text: truncated(lines.joined(separator: "\n"), to: sectionLimit))))
+        }
+        return AlertRequest(
+            url: url, headers: [("Content-Type", "application/json")],
+            body: json(Message(text: escaped(truncated(headline, to: 3000)), blocks: blocks)))
+    }
+
+    /// The most events one Slack message carries: a header and one section each, under the
+    /// 50 blocks Slack takes. The configuration's `group_max` is held below it, so none is cut.
+    public static let maximumGroup = 40
+
     public static func outcome(of answer: AlertAnswer) -> DeliveryOutcome {
         genericOutcome(answer, receiver: "Slack")
     }
@@ -358,6 +389,44 @@ public enum TelegramBot {
         return (html.joined(separator: "\n"), visible)
     }
 
+    /// A burst as one message: a bold count, then each event's state, summary and key, each
+    /// event's share of the 4096 characters cut evenly so that every event of the group is in it.
+    static func text(for events: [AlertEvent]) -> (html: String, visibleLength: Int) {
+        if events.count == 1 { return text(for: events[0]) }
+        let firing = events.filter { $0.action == .trigger }.count
+        let header = "\(events.count) alerts: \(firing) firing, \(events.count - firing) resolved"
+            + (events.first?.group.map { " in \(truncated($0, to: 100))" } ?? "")
+        var html = ["<b>\(escaped(header))</b>"]
+        var visible = header.count
+        // Each event: a blank line, "[STATE] LEVEL " + summary, a newline, "key: " + key, and
+        // perhaps "\nrunbook".
+        let share = (maximumTextLength - 200 - visible) / max(1, events.count)
+        for event in events {
+            let state = "[\(event.action == .trigger ? "FIRING" : "RESOLVED")] \(event.level.rawValue.uppercased())"
+            let link = event.runbook.flatMap { $0.hasPrefix("http") && $0.count <= 150 ? $0 : nil }
+            let fixed = 2 + state.count + 1 + 1 + "key: ".count + (link == nil ? 0 : 1 + "runbook".count)
+            let room = max(0, share - fixed)
+            let key = truncated(event.key, to: min(255, room / 3))
+            let summary = truncated(event.summary, to: max(0, room - key.count))
+            var lines = ["<b>\(escaped(state))</b> \(escaped(summary))", "key: \(escaped(key))"]
+            visible += fixed - (link == nil ? 0 : 1 + "runbook".count) + summary.count + key.count
+            if let link {
+                lines.append("<a href=\"\(escaped(link))\">runbook</a>")
+                visible += 1 + "runbook".count
+            }
+            html.append("\n" + lines.joined(separator: "\n"))
+        }
+        return (html.joined(separator: "\n"), visible)
+    }
+
+    public static func request(for events: [AlertEvent], token: String, chatID: String, baseURL: String = defaultBaseURL)
+        -> AlertRequest
+    {
+        AlertRequest(
+            url: "\(baseURL)/bot\(token)/sendMessage", headers: [("Content-Type", "application/json")],
+            body: json(Message(chat_id: chatID, text: text(for: events).html, parse_mode: "HTML", disable_web_page_preview: true)))
+    }
+
     public static func request(for event: AlertEvent, token: String, chatID: String, baseURL: String = defaultBaseURL)
         -> AlertRequest
     {
@@ -414,20 +483,40 @@ public enum AlertmanagerWebhook {
     static let zeroTime = "0001-01-01T00:00:00Z"
 
     public static func request(for event: AlertEvent, url: String, receiver: String, externalURL: String) -> AlertRequest {
-        let status = event.action == .trigger ? "firing" : "resolved"
-        var labels = ["alertname": event.eventClass, "severity": event.level.rawValue, "source": event.source, "key": event.key]
-        if let component = event.component { labels["component"] = component }
-        if let group = event.group { labels["cluster"] = group }
-        var annotations = ["summary": event.summary]
-        if let runbook = event.runbook { annotations["runbook_url"] = runbook }
-        for (name, value) in event.details where annotations[name] == nil { annotations[name] = value }
-        let alert = Message.Alert(
-            status: status, labels: labels, annotations: annotations, startsAt: timestamp(event.startedAtMillis),
-            endsAt: event.endedAtMillis.map(timestamp) ?? zeroTime, generatorURL: externalURL, fingerprint: fingerprint(event.key))
-        let groupLabels = ["alertname": event.eventClass]
+        request(for: [event], url: url, receiver: receiver, externalURL: externalURL)
+    }
+
+    /// Several events as one notification, as Alertmanager sends a group: `alerts[]` in order,
+    /// the group `firing` while any of its alerts is, and the labels and annotations all of
+    /// them share as the common ones.
+    public static func request(for events: [AlertEvent], url: String, receiver: String, externalURL: String) -> AlertRequest {
+        var alerts: [Message.Alert] = []
+        var common: (labels: [String: String], annotations: [String: String])?
+        for event in events {
+            var labels = ["alertname": event.eventClass, "severity": event.level.rawValue, "source": event.source, "key": event.key]
+            if let component = event.component { labels["component"] = component }
+            if let group = event.group { labels["cluster"] = group }
+            var annotations = ["summary": event.summary]
+            if let runbook = event.runbook { annotations["runbook_url"] = runbook }
+            for (name, value) in event.details where annotations[name] == nil { annotations[name] = value }
+            alerts.append(
+                Message.Alert(
+                    status: event.action == .trigger ? "firing" : "resolved", labels: labels, annotations: annotations,
+                    startsAt: timestamp(event.startedAtMillis), endsAt: event.endedAtMillis.map(timestamp) ?? zeroTime,
+                    generatorURL: externalURL, fingerprint: fingerprint(event.key)))
+            common = common.map { ($0.labels.filter { labels[$0.key] == $0.value }, $0.annotations.filter { annotations[$0.key] == $0.value }) }
+                ?? (labels, annotations)
+        }
+        let status = alerts.contains { $0.status == "firing" } ? "firing" : "resolved"
+        // One event: grouped by its alertname, as before; a burst: by what its events share.
+        let groupLabels =
+            events.count == 1
+            ? ["alertname": events[0].eventClass] : (common?.labels ?? [:]).filter { $0.key == "alertname" || $0.key == "cluster" }
+        let groupKey = "{}:{" + groupLabels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",") + "}"
         let message = Message(
-            groupKey: "{}:{alertname=\"\(event.eventClass)\"}", status: status, receiver: receiver, groupLabels: groupLabels,
-            commonLabels: labels, commonAnnotations: annotations, externalURL: externalURL, alerts: [alert])
+            groupKey: groupKey, status: status, receiver: receiver, groupLabels: groupLabels,
+            commonLabels: common?.labels ?? [:], commonAnnotations: common?.annotations ?? [:], externalURL: externalURL,
+            alerts: alerts)
         return AlertRequest(url: url, headers: [("Content-Type", "application/json")], body: json(message))
     }
 

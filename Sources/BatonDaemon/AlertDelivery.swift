@@ -43,6 +43,23 @@ public enum AlertSink: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether one request can carry several events (a chat message, an Alertmanager group).
+    /// PagerDuty takes one event per request: its dedup_key is the event's.
+    public var takesGroups: Bool {
+        if case .pagerDuty = self { false } else { true }
+    }
+
+    /// Several events as one request (`takesGroups`), in order.
+    public func request(for events: [AlertEvent]) -> AlertRequest {
+        switch self {
+        case .pagerDuty(let key, let url): PagerDutyEvents.request(for: events[0], routingKey: key, url: url)
+        case .slack(let url): SlackWebhook.request(for: events, url: url)
+        case .telegram(let token, let chat, let base): TelegramBot.request(for: events, token: token, chatID: chat, baseURL: base)
+        case .webhook(let url, let receiver, let external):
+            AlertmanagerWebhook.request(for: events, url: url, receiver: receiver, externalURL: external)
+        }
+    }
+
     public func outcome(of answer: AlertAnswer) -> DeliveryOutcome {
         switch self {
         case .pagerDuty: PagerDutyEvents.outcome(of: answer)
@@ -78,7 +95,23 @@ public struct AlertDeliverer: Sendable {
     }
 
     public func deliver(_ event: AlertEvent, to sink: AlertSink) async -> DeliveryOutcome {
-        let alert = sink.request(for: event)
+        await send(sink.request(for: event), to: sink)
+    }
+
+    /// Several events: one request where the sink takes groups, else one after the other,
+    /// stopping at the first that is not delivered (its outcome stands for all: the ones
+    /// delivered before it go again under their own keys, which the receiver deduplicates).
+    public func deliver(_ events: [AlertEvent], to sink: AlertSink) async -> DeliveryOutcome {
+        guard !events.isEmpty else { return .delivered }
+        if events.count == 1 || sink.takesGroups { return await send(sink.request(for: events), to: sink) }
+        for event in events {
+            let outcome = await deliver(event, to: sink)
+            guard case .delivered = outcome else { return outcome }
+        }
+        return .delivered
+    }
+
+    private func send(_ alert: AlertRequest, to sink: AlertSink) async -> DeliveryOutcome {
         var request = HTTPClientRequest(url: alert.url)
         request.method = .POST
         for (name, value) in alert.headers { request.headers.add(name: name, value: value) }

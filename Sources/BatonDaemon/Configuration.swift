@@ -166,6 +166,7 @@ extension BatondConfiguration {
         ("trading.slo.order_path.bound_ms", "an order written later than this after its intent committed, or never, is a bad event (default 1000)"),
         ("trading.slo.leader.objective", "share of seconds a replica knows a leader (default 0.999)"),
         ("trading.slo.feed.objective", "share of seconds the active market-data source is healthy (default 0.99)"),
+        ("trading.slo.admin.objective", "share of admin API answers (token-guarded routes) that are not a 5xx (default 0.999)"),
         ("venue.fix", "host:port of the broker's FIX 4.4 acceptor"),
         ("venue.sender_comp_id", "the cluster's SenderCompID, the same on every replica: one broker session (default BATON)"),
         ("venue.sequence_block", "outbound MsgSeqNums a leader reserves through the log at a time (default 1000)"),
@@ -200,6 +201,12 @@ extension BatondConfiguration {
         ("alerts.telegram.min_interval_ms", "least time between two sends to telegram (default 1000)"),
         ("alerts.webhook.quiet_hours", "a daily UTC window like 22:00-07:00 in which only critical events go to webhook; the rest wait for its end"),
         ("alerts.webhook.min_interval_ms", "least time between two sends to webhook (default 0)"),
+        ("alerts.slack.group_window_ms", "a burst to slack goes as one message: its oldest event waits this long for others (default 0: each alone)"),
+        ("alerts.slack.group_max", "the most events one grouped slack message carries, 2 to 20 (default 10)"),
+        ("alerts.telegram.group_window_ms", "a burst to telegram goes as one message: its oldest event waits this long for others (default 0: each alone)"),
+        ("alerts.telegram.group_max", "the most events one grouped telegram message carries, 2 to 20 (default 10)"),
+        ("alerts.webhook.group_window_ms", "a burst to the webhook goes as one Alertmanager group: its oldest event waits this long for others (default 0: each alone)"),
+        ("alerts.webhook.group_max", "the most alerts one grouped webhook body carries, 2 to 20 (default 10)"),
         ("alerts.slack.trades", "also send trade notifications (signal approved, fill, order error) to slack, best effort, not journaled (default false)"),
         ("alerts.telegram.trades", "also send trade notifications (signal approved, fill, order error) to telegram, best effort, not journaled (default false)"),
         ("alerts.webhook.trades", "also send trade notifications (signal approved, fill, order error) to webhook, best effort, not journaled (default false)"),
@@ -717,6 +724,9 @@ public struct TradingConfiguration: Sendable, Equatable {
     /// Per sink, quiet hours (`alerts.<sink>.quiet_hours`) and pace (`alerts.<sink>.min_interval_ms`).
     public var alertQuietHours: [String: QuietHours] = [:]
     public var alertMinimumIntervalMillis: [String: Int64] = [:]
+    /// Per sink that groups bursts (`alerts.<sink>.group_window_ms`, `group_max`).
+    public var alertGroupWindowMillis: [String: Int64] = [:]
+    public var alertGroupMaximum: [String: Int] = [:]
     /// The sinks that also take trade notifications (`alerts.<sink>.trades: true`).
     public var alertTradeSinks: [String] = []
     /// "baton-<cluster.id>": names the cluster in alerts.
@@ -731,6 +741,8 @@ public struct TradingConfiguration: Sendable, Equatable {
     /// healthy active source), sampled once a second on every replica.
     public var leaderObjective = 0.999
     public var feedObjective = 0.99
+    /// Admin API availability: answers of the token-guarded routes that are not a 5xx.
+    public var adminObjective = 0.999
 
     public struct RiskLimitsSettings: Sendable, Equatable {
         public var maxOrdersPerMinute: Int
@@ -969,6 +981,7 @@ extension ConfigReader {
         configuration.orderPathBound = .milliseconds(integer("trading.slo.order_path.bound_ms", default: 1000, in: 1...600_000))
         configuration.leaderObjective = objective("trading.slo.leader.objective", default: 0.999)
         configuration.feedObjective = objective("trading.slo.feed.objective", default: 0.99)
+        configuration.adminObjective = objective("trading.slo.admin.objective", default: 0.999)
         configuration.orderAckThreshold = .milliseconds(integer("trading.slo.order_ack.threshold_ms", default: 250, in: 1...600_000))
         configuration.sloPeriodDays = integer("trading.slo.period_days", default: 30, in: 4...366)
         configuration.alertSinks = alertSinks()
@@ -989,6 +1002,20 @@ extension ConfigReader {
             let pace = ["pagerduty": 500, "slack": 1_000, "telegram": 1_000][sink] ?? 0
             let interval = integer("alerts.\(sink).min_interval_ms", default: pace, in: 0...3_600_000)
             if configuration.alertSinks[sink] != nil { configuration.alertMinimumIntervalMillis[sink] = Int64(interval) }
+            if sink == "pagerduty" {
+                for key in ["group_window_ms", "group_max"] where text("alerts.pagerduty.\(key)") != nil {
+                    fail("alerts.pagerduty.\(key)", "is not allowed: PagerDuty takes one event per request, under its own dedup_key")
+                }
+            } else {
+                let window = integer("alerts.\(sink).group_window_ms", default: 0, in: 0...600_000)
+                let most = integer(
+                    "alerts.\(sink).group_max", default: AlertDispatcher.Settings.defaultGroupMaximum,
+                    in: 2...AlertDispatcher.Settings.largestGroup)
+                if configuration.alertSinks[sink] != nil, window > 0 {
+                    configuration.alertGroupWindowMillis[sink] = Int64(window)
+                    configuration.alertGroupMaximum[sink] = most
+                }
+            }
             if sink != "pagerduty" {
                 let trades = text("alerts.\(sink).trades") ?? "false"
                 if trades != "true" && trades != "false" {

@@ -1,5 +1,6 @@
 public import Prometheus
 public import RaftCore
+import Synchronization
 
 /// The daemon's Prometheus metrics. Names follow Prometheus conventions (`_total` counters,
 /// `_seconds` histograms); `/metrics` renders `registry`.
@@ -26,6 +27,9 @@ public final class DaemonMetrics: Sendable {
     /// every follower by design.
     let adminAnswersGood: Counter
     let adminAnswersBad: Counter
+    /// The same answers, counted for the in-process admin availability SLO (the trading
+    /// engine takes them once a second).
+    public let adminAnswerTally = AdminAnswerTally()
     /// Admin connections closed at once because the connection cap was reached.
     let adminConnectionsRefused: Counter
     /// Peer messages the Raft node refused because no correct peer sends them.
@@ -144,5 +148,26 @@ public final class DaemonMetrics: Sendable {
 extension DaemonMetrics {
     func countAdminAnswer(status: Int) {
         if status >= 500 { adminAnswersBad.increment() } else { adminAnswersGood.increment() }
+        adminAnswerTally.count(good: status < 500)
+    }
+}
+
+/// Admin answers, good and bad, since they were last taken: the admin plane counts, the
+/// trading engine's admin availability SLO takes.
+public final class AdminAnswerTally: Sendable {
+    private let counts = Mutex((good: UInt64(0), bad: UInt64(0)))
+
+    public init() {}
+
+    func count(good: Bool) {
+        counts.withLock { if good { $0.good &+= 1 } else { $0.bad &+= 1 } }
+    }
+
+    /// What was counted since the last call, and the count starts again.
+    func take() -> (good: UInt64, bad: UInt64) {
+        counts.withLock { counts in
+            defer { counts = (0, 0) }
+            return counts
+        }
     }
 }

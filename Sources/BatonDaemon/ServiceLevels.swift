@@ -12,6 +12,8 @@ import Synchronization
 ///   seconds without one are counted by the replicas that lived through them, so the next
 ///   leader's windows hold the gap.
 /// - feed-freshness (every replica): seconds in which the active market-data source is healthy.
+/// - admin-availability (every replica): this replica's answers on the token-guarded admin
+///   routes that are not a 5xx (or a handler that failed); probes are not counted.
 ///
 /// The windows are this process's: a new leader's order windows start with its own orders.
 /// Raised and resolved rules are logged, exported and shown in `/slo`; on the leader they
@@ -21,6 +23,7 @@ struct ServiceLevels {
     static let orderPathName = "order-path"
     static let leaderName = "leader-availability"
     static let feedName = "feed-freshness"
+    static let adminName = "admin-availability"
     static let evaluationIntervalNanos: Int64 = 10_000_000_000
 
     struct Objectives {
@@ -30,6 +33,7 @@ struct ServiceLevels {
         var orderPathBound: Duration = .milliseconds(1000)
         var leader = 0.999
         var feed = 0.99
+        var admin = 0.999
         var periodDays = 30
     }
 
@@ -48,7 +52,7 @@ struct ServiceLevels {
         evaluators = []
         for (name, objective) in [
             (Self.orderAckName, objectives.orderAck), (Self.orderPathName, objectives.orderPath),
-            (Self.leaderName, objectives.leader), (Self.feedName, objectives.feed),
+            (Self.leaderName, objectives.leader), (Self.feedName, objectives.feed), (Self.adminName, objectives.admin),
         ] {
             evaluators.append((name, try SLOEvaluator(ServiceLevelObjective(name: name, objective: objective, period: period))))
         }
@@ -112,6 +116,12 @@ struct ServiceLevels {
         sawLeader = sawLeader || leaderKnown
         if sawLeader { record(Self.leaderName, good: leaderKnown ? 1 : 0, bad: leaderKnown ? 0 : 1, at: now) }
         if let feedFresh { record(Self.feedName, good: feedFresh ? 1 : 0, bad: feedFresh ? 0 : 1, at: now) }
+    }
+
+    /// The admin plane's answers since the last sample.
+    mutating func adminAnswered(good: UInt64, bad: UInt64, now: Int64) {
+        guard good + bad > 0 else { return }
+        record(Self.adminName, good: good, bad: bad, at: now)
     }
 
     /// What changed since the last evaluation, at most every 10 s (nil: not yet time).

@@ -36,8 +36,8 @@ public actor TradingEngine: CommittedEntryConsumer {
     private let outbox: AsyncStream<TradingDirective>.Continuation
     private let outboxStream: AsyncStream<TradingDirective>
     /// Alert deliveries the core asked for, carried out beside the outbox (never in it).
-    private let alertJobs: AsyncStream<(UInt64, String, AlertEvent)>.Continuation
-    private let alertJobStream: AsyncStream<(UInt64, String, AlertEvent)>
+    private let alertJobs: AsyncStream<([UInt64], String, [AlertEvent])>.Continuation
+    private let alertJobStream: AsyncStream<([UInt64], String, [AlertEvent])>
     private let alertSinks: [String: AlertSink]
     let alertDeliverer = AlertDeliverer()
     /// Test-only fault injection (debug endpoints): SIGKILL this process around the next order.
@@ -67,23 +67,29 @@ public actor TradingEngine: CommittedEntryConsumer {
     private var serviceLevels: ServiceLevels?
     private let serviceLevelMetrics: [ServiceLevelMetrics]
     private var lastServiceLevelSample: Int64 = .min / 2
+    /// The admin plane's answers, for the admin availability SLO (nil: not measured here).
+    private let adminAnswers: AdminAnswerTally?
     public var shadowAgreements: UInt64 { core.shadowAgreements }
     public var shadowDivergences: UInt64 { core.shadowDivergences }
 
-    public init(configuration: TradingConfiguration, nodeID: NodeID, logger: Logger, metrics: TradingMetrics) {
+    public init(
+        configuration: TradingConfiguration, nodeID: NodeID, logger: Logger, metrics: TradingMetrics,
+        adminAnswers: AdminAnswerTally? = nil
+    ) {
+        self.adminAnswers = adminAnswers
         self.configuration = configuration
         self.nodeID = nodeID
         self.logger = logger
         self.metrics = metrics
         (outboxStream, outbox) = AsyncStream<TradingDirective>.makeStream()
-        (alertJobStream, alertJobs) = AsyncStream<(UInt64, String, AlertEvent)>.makeStream()
+        (alertJobStream, alertJobs) = AsyncStream<([UInt64], String, [AlertEvent])>.makeStream()
         alertSinks = configuration.alertSinks.mapValues(AlertSink.init)
         do {
             let levels = try ServiceLevels(
                 .init(
                     orderAck: configuration.orderAckObjective, ackThreshold: configuration.orderAckThreshold,
                     orderPath: configuration.orderPathObjective, orderPathBound: configuration.orderPathBound,
-                    leader: configuration.leaderObjective, feed: configuration.feedObjective,
+                    leader: configuration.leaderObjective, feed: configuration.feedObjective, admin: configuration.adminObjective,
                     periodDays: configuration.sloPeriodDays))
             serviceLevels = levels
             serviceLevelMetrics = levels.evaluators.map { slo in
@@ -119,7 +125,8 @@ public actor TradingEngine: CommittedEntryConsumer {
         settings.alertMinimumLevel = configuration.alertMinimumSeverity.compactMapValues(AlertEvent.Level.init(rawValue:))
         settings.clusterName = configuration.clusterName
         settings.alertDispatch = AlertDispatcher.Settings(
-            minimumIntervalMillis: configuration.alertMinimumIntervalMillis, quietHours: configuration.alertQuietHours)
+            minimumIntervalMillis: configuration.alertMinimumIntervalMillis, quietHours: configuration.alertQuietHours,
+            groupWindowMillis: configuration.alertGroupWindowMillis, groupMaximum: configuration.alertGroupMaximum)
         core = TradingCore(settings: settings)
         tradeNotifier = TradeNotifier(
             settings: .init(sinks: configuration.alertTradeSinks, minimumIntervalMillis: configuration.alertMinimumIntervalMillis))
@@ -320,6 +327,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             feedFresh = active.health == .healthy
         }
         serviceLevels?.sample(leaderKnown: view.leader != nil, feedFresh: feedFresh, now: now)
+        if let answers = adminAnswers?.take() { serviceLevels?.adminAnswered(good: answers.good, bad: answers.bad, now: now) }
         serviceLevels?.sweepUnwritten(now: now, leading: view.role == .leader)
     }
 
@@ -371,9 +379,9 @@ public actor TradingEngine: CommittedEntryConsumer {
                 initiator?.extendCeiling(to: ceiling)
             case .revokeSession(let reason):
                 initiator?.revoke(reason: reason)
-            case .deliverAlert(let id, let sink, let event):
+            case .deliverAlerts(let ids, let sink, let events):
                 // Off the order path: a slow receiver must never hold a proposal or a write.
-                alertJobs.yield((id, sink, event))
+                alertJobs.yield((ids, sink, events))
             case .propose, .send, .requestStatus, .requestMassStatus:
                 if case .propose(.orderIntent(let intent)) = directive {
                     if phaseMarks.count > 1000 { phaseMarks = [:] }
@@ -406,7 +414,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                     logger.warning(
                         "could not send to the broker", metadata: ["fix.what": "OrderMassStatusRequest \(requestID)", "error": "\(error)"])
                 }
-            case .report, .grantSession, .extendSession, .revokeSession, .deliverAlert:
+            case .report, .grantSession, .extendSession, .revokeSession, .deliverAlerts:
                 break
             }
         }
@@ -418,22 +426,22 @@ public actor TradingEngine: CommittedEntryConsumer {
         let deliverer = alertDeliverer
         let sinks = alertSinks
         await withDiscardingTaskGroup { group in
-            for await (id, name, event) in alertJobStream {
+            for await (ids, name, events) in alertJobStream {
                 group.addTask {
                     let outcome: DeliveryOutcome
                     if let sink = sinks[name] {
-                        outcome = await deliverer.deliver(event, to: sink)
+                        outcome = await deliverer.deliver(events, to: sink)
                     } else {
                         outcome = .refused(reason: "no sink named \(name) is configured on this replica")
                     }
-                    await self.alertDelivered(id: id, sink: name, outcome: outcome)
+                    await self.alertDelivered(ids: ids, sink: name, outcome: outcome)
                 }
             }
         }
     }
 
-    private func alertDelivered(id: UInt64, sink: String, outcome: DeliveryOutcome) {
-        carryOut(core.onAlertOutcome(id: id, sink: sink, outcome: outcome, now: Self.coreNanos()))
+    private func alertDelivered(ids: [UInt64], sink: String, outcome: DeliveryOutcome) {
+        carryOut(core.onAlertOutcome(ids: ids, sink: sink, outcome: outcome, now: Self.coreNanos()))
     }
 
     private func write(_ send: OrderToSend) async {

@@ -25,7 +25,8 @@ public struct TradingServices: Sendable {
         guard let trading = configuration.trading else { return nil }
         let engine = TradingEngine(
             configuration: trading, nodeID: configuration.nodeID, logger: makeLogger("batond.trading"),
-            metrics: TradingMetrics(node: configuration.nodeID.rawValue, registry: metrics.registry))
+            metrics: TradingMetrics(node: configuration.nodeID.rawValue, registry: metrics.registry),
+            adminAnswers: metrics.adminAnswerTally)
         try await engine.restore(storage.journal.appliedCommands(withMarker: TradingCommand.marker))
         var settings = FIXSessionSettings(
             role: .initiator, senderCompID: trading.senderCompID, targetCompID: trading.targetCompID,

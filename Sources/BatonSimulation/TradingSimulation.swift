@@ -435,7 +435,7 @@ public struct TradingSimulation {
                 replicas[i].core?.onStatusRequestWritten(clOrdID: clOrdID, msgSeqNum: seq)
             case .requestMassStatus:
                 break  // the simulated cores reconcile order by order
-            case .deliverAlert:
+            case .deliverAlerts:
                 break  // the simulated cores have no alert sinks configured
             case .grantSession(let grant):
                 replicas[i].fix.permit = grant

@@ -77,8 +77,9 @@ public enum TradingDirective: Sendable, Hashable {
     case revokeSession(reason: String)
     /// Something worth a log line, a metric or an alert.
     case report(TradingReport)
-    /// Deliver this alert event to this sink; answer with `onAlertOutcome`.
-    case deliverAlert(id: UInt64, sink: String, event: AlertEvent)
+    /// Deliver these alert events to this sink, as one message (one event unless the sink
+    /// groups bursts); answer with `onAlertOutcome`.
+    case deliverAlerts(ids: [UInt64], sink: String, events: [AlertEvent])
 }
 
 /// What happened, for the shell's logs, metrics and alerts. Nothing here changes state.
@@ -955,19 +956,22 @@ public struct TradingCore: Sendable {
             }
             out.append(.propose(.alert(command)))
         }
-        for case .deliver(let id, let sink, let event) in alertDispatcher.due(state.alerts, nowMillis: nowMillis) {
-            out.append(.deliverAlert(id: id, sink: sink, event: event))
+        for case .deliver(let ids, let sink, let events) in alertDispatcher.due(state.alerts, nowMillis: nowMillis) {
+            out.append(.deliverAlerts(ids: ids, sink: sink, events: events))
         }
     }
 
-    /// The sink answered (or did not) the delivery `.deliverAlert` asked for.
-    public mutating func onAlertOutcome(id: UInt64, sink: String, outcome: DeliveryOutcome, now: Int64) -> [TradingDirective] {
-        let attempts = state.alerts.entries[id]?.deliveries[sink]?.attempts ?? 0
+    /// The sink answered (or did not) the delivery `.deliverAlerts` asked for: the one answer
+    /// is each of its events' outcome.
+    public mutating func onAlertOutcome(ids: [UInt64], sink: String, outcome: DeliveryOutcome, now: Int64) -> [TradingDirective] {
         var out: [TradingDirective] = []
-        for case .propose(let command) in alertDispatcher.onOutcome(
-            id: id, sink: sink, outcome: outcome, attempts: attempts, nowMillis: now / 1_000_000)
-        {
-            out.append(.propose(.alert(command)))
+        for id in ids {
+            let attempts = state.alerts.entries[id]?.deliveries[sink]?.attempts ?? 0
+            for case .propose(let command) in alertDispatcher.onOutcome(
+                id: id, sink: sink, outcome: outcome, attempts: attempts, nowMillis: now / 1_000_000)
+            {
+                out.append(.propose(.alert(command)))
+            }
         }
         return out
     }

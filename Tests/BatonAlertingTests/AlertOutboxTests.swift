@@ -55,7 +55,7 @@ import Testing
         var dispatcher = AlertDispatcher()
         let first = dispatcher.due(replicas[0], nowMillis: 3_000)
         #expect(first.count == 1)
-        guard case .deliver(10, "slack", let trigger)? = first.first else {
+        guard case .deliver([10], "slack", let triggers)? = first.first, let trigger = triggers.first else {
             Issue.record("\(first)")
             return
         }
@@ -68,7 +68,7 @@ import Testing
         for case .propose(let command) in proposals { _ = log.append(command, to: &replicas) }
         dispatcher.settled(id: 10, sink: "slack")
         let second = dispatcher.due(replicas[0], nowMillis: 3_030)
-        guard case .deliver(11, "slack", let resolve)? = second.first else {
+        guard case .deliver([11], "slack", let resolves)? = second.first, let resolve = resolves.first else {
             Issue.record("\(second)")
             return
         }
@@ -81,7 +81,7 @@ import Testing
         _ = log.append(.raise(identity: "x", event: Self.event(), sinks: ["telegram"]), to: &replicas)
         var dispatcher = AlertDispatcher(settings: .init(maxAttempts: 3, backoffBaseMillis: 1_000, backoffMaxMillis: 60_000))
         func attempt(at now: Int64, _ outcome: DeliveryOutcome) -> AlertCommand? {
-            guard case .deliver(let id, let sink, _)? = dispatcher.due(replicas[0], nowMillis: now).first else { return nil }
+            guard case .deliver(let ids, let sink, _)? = dispatcher.due(replicas[0], nowMillis: now).first, let id = ids.first else { return nil }
             let attempts = replicas[0].entries[id]!.deliveries[sink]!.attempts
             guard case .propose(let command)? = dispatcher.onOutcome(id: id, sink: sink, outcome: outcome, attempts: attempts, nowMillis: now).first
             else { return nil }
@@ -122,13 +122,15 @@ import Testing
         var log = Log()
         _ = log.append(.raise(identity: "leader-lost", event: Self.event(), sinks: ["pagerduty"]), to: &replicas)
         var old = AlertDispatcher()
-        guard case .deliver(_, _, let sentByOld)? = old.due(replicas[0], nowMillis: 100).first else {
+        guard case .deliver(_, _, let oldEvents)? = old.due(replicas[0], nowMillis: 100).first, let sentByOld = oldEvents.first else {
             Issue.record("the old leader sent nothing")
             return
         }
         // The old leader dies here. The new leader's dispatcher starts empty.
         var new = AlertDispatcher()
-        guard case .deliver(let id, let sink, let sentByNew)? = new.due(replicas[1], nowMillis: 5_000).first else {
+        guard case .deliver(let ids, let sink, let newEvents)? = new.due(replicas[1], nowMillis: 5_000).first, let id = ids.first,
+            let sentByNew = newEvents.first
+        else {
             Issue.record("the new leader did not carry on")
             return
         }
@@ -151,7 +153,8 @@ import Testing
         var dispatcher = AlertDispatcher(settings: .init(minimumIntervalMillis: ["telegram": 1_000]))
         var sentAt: [String: [Int64]] = [:]
         for now in stride(from: Int64(0), through: 3_000, by: 50) {
-            for case .deliver(let id, let sink, _) in dispatcher.due(replicas[0], nowMillis: now) {
+            for case .deliver(let ids, let sink, _) in dispatcher.due(replicas[0], nowMillis: now) {
+                let id = ids[0]
                 sentAt[sink, default: []].append(now)
                 for case .propose(let c) in dispatcher.onOutcome(id: id, sink: sink, outcome: .delivered, attempts: 0, nowMillis: now) {
                     _ = log.append(c, to: &replicas)
@@ -161,6 +164,61 @@ import Testing
         }
         #expect(sentAt["telegram"] == [0, 1_000, 2_000])
         #expect(sentAt["webhook"] == [0, 50, 100], "an unpaced sink goes as fast as its answers")
+    }
+
+    @Test func aBurstWaitsOutTheGroupWindowAndGoesAsOneMessageWhoseOneAnswerIsJournaledForEach() {
+        var replicas = [AlertOutbox()]
+        var log = Log()
+        for n in 0..<5 { _ = log.append(.raise(identity: "i\(n)", event: Self.event(), sinks: ["slack", "pagerduty"]), to: &replicas) }
+        var dispatcher = AlertDispatcher(settings: .init(groupWindowMillis: ["slack": 2_000], groupMaximum: ["slack": 3]))
+        func slack(_ now: Int64) -> [[UInt64]] {
+            dispatcher.due(replicas[0], nowMillis: now).compactMap { if case .deliver(let ids, "slack", _) = $0 { ids } else { nil } }
+        }
+        func answer(_ ids: [UInt64], _ outcome: DeliveryOutcome, at now: Int64) {
+            for id in ids {
+                let attempts = replicas[0].entries[id]?.deliveries["slack"]?.attempts ?? 0
+                for case .propose(let c) in dispatcher.onOutcome(id: id, sink: "slack", outcome: outcome, attempts: attempts, nowMillis: now) {
+                    _ = log.append(c, to: &replicas)
+                }
+            }
+        }
+        // PagerDuty does not group: its first page goes at once, while Slack's window is open.
+        let first = dispatcher.due(replicas[0], nowMillis: 0)
+        #expect(first.count == 1)
+        guard case .deliver([10], "pagerduty", _)? = first.first else {
+            Issue.record("\(first)")
+            return
+        }
+        #expect(slack(1_999).isEmpty)
+        #expect(slack(2_000) == [[10, 11, 12]], "the oldest three, in log order")
+        // The receiver answered 503: each of the three is journaled as failed, with one backoff.
+        answer([10, 11, 12], .retry(after: nil, reason: "503"), at: 2_010)
+        #expect(replicas[0].pending.filter { $0.deliveries["slack"]?.attempts == 1 }.map(\.id) == [10, 11, 12])
+        dispatcher.settled(id: 10, sink: "slack")
+        #expect(slack(9_000).isEmpty, "the sink is busy until every event of its message is settled")
+        dispatcher.settled(id: 11, sink: "slack")
+        dispatcher.settled(id: 12, sink: "slack")
+        // Due again at 3 010 (1 s backoff): a new window opens then.
+        #expect(slack(3_009).isEmpty && slack(3_010).isEmpty && slack(5_009).isEmpty)
+        #expect(slack(5_010) == [[10, 11, 12]])
+        answer([10, 11, 12], .delivered, at: 5_020)
+        for id: UInt64 in [10, 11, 12] { dispatcher.settled(id: id, sink: "slack") }
+        #expect(slack(5_030).isEmpty && slack(7_029).isEmpty)
+        #expect(slack(7_030) == [[13, 14]], "the rest of the burst")
+        for id: UInt64 in [10, 11, 12] {
+            #expect(replicas[0].entries[id]?.deliveries["slack"]?.status == .delivered(atMillis: 5_020))
+        }
+        // A resolve queued behind an event still in its own backoff does not overtake it.
+        answer([13, 14], .delivered, at: 7_040)
+        for id: UInt64 in [13, 14] { dispatcher.settled(id: id, sink: "slack") }
+        let j = log.next
+        _ = log.append(.raise(identity: "j", event: Self.event(), sinks: ["slack"]), to: &replicas)
+        _ = log.append(.attempted(id: j, sink: "slack", attempt: .failed(reason: "429", notBeforeMillis: 60_000)), to: &replicas)
+        let k = log.next
+        _ = log.append(.raise(identity: "k", event: Self.event(), sinks: ["slack"]), to: &replicas)
+        #expect(slack(8_000).isEmpty && slack(59_999).isEmpty, "k waits behind j's backoff")
+        #expect(slack(60_000).isEmpty && slack(61_999).isEmpty)
+        #expect(slack(62_000) == [[j, k]], "the window counts from when the oldest was first due")
     }
 
     @Test func quietHoursHoldAllButCriticalUntilTheirEndInOrder() throws {
@@ -178,7 +236,7 @@ import Testing
         var dispatcher = AlertDispatcher(settings: .init(quietHours: ["telegram": night]))
         // 23:00 UTC: the warning waits on telegram, the critical page of another incident goes
         // ahead of it; PagerDuty has no quiet hours.
-        let late = dispatcher.due(replicas[0], nowMillis: 23 * hour).compactMap { if case .deliver(let id, let sink, _) = $0 { "\(id) \(sink)" } else { nil } }
+        let late = dispatcher.due(replicas[0], nowMillis: 23 * hour).compactMap { if case .deliver(let ids, let sink, _) = $0 { "\(ids[0]) \(sink)" } else { nil } }
         #expect(late == ["10 pagerduty", "11 telegram"])
         dispatcher.settled(id: 10, sink: "pagerduty")
         dispatcher.settled(id: 11, sink: "telegram")
@@ -188,7 +246,7 @@ import Testing
         _ = log.append(.resolve(identity: "risk", atMillis: 24 * hour, sinks: ["telegram"]), to: &replicas)
         #expect(dispatcher.due(replicas[0], nowMillis: 30 * hour + 59 * 60_000).isEmpty)
         // 07:00 the next day: the warning goes, then (once settled) its resolve.
-        let morning = dispatcher.due(replicas[0], nowMillis: 31 * hour).compactMap { if case .deliver(let id, let sink, _) = $0 { "\(id) \(sink)" } else { nil } }
+        let morning = dispatcher.due(replicas[0], nowMillis: 31 * hour).compactMap { if case .deliver(let ids, let sink, _) = $0 { "\(ids[0]) \(sink)" } else { nil } }
         #expect(morning == ["10 telegram"])
     }
 

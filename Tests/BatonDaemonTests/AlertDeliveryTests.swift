@@ -135,6 +135,61 @@ struct AlertDeliveryTests {
         }
     }
 
+    /// A burst of `count` events of different incidents, with the longest summaries and the
+    /// characters each format must escape.
+    static func burst(_ count: Int) -> [AlertEvent] {
+        (0..<count).map { n in
+            var event = Self.event(n % 3 == 2 ? .resolve : .trigger, key: "baton-4242/replica/n\(n)#\(100 + n)")
+            event.summary = "replica n\(n) <lagging> & \"silent\" " + String(repeating: "<&>", count: 400)
+            event.eventClass = "replica"
+            event.level = n.isMultiple(of: 2) ? .error : .warning
+            return event
+        }
+    }
+
+    @Test func aBurstGoesAsOneMessageThatCarriesEveryEventToEachChatAndWebhookReceiver() async throws {
+        let events = Self.burst(AlertDispatcher.Settings.largestGroup)
+        try await Self.with(.slack(path: "/services/T0/B0/secret")) { slack in
+            let sink = AlertSink.slack(webhookURL: "\(slack.url)/services/T0/B0/secret")
+            #expect(await deliverer.deliver(events, to: sink) == .delivered)
+            #expect(slack.received.map(\.status) == [200], "one message, accepted")
+            let blocks = try #require(slack.received.first?.json?["blocks"] as? [[String: Any]])
+            #expect(blocks.count == events.count + 1)
+            let header = (blocks.first?["text"] as? [String: Any])?["text"] as? String
+            #expect(header == "[20 alerts] 14 firing, 6 resolved in baton-4242", "\(header ?? "")")
+            let text = String(decoding: slack.received[0].body, as: UTF8.self)
+            for event in events { #expect(text.contains(event.key), "\(event.key) is in the message") }
+        }
+        try await Self.with(.telegram(token: "123456:ABC-secret", chats: ["-100777"])) { telegram in
+            let sink = AlertSink.telegram(token: "123456:ABC-secret", chatID: "-100777", baseURL: telegram.url)
+            #expect(await deliverer.deliver(events, to: sink) == .delivered)
+            #expect(telegram.received.map(\.status) == [200], "one message, parsed and within 4096 characters")
+            let html = try #require(telegram.received.first?.json?["text"] as? String)
+            let visible = try #require(AlertReceiver.visibleText(ofHTML: html))
+            #expect(visible.hasPrefix("20 alerts: 14 firing, 6 resolved in baton-4242"))
+            for event in events { #expect(visible.contains("key: \(event.key)"), "\(event.key) is in the message") }
+            #expect(visible.contains("replica n19 <lagging> & \"silent\""))
+        }
+        try await Self.with(.alertmanager) { receiver in
+            let sink = AlertSink.webhook(url: "\(receiver.url)/alerts", receiver: "baton", externalURL: "http://n1:7201")
+            #expect(await deliverer.deliver(events, to: sink) == .delivered)
+            let body = try #require(receiver.received.first?.json)
+            let alerts = try #require(body["alerts"] as? [[String: Any]])
+            #expect(receiver.received.count == 1 && alerts.count == events.count)
+            #expect(alerts.map { ($0["labels"] as? [String: String])?["key"] ?? "" } == events.map(\.key), "in log order")
+            #expect(body["status"] as? String == "firing", "firing while any of its alerts is")
+            #expect(body["groupKey"] as? String == #"{}:{alertname="replica",cluster="baton-4242"}"#)
+            let common = try #require(body["commonLabels"] as? [String: String])
+            #expect(common["alertname"] == "replica" && common["severity"] == nil, "only what all of them share")
+        }
+        // PagerDuty takes one event per request: a group becomes one request each, in order.
+        try await Self.with(.pagerDuty(eventsPerMinute: 120)) { pd in
+            let sink = AlertSink.pagerDuty(routingKey: Self.routingKey, url: "\(pd.url)/v2/enqueue")
+            #expect(await deliverer.deliver(Array(events.prefix(2)), to: sink) == .delivered)
+            #expect(pd.received.count == 2 && pd.incidents == [events[0].key: true, events[1].key: true])
+        }
+    }
+
     @Test func aReceiverThatDoesNotAnswerIsRetried() async throws {
         let port = try LocalCluster.freePort()
         let outcome = await AlertDeliverer(timeout: .seconds(1)).deliver(

@@ -178,6 +178,8 @@ final class AlertReceiver: Sendable {
         guard let message = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return (400, [:], "invalid_payload") }
         let blocks = message["blocks"] as? [[String: Any]] ?? []
         guard (message["text"] as? String).map({ !$0.isEmpty }) == true || !blocks.isEmpty else { return (400, [:], "no_text") }
+        // A message takes at most 50 blocks.
+        guard blocks.count <= 50 else { return (400, [:], "invalid_blocks") }
         for block in blocks {
             let text = (block["text"] as? [String: Any])?["text"] as? String ?? ""
             switch block["type"] as? String {

@@ -437,6 +437,22 @@ struct TradingConfigurationTests {
             try BatondConfiguration.parse(yaml: loud, source: "n2.yaml", environment: [:])
         }
         #expect(refused.errors.contains { $0.key == "alerts.telegram.min_severity" && $0.message.contains("'loud' is not a severity") }, "\(refused)")
+
+        // Grouping bursts: off unless a window is set; PagerDuty takes one event per request.
+        #expect(quieter.alertGroupWindowMillis.isEmpty)
+        let grouped = routed.replacingOccurrences(of: "min_severity: warning", with: "min_severity: warning\n    group_window_ms: 2000\n    group_max: 5")
+        let bursts = try #require(try BatondConfiguration.parse(yaml: grouped, source: "n2.yaml", environment: [:]).trading)
+        #expect(bursts.alertGroupWindowMillis == ["telegram": 2_000] && bursts.alertGroupMaximum == ["telegram": 5])
+        let wide = grouped.replacingOccurrences(of: "group_max: 5", with: "group_max: 21")
+        let tooWide = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: wide, source: "n2.yaml", environment: [:])
+        }
+        #expect(tooWide.errors.contains { $0.key == "alerts.telegram.group_max" && $0.message.contains("from 2 to 20") }, "\(tooWide)")
+        let paged = yaml.replacingOccurrences(of: "routing_key_file: \(dir)/pd", with: "routing_key_file: \(dir)/pd\n    group_window_ms: 1000")
+        let pagedError = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: paged, source: "n2.yaml", environment: [:])
+        }
+        #expect(pagedError.errors.contains { $0.key == "alerts.pagerduty.group_window_ms" && $0.message.contains("one event per request") }, "\(pagedError)")
     }
 
     @Test func tradingIsOffUnlessEnabled() throws {

@@ -1,5 +1,6 @@
 import BatonAlerting
 @testable import BatonDaemon
+import RaftCore
 import Testing
 
 /// The SLIs a replica counts, driven with a fake clock (ns).
@@ -35,7 +36,7 @@ import Testing
         #expect(levels.evaluator(ServiceLevels.leaderName)?.totals == SLICounts(good: 2, bad: 1))
         #expect(levels.evaluator(ServiceLevels.feedName)?.totals == SLICounts(good: 1, bad: 1))
         #expect(levels.status(now: 3 * Self.second).map(\.slo) == [
-            "order-ack-latency", "order-path", "leader-availability", "feed-freshness",
+            "order-ack-latency", "order-path", "leader-availability", "feed-freshness", "admin-availability",
         ])
     }
 
@@ -54,6 +55,33 @@ import Testing
         }
         let changes = levels.evaluateIfDue(now: now) ?? []
         #expect(changes.contains { if case .raise(let slo, let rule, _, _) = $0 { slo == ServiceLevels.leaderName && rule.severity == .page } else { false } }, "\(changes)")
+    }
+
+    @Test func adminAnswersTakenFromTheTallyFeedTheAdminSLOAndAFailingAdminPlanePages() throws {
+        let metrics = DaemonMetrics(node: NodeID(1))
+        var levels = try ServiceLevels(.init(admin: 0.999))
+        // An hour of answers, a few a second, all good; then five minutes in which half fail.
+        var now: Int64 = 0
+        for second in 0..<3900 {
+            now += Self.second
+            for n in 0..<4 { metrics.countAdminAnswer(status: second >= 3600 && n.isMultiple(of: 2) ? 503 : 200) }
+            let answers = metrics.adminAnswerTally.take()
+            levels.adminAnswered(good: answers.good, bad: answers.bad, now: now)
+            if second == 3599 {
+                #expect(levels.evaluateIfDue(now: now)?.isEmpty == true)
+                #expect(levels.evaluator(ServiceLevels.adminName)?.totals == SLICounts(good: 14_400, bad: 0))
+            }
+        }
+        let rest = metrics.adminAnswerTally.take()
+        #expect(rest.good == 0 && rest.bad == 0, "taken: the tally starts again")
+        #expect(levels.evaluator(ServiceLevels.adminName)?.totals == SLICounts(good: 15_000, bad: 600))
+        let changes = levels.evaluateIfDue(now: now) ?? []
+        #expect(changes.contains { if case .raise(let slo, let rule, _, _) = $0 { slo == ServiceLevels.adminName && rule.severity == .page } else { false } }, "\(changes)")
+        // A 4xx is the caller's mistake, not an outage.
+        metrics.countAdminAnswer(status: 401)
+        metrics.countAdminAnswer(status: 404)
+        let mistakes = metrics.adminAnswerTally.take()
+        #expect(mistakes.good == 2 && mistakes.bad == 0)
     }
 
     @Test func aBurnRuleIsNamedBySeverityAndLongWindowInIncidentIdentities() {

@@ -315,8 +315,8 @@ import Testing
         guard let (identity, event, sinks) = raised.first else { return }
         _ = core.apply(.alert(.raise(identity: identity, event: event, sinks: sinks)), term: 2, index: 3, now: 10_400 * Self.ms)
         let deliveries = core.onDuty(now: 10_500 * Self.ms, leadership: TradingCoreTests.leading, session: TradingCoreTests.loggedOff)
-            .compactMap { if case .deliverAlert(let id, let sink, let event) = $0 { "\(id) \(sink) \(event.key)" } else { nil } }
-        #expect(deliveries.sorted() == ["3 pagerduty baton-9/broker-session-down#3", "3 slack baton-9/broker-session-down#3"])
+            .compactMap { if case .deliverAlerts(let ids, let sink, let events) = $0 { "\(ids) \(sink) \(events.map(\.key))" } else { nil } }
+        #expect(deliveries.sorted() == ["[3] pagerduty [\"baton-9/broker-session-down#3\"]", "[3] slack [\"baton-9/broker-session-down#3\"]"])
     }
 
     @Test("a risk rejection journaled before this replica led is raised by it as a warning the pager does not get")
