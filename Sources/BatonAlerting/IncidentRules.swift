@@ -45,11 +45,28 @@ public struct IncidentRules: Sendable {
         public var lag: UInt64
         /// Since when it has not answered (nil: it answers).
         public var silentSinceMillis: Int64?
+        /// What it last said of its own disk and journal (nil: no fresh word, its disk and
+        /// journal incidents are left as they are).
+        public var health: Health?
 
-        public init(node: UInt64, lag: UInt64, silentSinceMillis: Int64?) {
+        public init(node: UInt64, lag: UInt64, silentSinceMillis: Int64?, health: Health? = nil) {
             self.node = node
             self.lag = lag
             self.silentSinceMillis = silentSinceMillis
+            self.health = health
+        }
+    }
+
+    /// A replica's word on itself: its data directory's disk, and its journal's last check.
+    public struct Health: Hashable, Sendable {
+        /// nil: it could not read it.
+        public var disk: Disk?
+        /// Why its last verification of the journal failed (nil: it passed, or none ran yet).
+        public var journalProblem: String?
+
+        public init(disk: Disk?, journalProblem: String?) {
+            self.disk = disk
+            self.journalProblem = journalProblem
         }
     }
 
@@ -111,6 +128,8 @@ public struct IncidentRules: Sendable {
         public var replicas: [Replica]?
         public var feed: Feed?
         public var disk: Disk?
+        /// Why this replica's own last journal verification failed (nil: it passed or none ran).
+        public var journalProblem: String?
         public var burns: [Burn]?
         /// The leader this replica last followed before it led, and how long the cluster was
         /// without one (from this replica's view: the last word from a leader to its own win).
@@ -168,6 +187,7 @@ public struct IncidentRules: Sendable {
         case feed
         case replica
         case disk = "disk-nearly-full"
+        case journal = "journal-verify-failed"
         case sloBurn = "slo-burn"
 
         /// The runbook section that handles it (repository path and heading anchor).
@@ -183,6 +203,7 @@ public struct IncidentRules: Sendable {
             case .feed: "runbooks/trading-operations.md#market-feed-stale-or-switched"
             case .replica: "runbooks/replica-operations.md#a-replica-lagging-or-unreachable"
             case .disk: "runbooks/replica-operations.md#disk-nearly-full"
+            case .journal: "runbooks/replica-operations.md#journal-verification-failed"
             case .sloBurn: "runbooks/trading-operations.md#slo-burning-its-error-budget-too-fast"
             }
         }
@@ -193,7 +214,7 @@ public struct IncidentRules: Sendable {
             case .brokerSessionDown: "broker"
             case .leaderChanged, .noLeader, .replica: "raft"
             case .feed: "feed"
-            case .disk: "journal"
+            case .disk, .journal: "journal"
             case .sloBurn: "slo"
             }
         }
@@ -350,17 +371,31 @@ public struct IncidentRules: Sendable {
             result[.feed] = found
         }
 
-        if let disk = o.external.disk {
-            var found: [String: AlertEvent] = [:]
-            if disk.free < settings.diskWarningRatio {
-                let percent = (disk.free * 1000).rounded() / 10
-                found[id(.disk, "n\(o.node)")] = event(
-                    .disk, disk.free < settings.diskCriticalRatio ? .critical : .warning,
-                    "disk nearly full on n\(o.node): \(percent)% free at \(disk.path)", since: now,
-                    details: ["path": disk.path, "free_percent": "\(percent)"])
-            }
-            result[.disk] = found
+        // The leader's own disk and journal, and each follower's as it reported them (a
+        // follower with no fresh word is left alone: `judgedHealth`).
+        var disks: [(node: UInt64, disk: Disk)] = o.external.disk.map { [(o.node, $0)] } ?? []
+        var journals: [(node: UInt64, problem: String)] = o.external.journalProblem.map { [(o.node, $0)] } ?? []
+        for replica in followerHealth(o) {
+            if let disk = replica.health.disk { disks.append((replica.node, disk)) }
+            if let problem = replica.health.journalProblem { journals.append((replica.node, problem)) }
         }
+        var full: [String: AlertEvent] = [:]
+        for (node, disk) in disks where disk.free < settings.diskWarningRatio {
+            let percent = (disk.free * 1000).rounded() / 10
+            full[id(.disk, "n\(node)")] = event(
+                .disk, disk.free < settings.diskCriticalRatio ? .critical : .warning,
+                "disk nearly full on n\(node): \(percent)% free at \(disk.path)", since: now,
+                details: ["replica": "n\(node)", "path": disk.path, "free_percent": "\(percent)"])
+        }
+        result[.disk] = full
+        var broken: [String: AlertEvent] = [:]
+        for (node, problem) in journals {
+            broken[id(.journal, "n\(node)")] = event(
+                .journal, .critical,
+                "journal verification failed on n\(node): \(problem)", since: now,
+                details: ["replica": "n\(node)", "problem": problem])
+        }
+        result[.journal] = broken
 
         if let burns = o.external.burns {
             var found: [String: AlertEvent] = [:]
@@ -379,11 +414,36 @@ public struct IncidentRules: Sendable {
         return result
     }
 
+    /// The followers whose word on their own health counts now (after the grace, fresh).
+    private func followerHealth(_ o: Observations) -> [(node: UInt64, health: Health)] {
+        guard let replicas = o.external.replicas, o.nowMillis - o.leadingSinceMillis >= settings.replicaGraceMillis else {
+            return []
+        }
+        return replicas.compactMap { r in r.node == o.node ? nil : r.health.map { (r.node, $0) } }
+    }
+
+    /// The disk and journal identities judged now. Not among them: those of a replica this
+    /// leader has no fresh word from (it is silent, which the replica family pages, or it runs a
+    /// version that does not report), and the leader's own disk while it cannot read it. An open
+    /// incident of those is neither resolved nor raised again.
+    public func judgedHealth(_ o: Observations) -> Set<String> {
+        var known: Set<String> = ["\(clusterName)/\(Family.journal.rawValue)/n\(o.node)"]
+        if o.external.disk != nil { known.insert("\(clusterName)/\(Family.disk.rawValue)/n\(o.node)") }
+        for replica in followerHealth(o) {
+            known.insert("\(clusterName)/\(Family.journal.rawValue)/n\(replica.node)")
+            if replica.health.disk != nil { known.insert("\(clusterName)/\(Family.disk.rawValue)/n\(replica.node)") }
+        }
+        return known
+    }
+
     /// What to propose so that the open incidents match `wanted`: raises for the wanted ones not
     /// open, resolves for open ones of a judged family no longer wanted. `routes` picks each
     /// event's sinks by severity; `busy` holds identities already proposed and not applied.
+    /// `judgedHealth` (from `judgedHealth(_:)`) names the disk and journal identities judged now:
+    /// open ones of those families it does not name stay open.
     public func decisions(
-        wanted: [Family: [String: AlertEvent]], outbox: AlertOutbox, routes: AlertRoutes, busy: Set<String>, nowMillis: Int64
+        wanted: [Family: [String: AlertEvent]], outbox: AlertOutbox, routes: AlertRoutes, busy: Set<String>, nowMillis: Int64,
+        judgedHealth: Set<String>? = nil
     ) -> [AlertCommand] {
         var commands: [AlertCommand] = []
         for (_, incidents) in wanted.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
@@ -394,6 +454,7 @@ public struct IncidentRules: Sendable {
         }
         for identity in outbox.open.keys.sorted() where !busy.contains(identity) {
             guard let family = family(of: identity), let judged = wanted[family], judged[identity] == nil else { continue }
+            if family == .disk || family == .journal, let judgedHealth, !judgedHealth.contains(identity) { continue }
             let level = outbox.openEvents[identity]?.level ?? .critical
             commands.append(.resolve(identity: identity, atMillis: nowMillis, sinks: routes.sinks(for: level)))
         }

@@ -77,6 +77,9 @@ public struct BatondConfiguration: Sendable {
     public var readinessMaxLag: UInt64
     /// Enables `/admin/debug/*` (stalling the consensus loop for watchdog tests). Off in production.
     public var debugEndpoints: Bool
+    /// How often the replica verifies its own journal's hash chain in the background
+    /// (`journal.verify_interval_s`; nil: never). The result goes to the leader's alert rules.
+    public var journalVerifyInterval: Duration? = .seconds(3600)
     /// nil unless `trading.enabled`.
     public var trading: TradingConfiguration?
 
@@ -125,6 +128,7 @@ extension BatondConfiguration {
         ("raft.max_inflight_bytes", "entry bytes in flight per follower (default 8 MiB)"),
         ("raft.max_bytes_per_append", "entry bytes per append message (default 256 KiB)"),
         ("journal.durability", "full (fsync every commit, default) or normal (WAL, survives process crashes only)"),
+        ("journal.verify_interval_s", "verify the journal's hash chain in the background this often, the first time 30 s after start; the leader pages a failure (default 3600, 0: never)"),
         ("admin.token", "one bearer token with the admin role (or admin.token_file; prefer admin.tokens_file)"),
         ("admin.token_file", "file (mode 0600) holding that token"),
         ("admin.tokens_file", "tokens with names and roles: lines `name viewer|operator|admin sha256:<hex>`"),
@@ -500,6 +504,7 @@ private struct ConfigReader {
             fail(key, "\(problem.value) is not allowed: must be \(problem.allowed)")
         }
 
+        let verifySeconds = integer("journal.verify_interval_s", default: 3600, in: 0...604_800)
         let durabilityText = text("journal.durability") ?? "full"
         let durability = BatondConfiguration.Durability(rawValue: durabilityText) ?? .full
         if BatondConfiguration.Durability(rawValue: durabilityText) == nil {
@@ -624,7 +629,7 @@ private struct ConfigReader {
         }
 
         guard errors.isEmpty else { throw ConfigurationErrors(errors: errors) }
-        return BatondConfiguration(
+        var configuration = BatondConfiguration(
             clusterID: clusterID,
             nodeID: nodeID,
             dataDirectory: dataDirectory,
@@ -649,6 +654,8 @@ private struct ConfigReader {
             trading: trading,
             source: source
         )
+        configuration.journalVerifyInterval = verifySeconds == 0 ? nil : .seconds(verifySeconds)
+        return configuration
     }
 }
 

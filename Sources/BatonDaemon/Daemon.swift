@@ -76,6 +76,11 @@ public enum Daemon {
             logger: makeLogger("batond.peers", configuration: configuration, control: logControl)
         )
 
+        let health = ReplicaHealth(node: configuration.nodeID, dataDirectory: configuration.dataDirectory, network: network)
+        let healthService = ReplicaHealthService(
+            health: health, dataDirectory: configuration.dataDirectory, verifyInterval: configuration.journalVerifyInterval,
+            logger: makeLogger("batond.health", configuration: configuration, control: logControl))
+
         let clockOrigin = ContinuousClock.now
         let node = RaftNode(
             id: configuration.nodeID,
@@ -97,7 +102,8 @@ public enum Daemon {
             stateMachine: trading?.engine
         )
         await trading?.engine.attach(
-            consensus: loop, initiator: trading!.initiator, feed: trading!.feed, dataDirectory: configuration.dataDirectory)
+            consensus: loop, initiator: trading!.initiator, feed: trading!.feed, dataDirectory: configuration.dataDirectory,
+            health: health)
         let notifier = SystemdNotifier()
         let consensus = ConsensusService(
             loop: loop, transferTimeout: configuration.shutdownTransferTimeout, logger: logger)
@@ -121,6 +127,7 @@ public enum Daemon {
             configuration: .init(
                 services: [
                     .init(service: network),
+                    .init(service: healthService),
                     .init(service: consensus),
                 ] + (trading?.services ?? []) + [
                     .init(service: app),

@@ -87,26 +87,30 @@ struct IncidentWatch {
         }
     }
 
-    /// Followers as the leader's Raft node sees them.
-    mutating func replicas(_ view: ConsensusLoop.ClusterView, nowMillis: Int64) -> [IncidentRules.Replica] {
+    /// Followers as the leader's Raft node sees them, with what each last said of its own health.
+    mutating func replicas(
+        _ view: ConsensusLoop.ClusterView, nowMillis: Int64, health: [UInt64: IncidentRules.Health] = [:]
+    ) -> [IncidentRules.Replica] {
         view.members.filter { $0.id != view.node }.map { member in
             if member.recentlyActive == false {
                 if silentSince[member.id] == nil { silentSince[member.id] = nowMillis }
             } else {
                 silentSince[member.id] = nil
             }
-            return IncidentRules.Replica(node: member.id, lag: member.lag ?? 0, silentSinceMillis: silentSince[member.id])
+            return IncidentRules.Replica(
+                node: member.id, lag: member.lag ?? 0, silentSinceMillis: silentSince[member.id], health: health[member.id])
         }
     }
 
     /// The rest of `External` (leadership, burns) for the core.
     func external(
-        replicas: [IncidentRules.Replica]?, feed: IncidentRules.Feed?, disk: IncidentRules.Disk?
+        replicas: [IncidentRules.Replica]?, feed: IncidentRules.Feed?, disk: IncidentRules.Disk?, journalProblem: String? = nil
     ) -> IncidentRules.External {
         var external = IncidentRules.External()
         external.replicas = replicas
         external.feed = feed
         external.disk = disk
+        external.journalProblem = journalProblem
         external.burns = burns.keys.sorted().compactMap { burns[$0] }
         external.previousLeader = previousLeader
         external.leaderlessMillis = leaderlessNanos.map { $0 / 1_000_000 }
@@ -134,10 +138,11 @@ extension TradingEngine {
         incidentWatch.refreshed(at: now)
         let nowMillis = now / 1_000_000
         let cluster = await consensus.clusterView()
-        let replicas = incidentWatch.replicas(cluster, nowMillis: nowMillis)
+        let replicas = incidentWatch.replicas(cluster, nowMillis: nowMillis, health: replicaHealth?.followers() ?? [:])
         let feed = self.feed.flatMap { incidentWatch.feedCondition($0.status(), nowMillis: nowMillis) }
         let disk = dataDirectory.flatMap(IncidentWatch.disk(at:))
-        observe(incidentWatch.external(replicas: replicas, feed: feed, disk: disk))
+        observe(
+            incidentWatch.external(replicas: replicas, feed: feed, disk: disk, journalProblem: replicaHealth?.ownJournalProblem))
     }
 }
 

@@ -27,6 +27,8 @@ public actor TradingEngine: CommittedEntryConsumer {
     /// What the alert rules read beyond the core (IncidentObservation.swift).
     var feed: MarketFeedClient?
     var dataDirectory: String?
+    /// This replica's and its followers' words on their disks and journals (nil: not watched).
+    var replicaHealth: ReplicaHealth?
     var incidentWatch = IncidentWatch()
     /// Trade notifications to the chats that asked for them (best effort, leader only).
     var tradeNotifier: TradeNotifier
@@ -165,9 +167,11 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     /// Wires the shells the engine acts through (they are built after it: the consensus loop
     /// takes the engine as its state machine).
-    public func attach(
-        consensus: ConsensusLoop, initiator: FIXInitiator, feed: MarketFeedClient? = nil, dataDirectory: String? = nil
+    func attach(
+        consensus: ConsensusLoop, initiator: FIXInitiator, feed: MarketFeedClient? = nil, dataDirectory: String? = nil,
+        health: ReplicaHealth? = nil
     ) {
+        self.replicaHealth = health
         self.consensus = consensus
         self.initiator = initiator
         self.feed = feed

@@ -52,6 +52,8 @@ public final class TradingCluster: Sendable {
         public var adminTokensFile: String?
         /// `admin.auth_failures_per_minute`.
         public var authFailuresPerMinute = 1000
+        /// `journal.verify_interval_s` of every replica.
+        public var journalVerifyIntervalSeconds = 3600
         /// More YAML appended to every replica's file.
         public var extraConfig = ""
         public init() {}
@@ -114,6 +116,7 @@ public final class TradingCluster: Sendable {
                 \(options.adminTokensFile.map { "  tokens_file: \($0)" } ?? "")
                 journal:
                   durability: \(options.durability)
+                  verify_interval_s: \(options.journalVerifyIntervalSeconds)
                 log:
                   level: \(options.logLevel)
                   format: json

@@ -948,7 +948,7 @@ public struct TradingCore: Sendable {
             riskLimitHits: riskLimitHits, external: observed)
         let commands = incidentRules.decisions(
             wanted: incidentRules.evaluate(observations), outbox: state.alerts, routes: alertRoutes,
-            busy: proposedAlerts, nowMillis: nowMillis)
+            busy: proposedAlerts, nowMillis: nowMillis, judgedHealth: incidentRules.judgedHealth(observations))
         for command in commands {
             switch command {
             case .raise(let identity, _, _), .resolve(let identity, _, _): proposedAlerts.insert(identity)

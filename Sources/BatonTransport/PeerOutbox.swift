@@ -1,3 +1,4 @@
+import BatonWire
 import RaftCore
 import Synchronization
 
@@ -5,9 +6,17 @@ import Synchronization
 /// message is dropped and counted, because Raft tolerates loss (it retries from its own state) but
 /// a daemon that blocks its consensus loop on a slow peer does not tolerate anything.
 ///
-/// One consumer at a time (the peer's dialler) takes everything queued in one batch.
+/// One consumer at a time (the peer's dialler) takes everything queued in one batch. Beside the
+/// queue, one slot holds this replica's latest `ReplicaStatus` for the peer: a newer status
+/// replaces an unsent one (only the latest matters), so it can never fill the queue.
 final class PeerOutbox: Sendable {
+    struct Batch {
+        var messages: [RaftMessage]
+        var status: ReplicaStatus?
+    }
+
     private struct State {
+        var status: ReplicaStatus?
         var messages: [RaftMessage] = []
         var bytes = 0
         var waiter: CheckedContinuation<Void, Never>?
@@ -52,6 +61,17 @@ final class PeerOutbox: Sendable {
         return accepted
     }
 
+    /// Puts `status` in the slot (replacing one not sent yet) and wakes the sender.
+    func offer(status: ReplicaStatus) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.closed else { return nil }
+            state.status = status
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
     /// Records a message that was taken but could not be sent (e.g. too large to encode).
     func countDropped() {
         state.withLock { $0.dropped += 1 }
@@ -59,25 +79,26 @@ final class PeerOutbox: Sendable {
 
     /// Waits until something is queued and takes all of it; nil when the task is cancelled or the
     /// outbox closed.
-    func take() async -> [RaftMessage]? {
+    func take() async -> Batch? {
         while true {
             if Task.isCancelled { return nil }
-            let batch = state.withLock { state -> [RaftMessage]? in
-                if state.closed { return [] }
-                guard !state.messages.isEmpty else { return nil }
+            let batch = state.withLock { state -> Batch?? in
+                if state.closed { return .some(nil) }
+                guard !state.messages.isEmpty || state.status != nil else { return nil }
                 defer {
                     state.messages.removeAll(keepingCapacity: true)
                     state.bytes = 0
+                    state.status = nil
                 }
-                return state.messages
+                return Batch(messages: state.messages, status: state.status)
             }
-            if let batch { return batch.isEmpty ? nil : batch }
+            if let batch { return batch }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     // Checked under the lock: a cancellation that ran its handler before we stored
                     // the waiter has already set the flag we read here, so no wake-up is lost.
                     let resumeNow = state.withLock { state -> Bool in
-                        if !state.messages.isEmpty || state.closed || Task.isCancelled { return true }
+                        if !state.messages.isEmpty || state.status != nil || state.closed || Task.isCancelled { return true }
                         state.waiter = continuation
                         return false
                     }
@@ -97,6 +118,7 @@ final class PeerOutbox: Sendable {
     func close() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.closed = true
+            state.status = nil
             state.messages.removeAll()
             state.bytes = 0
             defer { state.waiter = nil }

@@ -1,5 +1,5 @@
 import BatonListener
-import BatonWire
+public import BatonWire
 public import Logging
 public import NIOCore
 import NIOPosix
@@ -69,6 +69,8 @@ public final class PeerTransport: Sendable {
         /// Accepted connections past their handshake, by the peer they speak for.
         var inboundByPeer: [NodeID: [ObjectIdentifier: any Channel]] = [:]
         var droppedForRefusal: UInt64 = 0
+        /// The latest status each peer reported about itself, and when it arrived.
+        var statuses: [NodeID: (status: ReplicaStatus, at: ContinuousClock.Instant)] = [:]
     }
 
     /// - Parameters:
@@ -192,6 +194,18 @@ public final class PeerTransport: Sendable {
         if !outbox.offer(message) {
             logger.trace("send queue full, dropped a message", metadata: ["peer.id": "\(message.to)"])
         }
+    }
+
+    /// Sends this replica's status to every peer that speaks protocol 2, with its next frames
+    /// (an unsent older status is replaced). Never blocks.
+    public func publish(_ status: ReplicaStatus) {
+        for outbox in outboxes.values { outbox.offer(status: status) }
+    }
+
+    /// The latest status each peer reported about itself, and how long ago it arrived.
+    public func replicaStatuses() -> [NodeID: (status: ReplicaStatus, age: Duration)] {
+        let now = ContinuousClock.now
+        return state.withLock { $0.statuses }.mapValues { ($0.status, now - $0.at) }
     }
 
     /// Every peer's connection state and counters, in node id order.
@@ -372,6 +386,18 @@ public final class PeerTransport: Sendable {
                     logger.info("accepted a peer", metadata: ["peer.name": "\(hello.advertisedName)"])
                 }
                 while let frame = try await iterator.next() {
+                    if frame.clusterID == options.clusterID, case .replicaStatus(let status) = frame.body {
+                        // A peer speaks for itself only: a status about another node is forged.
+                        guard status.node == peerID else {
+                            state.withLock { $0.foreignFrames += 1 }
+                            logger.warning(
+                                "closing inbound connection: a replica status about another node",
+                                metadata: ["replica.status.node": "\(status.node)"])
+                            return
+                        }
+                        state.withLock { $0.statuses[peerID] = (status, ContinuousClock.now) }
+                        continue
+                    }
                     guard frame.clusterID == options.clusterID, case .raft(let message) = frame.body else {
                         logger.warning(
                             "closing inbound connection: unexpected frame after the handshake",
@@ -456,13 +482,13 @@ public final class PeerTransport: Sendable {
                 )
             )
         }
-        guard hello.protocolVersion == WireFormat.protocolVersion else {
+        guard (WireFormat.oldestProtocolVersion...WireFormat.protocolVersion).contains(hello.protocolVersion) else {
             return .failure(
                 Rejection(
                     nodeID: hello.nodeID,
                     reason:
                         "protocol version \(hello.protocolVersion) is not supported by \(options.nodeID), which speaks "
-                        + "\(WireFormat.protocolVersion); run the same Baton version on both"
+                        + "\(WireFormat.oldestProtocolVersion) to \(WireFormat.protocolVersion); upgrade one replica at a time"
                 )
             )
         }
@@ -585,8 +611,10 @@ public final class PeerTransport: Sendable {
                     peer: peer, reason: "the connection closed before the peer answered our hello")
             }
             deadline.cancel()
+            var peerVersion = WireFormat.oldestProtocolVersion
             switch reply.body {
             case .helloAccepted(let hello) where hello.nodeID == peer && reply.clusterID == clusterID:
+                peerVersion = hello.protocolVersion
                 if let tls = options.tls,
                     let problem = try await Self.identityProblem(channel, expected: tls.certificateName(for: peer))
                 {
@@ -607,10 +635,21 @@ public final class PeerTransport: Sendable {
             onAccepted()
             updatePeer(peer) { $0.connected = true }
             logger.info("connected to peer")
+            // A peer on protocol 1 would close the connection on a status frame.
+            let sendsStatus = peerVersion >= WireFormat.replicaStatusSince
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while let batch = await outbox.take() {
-                        for message in batch {
+                        if sendsStatus, let status = batch.status {
+                            do {
+                                try await outbound.write(
+                                    ByteBuffer(bytes: try Frame(clusterID: clusterID, body: .replicaStatus(status)).encoded()))
+                            } catch {
+                                channel.close(promise: nil)
+                                throw error
+                            }
+                        }
+                        for message in batch.messages {
                             let bytes: [UInt8]
                             do {
                                 bytes = try Frame(clusterID: clusterID, body: .raft(message))

@@ -8,8 +8,13 @@ public enum WireFormat {
     public static let magic: [UInt8] = [0x42, 0x41, 0x54, 0x4E]  // "BATN"
     /// The frame format version. Bump it, never reinterpret a field of an existing version.
     public static let version: UInt8 = 1
-    /// The protocol version a replica announces in its `Hello`.
-    public static let protocolVersion: UInt16 = 1
+    /// The protocol version a replica announces in its `Hello`. 2 added `replicaStatus` frames.
+    public static let protocolVersion: UInt16 = 2
+    /// The oldest protocol version a replica accepts from a peer, so that replicas can be
+    /// upgraded one at a time: a peer that announced less than `replicaStatusSince` is sent no
+    /// `replicaStatus` frames.
+    public static let oldestProtocolVersion: UInt16 = 1
+    public static let replicaStatusSince: UInt16 = 2
     public static let headerLength = 20
     public static let trailerLength = 4
     /// Header plus trailer: the size of a frame with an empty payload.
@@ -63,12 +68,44 @@ public struct Hello: Hashable, Sendable {
     }
 }
 
+/// What a replica says about its own health to its peers, about once a second (protocol 2):
+/// what the leader cannot see from Raft alone, for its alert rules (a follower's disk filling,
+/// its journal failing verification while it still votes).
+public struct ReplicaStatus: Hashable, Sendable {
+    public enum Journal: Hashable, Sendable {
+        /// Not verified since this process started.
+        case unchecked
+        /// The hash chain verified through this index at the last check.
+        case verified(through: UInt64)
+        /// The last check found the journal broken; the reason says where (at most
+        /// `WireFormat.maximumReasonLength` UTF-8 bytes, shortened when encoding).
+        case failed(reason: String)
+    }
+
+    /// The replica the status is about: it must be the peer that sends it.
+    public var node: NodeID
+    /// The free share of the file system holding the data directory, in 1/10 000 (0…10 000);
+    /// nil when it could not be read.
+    public var diskFreeBasisPoints: UInt16?
+    public var journal: Journal
+
+    public static let basisPoints: UInt16 = 10_000
+
+    public init(node: NodeID, diskFreeBasisPoints: UInt16?, journal: Journal) {
+        self.node = node
+        self.diskFreeBasisPoints = diskFreeBasisPoints
+        self.journal = journal
+    }
+}
+
 /// The number in a frame's type byte.
 public enum FrameType: UInt8, Hashable, Sendable, CaseIterable {
     case hello = 1
     case helloAccepted = 2
     case helloRejected = 3
     case raft = 4
+    /// Protocol 2: a `ReplicaStatus`, sent by the dialler on its own connection.
+    case replicaStatus = 5
 }
 
 /// One frame on a peer connection.
@@ -81,6 +118,7 @@ public struct Frame: Hashable, Sendable, CustomStringConvertible {
         /// The acceptor's answer when it refuses the connection, just before it closes it.
         case helloRejected(reason: String)
         case raft(RaftMessage)
+        case replicaStatus(ReplicaStatus)
     }
 
     public var clusterID: ClusterID
@@ -97,6 +135,7 @@ public struct Frame: Hashable, Sendable, CustomStringConvertible {
         case .helloAccepted: return .helloAccepted
         case .helloRejected: return .helloRejected
         case .raft: return .raft
+        case .replicaStatus: return .replicaStatus
         }
     }
 
@@ -107,6 +146,7 @@ public struct Frame: Hashable, Sendable, CustomStringConvertible {
         case .helloAccepted(let h): return "hello-accepted(\(h.nodeID) '\(h.advertisedName)')"
         case .helloRejected(let reason): return "hello-rejected(\(reason))"
         case .raft(let m): return "raft(\(m))"
+        case .replicaStatus(let s): return "replica-status(\(s.node) disk \(s.diskFreeBasisPoints.map(String.init) ?? "?") \(s.journal))"
         }
     }
 }

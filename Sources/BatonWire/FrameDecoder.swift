@@ -169,6 +169,8 @@ public struct FrameDecoder: Sendable {
             )
         case .raft:
             body = .raft(try reader.readRaftMessage())
+        case .replicaStatus:
+            body = .replicaStatus(try reader.readReplicaStatus())
         }
         try reader.finish("payload")
         return (Frame(clusterID: clusterID, body: body), frameLength)

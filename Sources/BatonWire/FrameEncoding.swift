@@ -20,6 +20,8 @@ extension Frame {
             try writer.writeRejection(reason)
         case .raft(let message):
             try writer.writeRaftMessage(message)
+        case .replicaStatus(let status):
+            try writer.writeReplicaStatus(status)
         }
         let payloadLength = writer.bytes.count - WireFormat.headerLength
         let limit = FrameDecoder.Configuration.effectiveMaximum(maximumFrameLength)

@@ -13,6 +13,15 @@ enum RaftBodyTag: UInt8 {
     case timeoutNow = 8
 }
 
+enum ReplicaJournalTag: UInt8 {
+    case unchecked = 0
+    case verified = 1
+    case failed = 2
+}
+
+/// `ReplicaStatus.diskFreeBasisPoints` when the disk could not be read.
+let unknownDiskFree: UInt16 = 0xFFFF
+
 enum EntryPayloadTag: UInt8 {
     case leaderNoop = 0
     case command = 1
@@ -49,6 +58,23 @@ extension WireWriter {
             "helloRejected.reason",
             maximumLength: WireFormat.maximumReasonLength
         )
+    }
+
+    mutating func writeReplicaStatus(_ status: ReplicaStatus) throws(WireError) {
+        writeUInt64(status.node.rawValue)
+        writeUInt16(status.diskFreeBasisPoints.map { min($0, ReplicaStatus.basisPoints) } ?? unknownDiskFree)
+        switch status.journal {
+        case .unchecked:
+            writeUInt8(ReplicaJournalTag.unchecked.rawValue)
+        case .verified(let through):
+            writeUInt8(ReplicaJournalTag.verified.rawValue)
+            writeUInt64(through)
+        case .failed(let reason):
+            writeUInt8(ReplicaJournalTag.failed.rawValue)
+            try writeString(
+                shortened(reason, toUTF8Length: WireFormat.maximumReasonLength), "replicaStatus.journal.reason",
+                maximumLength: WireFormat.maximumReasonLength)
+        }
     }
 
     mutating func writeRaftMessage(_ message: RaftMessage) throws(WireError) {
@@ -158,6 +184,31 @@ extension WireReader {
         let protocolVersion = try readUInt16(field + ".protocolVersion")
         let name = try readString(field + ".advertisedName", maximumLength: WireFormat.maximumNameLength)
         return Hello(nodeID: nodeID, clusterID: clusterID, protocolVersion: protocolVersion, advertisedName: name)
+    }
+
+    mutating func readReplicaStatus() throws(WireError) -> ReplicaStatus {
+        let node = NodeID(try readUInt64("replicaStatus.node"))
+        let diskReader = self
+        let disk = try readUInt16("replicaStatus.diskFreeBasisPoints")
+        guard disk <= ReplicaStatus.basisPoints || disk == unknownDiskFree else {
+            throw diskReader.error(
+                .invalidValue(reason: "a free share above 10000 basis points"), "replicaStatus.diskFreeBasisPoints",
+                value: UInt64(disk))
+        }
+        let tagReader = self
+        let tagByte = try readUInt8("replicaStatus.journal")
+        guard let tag = ReplicaJournalTag(rawValue: tagByte) else {
+            throw tagReader.error(.unknownTag, "replicaStatus.journal", value: UInt64(tagByte))
+        }
+        let journal: ReplicaStatus.Journal
+        switch tag {
+        case .unchecked: journal = .unchecked
+        case .verified: journal = .verified(through: try readUInt64("replicaStatus.journal.through"))
+        case .failed:
+            journal = .failed(
+                reason: try readString("replicaStatus.journal.reason", maximumLength: WireFormat.maximumReasonLength))
+        }
+        return ReplicaStatus(node: node, diskFreeBasisPoints: disk == unknownDiskFree ? nil : disk, journal: journal)
     }
 
     mutating func readRaftMessage() throws(WireError) -> RaftMessage {

@@ -23,7 +23,8 @@ import Testing
         _ o: IncidentRules.Observations, _ outbox: inout AlertOutbox, index: inout UInt64
     ) -> [AlertCommand] {
         let commands = rules.decisions(
-            wanted: rules.evaluate(o), outbox: outbox, routes: routes, busy: [], nowMillis: o.nowMillis)
+            wanted: rules.evaluate(o), outbox: outbox, routes: routes, busy: [], nowMillis: o.nowMillis,
+            judgedHealth: rules.judgedHealth(o))
         for command in commands {
             index += 1
             _ = outbox.apply(command, index: index)
@@ -184,6 +185,45 @@ import Testing
         #expect(disk(0.08)?.level == .warning)
         #expect(disk(0.08)?.summary == "disk nearly full on n2: 8.0% free at /var/lib/baton")
         #expect(disk(0.01)?.level == .critical)
+    }
+
+    @Test func aFollowersDiskAndJournalAreJudgedFromItsOwnWordAndLeftAloneWithoutIt() {
+        var outbox = AlertOutbox()
+        var index: UInt64 = 0
+        func replicas(_ health: IncidentRules.Health?) -> (inout IncidentRules.Observations) -> Void {
+            { o in
+                o.external.disk = .init(free: 0.5, path: "/var/lib/baton/n2")
+                o.external.replicas = [
+                    .init(node: 1, lag: 0, silentSinceMillis: nil, health: health),
+                    .init(node: 3, lag: 0, silentSinceMillis: nil, health: .init(disk: .init(free: 0.6, path: "n3"), journalProblem: nil)),
+                ]
+            }
+        }
+        let sick = IncidentRules.Health(disk: .init(free: 0.02, path: "data_dir of n1"), journalProblem: "chain broken at entry 12")
+        // In the grace after taking over, a follower's word is not judged yet.
+        #expect(Self.step(Self.leader(at: 104_999, replicas(sick)), &outbox, index: &index).isEmpty)
+        let raised = Self.step(Self.leader(at: 105_000, replicas(sick)), &outbox, index: &index)
+        #expect(Set(Self.raised(raised)) == ["baton-7/disk-nearly-full/n1", "baton-7/journal-verify-failed/n1"])
+        let events = raised.compactMap { if case .raise(_, let event, _) = $0 { event } else { nil } }
+        #expect(events.allSatisfy { $0.level == .critical })
+        #expect(events.contains { $0.summary == "journal verification failed on n1: chain broken at entry 12" })
+        #expect(events.contains { $0.summary == "disk nearly full on n1: 2.0% free at data_dir of n1" && $0.details["replica"] == "n1" })
+        #expect(events.contains { $0.runbook == "runbooks/replica-operations.md#journal-verification-failed" })
+        // No fresh word from n1 (silent, or too old a version): its incidents stay as they are.
+        #expect(Self.step(Self.leader(at: 106_000, replicas(nil)), &outbox, index: &index).isEmpty)
+        // Its disk unreadable: the disk incident stays, the journal is judged.
+        let unreadable = IncidentRules.Health(disk: nil, journalProblem: nil)
+        #expect(Self.resolved(Self.step(Self.leader(at: 107_000, replicas(unreadable)), &outbox, index: &index))
+            == ["baton-7/journal-verify-failed/n1"])
+        // Healthy again: resolved.
+        let well = IncidentRules.Health(disk: .init(free: 0.4, path: "data_dir of n1"), journalProblem: nil)
+        #expect(Self.resolved(Self.step(Self.leader(at: 108_000, replicas(well)), &outbox, index: &index))
+            == ["baton-7/disk-nearly-full/n1"])
+        // The leader's own journal: judged from its own check, always.
+        let own = Self.step(Self.leader(at: 109_000) { replicas(well)(&$0); $0.external.journalProblem = "hard state commit 9 past the last entry 7" }, &outbox, index: &index)
+        #expect(Self.raised(own) == ["baton-7/journal-verify-failed/n2"])
+        #expect(Self.resolved(Self.step(Self.leader(at: 110_000, replicas(well)), &outbox, index: &index)) == ["baton-7/journal-verify-failed/n2"])
+        #expect(outbox.open.isEmpty)
     }
 
     @Test func anSLOBurnPagesOrTicketsPerRule() {

@@ -1,3 +1,4 @@
+@_spi(Testing) import BatonJournal
 import BatonTestCluster
 import Foundation
 import Synchronization
@@ -471,6 +472,62 @@ extension TradingProcessTests {
 extension TradingProcessTests {
     /// Against a venue that asks every session for its Password(554): the replicas log on with
     /// the one from `venue.password_file` and trade, and no log line of any process holds it.
+    /// A follower's journal breaks on disk while it runs. Its own background verification finds
+    /// it, it says so to its peers, and the leader pages it under the follower's name; after the
+    /// runbook's cure (stop it, move its data directory aside, start it empty) the next check
+    /// passes and the leader resolves the page under the same key.
+    @Test func aFollowersBrokenJournalIsPagedByTheLeaderFromTheFollowersOwnWordAndResolvedOnceItIsRebuilt() async throws {
+        let pagerDuty = AlertReceiver(.pagerDuty(eventsPerMinute: 120))
+        try await pagerDuty.start()
+        let secrets = try Self.routingKeyDirectory()
+        defer { try? FileManager.default.removeItem(atPath: secrets) }
+        let cluster = try TradingCluster(
+            options: Self.options {
+                $0.symbols = ["AAPL"]
+                $0.journalVerifyIntervalSeconds = 1
+                $0.extraConfig = """
+                    alerts:
+                      pagerduty:
+                        routing_key_file: \(secrets)/routing-key
+                        url: \(pagerDuty.url)/v2/enqueue
+                    """
+            })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let leader = try await cluster.waitForTradingLeader()
+        let follower = try #require(cluster.ids.first { $0 != leader })
+        /// (dedup_key, event_action, summary) of every journal event PagerDuty took, in order.
+        @Sendable func journalEvents() -> [(key: String, action: String, summary: String)] {
+            pagerDuty.received.compactMap { $0.json }.compactMap { json in
+                guard let key = json["dedup_key"] as? String, key.contains("/journal-verify-failed/") else { return nil }
+                let summary = (json["payload"] as? [String: Any])?["summary"] as? String ?? ""
+                return (key, json["event_action"] as? String ?? "", summary)
+            }
+        }
+        // Healthy journals verify clean: a few rounds of checks page nothing.
+        try await Task.sleep(for: .seconds(4))
+        #expect(journalEvents().isEmpty, "\(journalEvents())")
+        try RaftJournal(directory: cluster.replicas[follower]!.dataDirectory).corruptEntryForTesting(at: 2)
+        try await cluster.waitUntil("the leader pages the follower's broken journal", timeout: .seconds(30)) {
+            journalEvents().contains { $0.action == "trigger" }
+        }
+        let trigger = try #require(journalEvents().first)
+        #expect(trigger.key.contains("/journal-verify-failed/n\(follower)#"), "\(trigger)")
+        #expect(trigger.summary.contains("journal verification failed on n\(follower): chain broken at entry 2"), "\(trigger)")
+        #expect(journalEvents().allSatisfy { $0.key == trigger.key }, "only the broken replica: \(journalEvents())")
+
+        // The runbook's cure: stop it, move its data directory aside, start it empty.
+        cluster.kill9(follower)
+        let data = cluster.replicas[follower]!.dataDirectory
+        try FileManager.default.moveItem(atPath: data, toPath: data + ".broken")
+        try cluster.start(follower)
+        try await cluster.waitUntil("the page is resolved under its key", timeout: .seconds(60)) {
+            journalEvents().contains { $0.action == "resolve" && $0.key == trigger.key }
+        }
+        #expect(journalEvents().filter { $0.action == "trigger" }.count == 1, "\(journalEvents())")
+        await pagerDuty.stop()
+    }
+
     @Test func sessionsLogOnWithThePasswordFileAndNoLogShowsIt() async throws {
         let secret = "pw-\(UInt64.random(in: 1...UInt64.max))"
         let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"]; $0.logonPassword = secret; $0.logLevel = "debug" })

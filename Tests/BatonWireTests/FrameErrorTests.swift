@@ -217,6 +217,28 @@ struct FrameErrorTests {
         }
     }
 
+    @Test("a replica status with a free share above 100 % or an unknown journal tag is refused, naming the field")
+    func replicaStatusBounds() throws {
+        let status = try Frame(
+            clusterID: WireSamples.cluster, body: .replicaStatus(ReplicaStatus(node: 2, diskFreeBasisPoints: 5, journal: .unchecked))
+        ).encoded()
+        func refix(_ bytes: [UInt8]) -> [UInt8] {
+            // The CRC over the changed bytes, so that only the field is wrong.
+            var copy = Array(bytes.dropLast(4))
+            copy += WireSamples.bigEndian(UInt64(CRC32C.checksum(copy)), width: 4)
+            return copy
+        }
+        for (offset, patch, field, kind) in [
+            (payloadStart + 8, u16(10_001), "replicaStatus.diskFreeBasisPoints", WireError.Kind.invalidValue(reason: "a free share above 10000 basis points")),
+            (payloadStart + 10, [UInt8(3)], "replicaStatus.journal", .unknownTag),
+        ] {
+            var decoder = FrameDecoder()
+            decoder.append(refix(replacing(status, at: offset, with: patch)))
+            let error = try #require(throws: WireError.self) { try decoder.next() }
+            #expect(error.field == field && error.kind == kind && error.offset == offset, "\(error)")
+        }
+    }
+
     @Test("offsets count from the start of the stream, not the frame")
     func offsetsAreStreamOffsets() throws {
         let good = try WireSamples.frames[0].frame.encoded()

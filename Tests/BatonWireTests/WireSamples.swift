@@ -121,6 +121,21 @@ enum WireSamples {
             )
         ),
         ("timeoutNow", raft(.timeoutNow, from: 3, to: 1, term: .max)),
+        (
+            "replicaStatus, unchecked, disk unknown",
+            Frame(clusterID: cluster, body: .replicaStatus(ReplicaStatus(node: 2, diskFreeBasisPoints: nil, journal: .unchecked)))
+        ),
+        (
+            "replicaStatus, verified, disk full",
+            Frame(clusterID: cluster, body: .replicaStatus(ReplicaStatus(node: 3, diskFreeBasisPoints: 0, journal: .verified(through: .max))))
+        ),
+        (
+            "replicaStatus, failed, unicode reason",
+            Frame(
+                clusterID: cluster,
+                body: .replicaStatus(
+                    ReplicaStatus(node: NodeID(.max), diskFreeBasisPoints: 10_000, journal: .failed(reason: "chain broken at 42 ✗"))))
+        ),
     ]
 
     static var allBytes: [UInt8] {
