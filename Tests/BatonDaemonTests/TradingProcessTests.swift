@@ -354,6 +354,16 @@ extension TradingProcessTests {
     /// both get its resolve, under the same key, once trading resumes.
     /// A private directory holding `routing-key` (mode 0600), the PagerDuty key the fake
     /// receiver accepts; the caller removes it.
+    /// The `alerts:` section that pages `receiver` with the routing key in `secrets`.
+    static func pagerDutySection(_ secrets: String, _ receiver: AlertReceiver) -> String {
+        """
+        alerts:
+          pagerduty:
+            routing_key_file: \(secrets)/routing-key
+            url: \(receiver.url)/v2/enqueue
+        """
+    }
+
     static func routingKeyDirectory() throws -> String {
         let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("baton-alert-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
@@ -485,12 +495,7 @@ extension TradingProcessTests {
             options: Self.options {
                 $0.symbols = ["AAPL"]
                 $0.journalVerifyIntervalSeconds = 1
-                $0.extraConfig = """
-                    alerts:
-                      pagerduty:
-                        routing_key_file: \(secrets)/routing-key
-                        url: \(pagerDuty.url)/v2/enqueue
-                    """
+                $0.extraConfig = Self.pagerDutySection(secrets, pagerDuty)
             })
         defer { cluster.shutdown() }
         try await cluster.startAll()
@@ -526,6 +531,57 @@ extension TradingProcessTests {
         }
         #expect(journalEvents().filter { $0.action == "trigger" }.count == 1, "\(journalEvents())")
         await pagerDuty.stop()
+    }
+
+    /// A failover's incidents land seconds apart (the leader change at once, the dead leader
+    /// unreachable 10 s later); a webhook sink with a 25 s group window gets them as one
+    /// Alertmanager group, and the grouped delivery is journaled for each.
+    @Test func aFailoversBurstReachesAGroupingWebhookAsOneAlertmanagerGroup() async throws {
+        let webhook = AlertReceiver(.alertmanager)
+        try await webhook.start()
+        let cluster = try TradingCluster(
+            options: Self.options {
+                $0.symbols = ["AAPL"]
+                $0.extraConfig = """
+                    alerts:
+                      webhook:
+                        url: \(webhook.url)/alerts
+                        group_window_ms: 25000
+                    """
+            })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let first = try await cluster.waitForTradingLeader()
+        cluster.kill9(first)
+        /// The alertnames of each body the webhook took, in order.
+        @Sendable func bodies() -> [[String]] {
+            webhook.received.compactMap { $0.json }.map { hook in
+                ((hook["alerts"] as? [[String: Any]]) ?? []).compactMap { ($0["labels"] as? [String: Any])?["alertname"] as? String }
+            }
+        }
+        try await cluster.waitUntil("the webhook takes the failover's burst", timeout: .seconds(60)) {
+            bodies().contains { $0.contains("leader-changed") && $0.contains("replica") }
+        }
+        let burst = try #require(bodies().first { $0.contains("leader-changed") })
+        #expect(burst.contains("replica"), "the change and the dead leader in one group: \(bodies())")
+        #expect(bodies().filter { $0.contains("leader-changed") }.count == 1, "\(bodies())")
+        // `GET /alerts` on the new leader: each event of the group journaled as delivered.
+        let leader = try #require(await cluster.leader())
+        let seen = Mutex("")
+        try await cluster.waitUntil("each event of the group is journaled as delivered", timeout: .seconds(10)) {
+            guard let (status, body) = try? await cluster.get("\(cluster.replicas[leader]!.adminURL)/alerts"), status == 200,
+                let view = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+            else { return false }
+            seen.withLock { $0 = String(decoding: body.prefix(3000), as: UTF8.self) }
+            let delivered = ((view["recent"] as? [[String: Any]]) ?? []).filter { entry in
+                ((entry["deliveries"] as? [[String: Any]]) ?? []).contains {
+                    $0["sink"] as? String == "webhook" && $0["status"] as? String == "delivered"
+                }
+            }
+            return Set(delivered.compactMap { ($0["identity"] as? String)?.split(separator: "/").dropFirst().first.map(String.init) })
+                .isSuperset(of: ["leader-changed", "replica"])
+        }
+        await webhook.stop()
     }
 
     @Test func sessionsLogOnWithThePasswordFileAndNoLogShowsIt() async throws {
@@ -642,12 +698,7 @@ extension TradingProcessTests {
                 $0.symbols = ["AAPL"]
                 $0.venueRejectsStatusRequests = true
                 $0.venueGapFillsResends = true
-                $0.extraConfig = """
-                    alerts:
-                      pagerduty:
-                        routing_key_file: \(secrets)/routing-key
-                        url: \(pagerDuty.url)/v2/enqueue
-                    """
+                $0.extraConfig = Self.pagerDutySection(secrets, pagerDuty)
             })
         defer { cluster.shutdown() }
         try await cluster.startAll()
