@@ -69,6 +69,11 @@ seeds = {
     "timeout-now": raft(8, b""),
 }
 seeds["two-frames"] = seeds["hello"] + seeds["heartbeat"]
+# Protocol 2: replicaStatus (node, free basis points or 0xFFFF, journal tag and its field).
+seeds["replica-status-verified"] = frame(5, struct.pack(">QHBQ", 2, 4200, 1, 77))
+seeds["replica-status-failed"] = frame(5, struct.pack(">QHB", 3, 0xFFFF, 2) + text("chain broken at entry 12"))
+seeds["hello-v2-then-status"] = frame(1, struct.pack(">QQH", 1, CLUSTER, 2) + text("baton-0")) + frame(
+    5, struct.pack(">QHB", 1, 10000, 0))
 
 
 # Market data (TickCodec.swift): T,seq,symbol,price,size,bid,ask,exchange_ns and H,seq,exchange_ns,
@@ -178,14 +183,32 @@ valid_values = {
     "venue.tls.cert_file": f"{FILES}/cert.pem", "venue.tls.key_file": f"{FILES}/key.pem",
     "venue.tls.server_name": "venue.example", "venue.mass_status": "true", "venue.reset_seq_num_on_logon": "false",
     "venue.max_order_age_ms": "100", "feed.primary": "ws://127.0.0.1:9880/feed", "feed.backup": "wss://127.0.0.1:9881/feed",
-    "feed.stale_after_ms": "500", "feed.recover_after_ms": "2000",
+    "feed.stale_after_ms": "500", "feed.recover_after_ms": "2000", "journal.verify_interval_s": "3600",
+    "trading.slo.order_ack.objective": "0.999", "trading.slo.order_ack.threshold_ms": "250",
+    "trading.slo.period_days": "30", "trading.slo.order_path.objective": "0.999", "trading.slo.order_path.bound_ms": "1000",
+    "trading.slo.leader.objective": "0.999", "trading.slo.feed.objective": "0.99", "trading.slo.admin.objective": "0.999",
+    "alerts.pagerduty.routing_key_file": f"{FILES}/routing-key", "alerts.pagerduty.url": "https://events.pagerduty.com/v2/enqueue",
+    "alerts.slack.webhook_url_file": f"{FILES}/slack-url", "alerts.telegram.token_file": f"{FILES}/telegram-token",
+    "alerts.telegram.chat_id": "'-1001234567890'", "alerts.telegram.base_url": "https://api.telegram.org",
+    "alerts.webhook.url": "http://127.0.0.1:9093/hook", "alerts.webhook.receiver": "baton",
 }
+for sink in ("pagerduty", "slack", "telegram", "webhook"):
+    valid_values[f"alerts.{sink}.min_severity"] = "warning"
+    valid_values[f"alerts.{sink}.quiet_hours"] = "22:00-07:00"
+    valid_values[f"alerts.{sink}.min_interval_ms"] = "1000"
+    if sink != "pagerduty":
+        valid_values[f"alerts.{sink}.trades"] = "true"
+        valid_values[f"alerts.{sink}.group_window_ms"] = "2000"
+        valid_values[f"alerts.{sink}.group_max"] = "10"
 missing = sorted(set(config_keys) - set(valid_values))
 assert not missing, f"make-seeds.py has no value for {missing}: add one to valid_values"
 with open(os.path.join(root, "doc/configuration.md")) as f:
-    documented = set(re.findall(r"`([a-z_.]+)`", f.read()))
+    documented = set(re.findall(r"`([a-z_.<>]+)`", f.read()))
 # The tables abbreviate a second key of a row: `trading.strategy.fast_window`, `slow_window`.
-undocumented = sorted(k for k in config_keys if k not in documented and k.split(".")[-1] not in documented)
+# `alerts.<sink>.min_severity` documents the key of every sink.
+undocumented = sorted(
+    k for k in config_keys
+    if k not in documented and k.split(".")[-1] not in documented and re.sub(r"^alerts\.[a-z]+\.", "alerts.<sink>.", k) not in documented)
 assert not undocumented, f"doc/configuration.md does not mention {undocumented}"
 
 
