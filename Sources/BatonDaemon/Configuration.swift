@@ -150,6 +150,8 @@ extension BatondConfiguration {
         ("trading.symbols", "symbols the strategy trades, e.g. [AAPL, MSFT]"),
         ("trading.account", "Account(1) on every order (default BATON)"),
         ("trading.clordid_prefix", "ClOrdID prefix: ids are <prefix>-<term>-<index> (default BTN)"),
+        ("trading.strategy.name", "the strategy run on every symbol: ma-crossover (default) or channel-breakout"),
+        ("trading.strategy.lookback", "channel-breakout: trades that make the channel (2 to 10000, default 20)"),
         ("trading.strategy.fast_window", "MA crossover fast window in ticks (default 10)"),
         ("trading.strategy.slow_window", "MA crossover slow window in ticks (default 30)"),
         ("trading.strategy.threshold", "price difference the fast MA must clear, e.g. 0.01 (default 0)"),
@@ -681,10 +683,21 @@ public enum AlertSinkSettings: Sendable, Equatable, CustomStringConvertible, Cus
 }
 
 public struct TradingConfiguration: Sendable, Equatable {
+    /// The strategies `trading.strategy.name` may name (BatonTrading's `StrategySpec.registry`;
+    /// a test keeps the two the same), each with the keys that are its alone.
+    public static let strategyKeys = [
+        "ma-crossover": ["trading.strategy.fast_window", "trading.strategy.slow_window", "trading.strategy.threshold"],
+        "channel-breakout": ["trading.strategy.lookback"],
+    ]
+
     public var symbols: [String]
     public var account: String
     public var clOrdIDPrefix: String
     public var strategyVersion: String
+    /// `trading.strategy.name`: which of `StrategySpec.registry` runs on every symbol.
+    public var strategyName = "ma-crossover"
+    /// channel-breakout's channel, in trades.
+    public var lookback = 20
     public var fastWindow: Int
     public var slowWindow: Int
     /// Price units (1/10_000).
@@ -861,6 +874,22 @@ extension ConfigReader {
         if prefix.isEmpty || prefix.utf8.count > 12 || prefix.contains("-") {
             fail("trading.clordid_prefix", "'\(prefix)' is not allowed: 1 to 12 characters without '-'")
         }
+        let strategyName = text("trading.strategy.name") ?? "ma-crossover"
+        let ownKeys = TradingConfiguration.strategyKeys
+        if ownKeys[strategyName] == nil {
+            fail(
+                "trading.strategy.name",
+                "'\(strategyName.prefix(40))' is not a strategy: use "
+                    + ownKeys.keys.sorted().map { "\($0) (\(ownKeys[$0]!.map { $0.split(separator: ".").last ?? "" }.joined(separator: ", ")))" }
+                    .joined(separator: " or "))
+        }
+        // A key of the other strategy is a mistake (it would do nothing): named, not ignored.
+        for (name, keys) in ownKeys.sorted(by: { $0.key < $1.key }) where name != strategyName && ownKeys[strategyName] != nil {
+            for key in keys where text(key) != nil {
+                fail(key, "applies to \(name) only; trading.strategy.name is \(strategyName)")
+            }
+        }
+        let lookback = integer("trading.strategy.lookback", default: 20, in: 2...10_000)
         let fast = integer("trading.strategy.fast_window", default: 10, in: 1...10_000)
         let slow = integer("trading.strategy.slow_window", default: 30, in: 2...10_000)
         if slow <= fast {
@@ -971,6 +1000,8 @@ extension ConfigReader {
             feedRecoverAfter: .milliseconds(recover))
         configuration.username = username
         configuration.password = password
+        configuration.strategyName = strategyName
+        configuration.lookback = lookback
         configuration.sequenceBlock = sequenceBlock
         configuration.resetSeqNumOnLogon = resetText == "true"
         configuration.massStatus = massStatusText == "true"

@@ -106,12 +106,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 node: nodeID.rawValue, senderCompID: configuration.senderCompID,
                 targetCompID: configuration.targetCompID, account: configuration.account,
                 clOrdIDPrefix: configuration.clOrdIDPrefix,
-                strategies: configuration.symbols.map { symbol in
-                    CrossoverParameters(
-                        symbol: symbol, fastWindow: configuration.fastWindow, slowWindow: configuration.slowWindow,
-                        threshold: configuration.threshold, quantity: configuration.quantity,
-                        allowShort: configuration.allowShort)
-                },
+                strategies: configuration.strategySpecs,
                 strategyVersion: configuration.strategyVersion,
                 limits: RiskLimits(
                     maxOrdersPerMinute: configuration.risk.maxOrdersPerMinute,
@@ -947,6 +942,9 @@ public actor TradingEngine: CommittedEntryConsumer {
         public var riskDecision: String
         public var traceID: String
         public var signalDirection: String
+        /// The strategy and version whose signal the order came from (its fills are theirs).
+        public var strategy: String
+        public var strategyVersion: String
         /// Who resolved the order by hand, if anyone (its text says what they said).
         public var resolvedBy: String?
     }
@@ -963,6 +961,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                 possResend: o.sends.contains(where: \.possResend), reconciledInTerm: o.reconciledInTerm,
                 unknownReason: o.unknownReason, text: o.lastText, riskDecision: o.intent.riskDecision,
                 traceID: o.intent.traceID, signalDirection: o.intent.signal.direction.rawValue,
+                strategy: o.intent.signal.strategy, strategyVersion: o.intent.signal.strategyVersion,
                 resolvedBy: o.resolution?.by)
     }
 
@@ -1059,6 +1058,20 @@ final class ResumeOnce: Sendable {
             if taken { return false }
             taken = true
             return true
+        }
+    }
+}
+
+extension TradingConfiguration {
+    /// The strategy of each symbol, as the trading core builds them.
+    public var strategySpecs: [StrategySpec] {
+        symbols.map { symbol in
+            strategyName == ChannelBreakout.name
+                ? .channelBreakout(BreakoutParameters(symbol: symbol, lookback: lookback, quantity: quantity, allowShort: allowShort))
+                : .maCrossover(
+                    CrossoverParameters(
+                        symbol: symbol, fastWindow: fastWindow, slowWindow: slowWindow, threshold: threshold,
+                        quantity: quantity, allowShort: allowShort))
         }
     }
 }

@@ -46,12 +46,17 @@ public struct TradingSimulationOptions: Sendable {
     /// HeartBtInt: the broker drops a connection silent for 2.5 × this.
     public var heartbeat: Duration = .milliseconds(400)
     public var traceLength = 60
+    /// The strategy every simulated core runs (a name of `StrategySpec.registry`).
+    public var strategy = MovingAverageCrossover.name
 
     public init() {}
 
     public func problems() -> [String] {
         var problems = settings.problems().map(\.description)
         if !(3...7).contains(voters) { problems.append("voters = \(voters) is invalid: must be 3 to 7") }
+        if !StrategySpec.registry.contains(where: { $0.name == strategy }) {
+            problems.append("strategy \(strategy) is unknown: use \(StrategySpec.registry.map(\.name).joined(separator: " or "))")
+        }
         if gatewayLatencyMax > maxOrderAge {
             problems.append("gateway latency \(gatewayLatencyMax) above max order age \(maxOrderAge): no core can be safe")
         }
@@ -324,8 +329,10 @@ public struct TradingSimulation {
         var settings = TradingCore.Settings(
             node: node, senderCompID: "BATON", targetCompID: "BROKER", account: "SIM", clOrdIDPrefix: "BTN",
             strategies: prices.keys.sorted().map { symbol in
-                CrossoverParameters(
-                    symbol: symbol, fastWindow: 3, slowWindow: 8, threshold: 0, quantity: 10, allowShort: true)
+                options.strategy == ChannelBreakout.name
+                    ? .channelBreakout(BreakoutParameters(symbol: symbol, lookback: 6, quantity: 10, allowShort: true))
+                    : .maCrossover(
+                        CrossoverParameters(symbol: symbol, fastWindow: 3, slowWindow: 8, threshold: 0, quantity: 10, allowShort: true))
             },
             strategyVersion: "sim",
             limits: RiskLimits(maxOrdersPerMinute: 100_000, maxOrdersPerHour: 1_000_000, maxPosition: 10, maxOrderQuantity: 20),

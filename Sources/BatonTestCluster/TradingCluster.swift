@@ -17,6 +17,9 @@ public final class TradingCluster: Sendable {
         public var symbols = ["AAPL", "MSFT"]
         public var tickRate = 1000
         public var seed: UInt64 = 42
+        /// `trading.strategy.name`; channel-breakout uses `lookback` instead of the windows.
+        public var strategyName = "ma-crossover"
+        public var lookback = 8
         public var fastWindow = 10
         public var slowWindow = 30
         public var threshold = "0"
@@ -127,9 +130,9 @@ public final class TradingCluster: Sendable {
                   symbols: [\(options.symbols.joined(separator: ", "))]
                   ack_timeout_ms: \(options.ackTimeoutMs)
                   strategy:
-                    fast_window: \(options.fastWindow)
-                    slow_window: \(options.slowWindow)
-                    threshold: \(options.threshold)
+                \(options.strategyName == "ma-crossover"
+                    ? "    fast_window: \(options.fastWindow)\n    slow_window: \(options.slowWindow)\n    threshold: \(options.threshold)"
+                    : "    name: \(options.strategyName)\n    lookback: \(options.lookback)")
                     quantity: \(options.quantity)
                   risk:
                     max_orders_per_minute: \(options.maxOrdersPerMinute)
@@ -363,6 +366,8 @@ public final class TradingCluster: Sendable {
         public var unknownReason: String?
         /// The venue's last text about the order (a rejection's reason, for one).
         public var text: String?
+        public var strategy: String
+        public var strategyVersion: String
     }
 
     public struct ReplicaPosition: Decodable, Sendable {

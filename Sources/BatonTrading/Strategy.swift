@@ -42,12 +42,63 @@ public struct StrategySignal: Sendable, Hashable {
     public var targetQuantity: Int64
 }
 
+/// A trading strategy for one symbol: pure, and deterministic from its parameters and the
+/// trades it is fed, so that every replica computes the same signals from the same feed (the
+/// leader acts on them, followers keep theirs warm for a takeover and compare). Each is named
+/// and versioned, and its signals carry both (`SignalOrigin`): every intent and fill says which
+/// strategy and version decided it. `StrategySpec` lists the ones there are.
+public protocol Strategy: Sendable {
+    var name: String { get }
+    var version: String { get }
+    var symbol: String { get }
+    /// The position size it wants when long (short is the negative).
+    var quantity: Int64 { get }
+    /// The direction it currently wants; nil until it has seen enough trades to say.
+    var regime: TargetDirection? { get }
+    /// Feeds one trade price; returns a signal when the wanted direction changes.
+    mutating func onTick(sequence: UInt64, price: Int64, receivedNanos: Int64) -> StrategySignal?
+    /// Forget what was seen (a feed discontinuity that makes it meaningless, e.g. a long gap).
+    mutating func reset()
+}
+
+extension Strategy {
+    /// The position `direction` stands for.
+    public func target(_ direction: TargetDirection) -> Int64 {
+        switch direction {
+        case .long: quantity
+        case .short: -quantity
+        case .flat: 0
+        }
+    }
+
+    func signal(_ direction: TargetDirection, sequence: UInt64, price: Int64, receivedNanos: Int64) -> StrategySignal {
+        StrategySignal(
+            origin: SignalOrigin(
+                strategy: name, strategyVersion: version, symbol: symbol, direction: direction, tickSequence: sequence,
+                tickPrice: price, tickReceivedNanos: receivedNanos),
+            targetQuantity: target(direction))
+    }
+
+    /// The signal the current regime stands for when `position` is not where it wants it: what a
+    /// new leader acts on as soon as it may trade, so a decision the old leader saw but did not
+    /// turn into an order (it died first) is not lost. nil when the regime is unknown or the
+    /// position already matches it. The tick fields name the last tick seen; `receivedNanos` is
+    /// 0 because no tick triggered this decision (it is left out of tick-to-order).
+    public func standingSignal(position: Int64, lastSequence: UInt64, lastPrice: Int64) -> StrategySignal? {
+        guard let regime, target(regime) != position else { return nil }
+        return signal(regime, sequence: lastSequence, price: lastPrice, receivedNanos: 0)
+    }
+}
+
 /// MA(fast)/MA(slow) crossover for one symbol, O(1) per tick with exact integer sums.
 ///
 /// Runs on every replica from the same ticks: the leader acts on its signals, followers keep the
 /// state warm for takeover and compare their decisions with the leader's committed ones.
-public struct MovingAverageCrossover: Sendable {
+public struct MovingAverageCrossover: Strategy {
     public static let name = "ma-crossover"
+    public var name: String { Self.name }
+    public var symbol: String { parameters.symbol }
+    public var quantity: Int64 { parameters.quantity }
     public let parameters: CrossoverParameters
     public let version: String
     private var window: [Int64]
@@ -105,38 +156,7 @@ public struct MovingAverageCrossover: Sendable {
         }
         guard next != regime else { return nil }
         regime = next
-        let target: Int64
-        switch next {
-        case .long: target = parameters.quantity
-        case .short: target = -parameters.quantity
-        case .flat: target = 0
-        }
-        return StrategySignal(
-            origin: SignalOrigin(
-                strategy: Self.name, strategyVersion: version, symbol: parameters.symbol, direction: next,
-                tickSequence: sequence, tickPrice: price, tickReceivedNanos: receivedNanos),
-            targetQuantity: target)
-    }
-
-    /// The signal the current regime stands for when `position` is not where it wants it: what a
-    /// new leader acts on as soon as it may trade, so a crossing the old leader saw but did not
-    /// turn into an order (it died first) is not lost. nil when the regime is unknown or the
-    /// position already matches it. The tick fields name the last tick seen; `receivedNanos` is
-    /// 0 because no tick triggered this decision (it is left out of tick-to-order).
-    public func standingSignal(position: Int64, lastSequence: UInt64, lastPrice: Int64) -> StrategySignal? {
-        guard let regime else { return nil }
-        let target: Int64
-        switch regime {
-        case .long: target = parameters.quantity
-        case .short: target = -parameters.quantity
-        case .flat: target = 0
-        }
-        guard target != position else { return nil }
-        return StrategySignal(
-            origin: SignalOrigin(
-                strategy: Self.name, strategyVersion: version, symbol: parameters.symbol, direction: regime,
-                tickSequence: lastSequence, tickPrice: lastPrice, tickReceivedNanos: 0),
-            targetQuantity: target)
+        return signal(next, sequence: sequence, price: price, receivedNanos: receivedNanos)
     }
 
     /// Forget the averages (a feed discontinuity that makes them meaningless, e.g. a long gap).
@@ -145,5 +165,48 @@ public struct MovingAverageCrossover: Sendable {
         count = 0
         fastSum = 0
         slowSum = 0
+    }
+}
+
+/// Which strategy runs on a symbol, with its parameters: the registry of the strategies there
+/// are. A value (Codable, Hashable), so that what runs can be configured, compared and, later,
+/// journaled; `make` builds the strategy it names.
+public enum StrategySpec: Sendable, Hashable, Codable {
+    case maCrossover(CrossoverParameters)
+    case channelBreakout(BreakoutParameters)
+
+    /// The registered names, with what each does, for errors and `--help`.
+    public static let registry: [(name: String, summary: String)] = [
+        (MovingAverageCrossover.name, "moving-average crossover: fast_window, slow_window, threshold, quantity, allow_short"),
+        (ChannelBreakout.name, "channel breakout on the last lookback trades: lookback, quantity, allow_short"),
+    ]
+
+    public var name: String {
+        switch self {
+        case .maCrossover: MovingAverageCrossover.name
+        case .channelBreakout: ChannelBreakout.name
+        }
+    }
+
+    public var symbol: String {
+        switch self {
+        case .maCrossover(let p): p.symbol
+        case .channelBreakout(let p): p.symbol
+        }
+    }
+
+    /// Problems with the parameters, each naming the field (empty when valid).
+    public var problems: [String] {
+        switch self {
+        case .maCrossover(let p): p.problems
+        case .channelBreakout(let p): p.problems
+        }
+    }
+
+    public func make(version: String) -> any Strategy {
+        switch self {
+        case .maCrossover(let p): MovingAverageCrossover(parameters: p, version: version)
+        case .channelBreakout(let p): ChannelBreakout(parameters: p, version: version)
+        }
     }
 }

@@ -150,7 +150,8 @@ public struct TradingCore: Sendable {
         public var targetCompID: String
         public var account: String
         public var clOrdIDPrefix: String
-        public var strategies: [CrossoverParameters]
+        /// One strategy per symbol (the registry in `StrategySpec`).
+        public var strategies: [StrategySpec]
         public var strategyVersion: String
         public var limits: RiskLimits
         public var reconciler: Reconciler.Settings
@@ -177,7 +178,7 @@ public struct TradingCore: Sendable {
 
         public init(
             node: UInt64, senderCompID: String, targetCompID: String, account: String, clOrdIDPrefix: String,
-            strategies: [CrossoverParameters], strategyVersion: String, limits: RiskLimits,
+            strategies: [StrategySpec], strategyVersion: String, limits: RiskLimits,
             reconciler: Reconciler.Settings, maxOrderAgeNanos: Int64, ackTimeoutNanos: Int64, sequenceBlock: Int
         ) {
             self.node = node
@@ -211,7 +212,7 @@ public struct TradingCore: Sendable {
 
     public let settings: Settings
     public private(set) var state = TradingState()
-    private var strategies: [String: MovingAverageCrossover] = [:]
+    private var strategies: [String: any Strategy] = [:]
     private var reconciler: Reconciler
     /// Highest log index applied here, trading command or not.
     public private(set) var appliedThrough: UInt64 = 0
@@ -283,9 +284,8 @@ public struct TradingCore: Sendable {
         alertRoutes = AlertRoutes(
             minimum: Dictionary(
                 uniqueKeysWithValues: settings.alertSinks.map { ($0, settings.alertMinimumLevel[$0] ?? .info) }))
-        for parameters in settings.strategies {
-            strategies[parameters.symbol] = MovingAverageCrossover(
-                parameters: parameters, version: settings.strategyVersion)
+        for spec in settings.strategies {
+            strategies[spec.symbol] = spec.make(version: settings.strategyVersion)
         }
     }
 

@@ -40,6 +40,9 @@ struct BatonSim: AsyncParsableCommand {
     @Option(help: .hidden)
     var defect: String?
 
+    @Option(help: "With --trading, the strategy every core runs: ma-crossover or channel-breakout.")
+    var strategy: String = "ma-crossover"
+
     mutating func run() async throws {
         guard nodes == 3 || nodes == 5 else {
             throw ValidationError("--nodes must be 3 or 5, not \(nodes)")
@@ -141,6 +144,7 @@ struct BatonSim: AsyncParsableCommand {
             }
             options.defect = parsed
         }
+        options.strategy = strategy
         if seed != nil { options.traceLength = 300 }
         let problems = options.problems()
         guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "\n")) }

@@ -367,12 +367,15 @@ struct OrdersList: AsyncParsableCommand {
         var unknownReason: String?
         var resolvedBy: String?
         var text: String?
+        /// Absent from replicas older than the strategy registry.
+        var strategy: String?
+        var strategyVersion: String?
     }
 
     func run() async throws {
         let body = try await source.fetch("/orders?limit=\(limit)", options)
         let orders = try Admin.decoder.decode([Order].self, from: body)
-        var rows = [["CLORDID", "SYMBOL", "SIDE", "QTY", "STATUS", "FILLED", "AVG PX", "SENDS", "NOTE"]]
+        var rows = [["CLORDID", "SYMBOL", "SIDE", "QTY", "STATUS", "FILLED", "AVG PX", "SENDS", "STRATEGY", "NOTE"]]
         for o in orders {
             var note: [String] = []
             if o.possResend { note.append("re-sent PossResend=Y") }
@@ -381,7 +384,7 @@ struct OrdersList: AsyncParsableCommand {
             if let by = o.resolvedBy { note.append("resolved by \(by)") }
             rows.append([
                 o.clOrdId, o.symbol, o.side, "\(o.quantity)", o.status, "\(o.cumQty)", o.avgPx, "\(o.sends)",
-                note.joined(separator: "; "),
+                o.strategy.map { "\($0) v\(o.strategyVersion ?? "?")" } ?? "-", note.joined(separator: "; "),
             ])
         }
         printTable(rows)

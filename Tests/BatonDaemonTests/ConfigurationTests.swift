@@ -1,4 +1,5 @@
 import BatonAlerting
+import BatonTrading
 import Crypto
 import Foundation
 import RaftCore
@@ -453,6 +454,37 @@ struct TradingConfigurationTests {
             try BatondConfiguration.parse(yaml: paged, source: "n2.yaml", environment: [:])
         }
         #expect(pagedError.errors.contains { $0.key == "alerts.pagerduty.group_window_ms" && $0.message.contains("one event per request") }, "\(pagedError)")
+    }
+
+    @Test func theStrategyIsNamedFromTheRegistryAndAnotherStrategysKeyIsRefused() throws {
+        #expect(Set(TradingConfiguration.strategyKeys.keys) == Set(StrategySpec.registry.map(\.name)), "one list of strategies")
+        let defaults = try #require(try BatondConfiguration.parse(yaml: Self.trading, source: "n2.yaml", environment: [:]).trading)
+        #expect(defaults.strategySpecs.map(\.name) == ["ma-crossover", "ma-crossover"])
+        let breakout = Self.trading.replacingOccurrences(
+            of: "    threshold: 0.05", with: "    name: channel-breakout\n    lookback: 50\n    allow_short: true")
+        let trading = try #require(try BatondConfiguration.parse(yaml: breakout, source: "n2.yaml", environment: [:]).trading)
+        #expect(
+            trading.strategySpecs == ["AAPL", "MSFT"].map {
+                .channelBreakout(BreakoutParameters(symbol: $0, lookback: 50, quantity: 100, allowShort: true))
+            })
+        // The crossover's threshold does nothing to a breakout: named, not ignored.
+        let mixed = Self.trading.replacingOccurrences(of: "    threshold: 0.05", with: "    threshold: 0.05\n    name: channel-breakout")
+        let mixedError = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: mixed, source: "n2.yaml", environment: [:])
+        }
+        #expect(mixedError.errors.contains { $0.key == "trading.strategy.threshold" && $0.message.contains("applies to ma-crossover only") }, "\(mixedError)")
+        let unknown = Self.trading.replacingOccurrences(of: "    threshold: 0.05", with: "    name: rsi")
+        let unknownError = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: unknown, source: "n2.yaml", environment: [:])
+        }
+        #expect(unknownError.errors.contains {
+            $0.key == "trading.strategy.name" && $0.message.contains("'rsi' is not a strategy") && $0.message.contains("channel-breakout (lookback)")
+        }, "\(unknownError)")
+        let short = breakout.replacingOccurrences(of: "lookback: 50", with: "lookback: 1")
+        let shortError = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: short, source: "n2.yaml", environment: [:])
+        }
+        #expect(shortError.errors.contains { $0.key == "trading.strategy.lookback" }, "\(shortError)")
     }
 
     @Test func tradingIsOffUnlessEnabled() throws {

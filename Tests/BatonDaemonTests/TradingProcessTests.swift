@@ -121,6 +121,35 @@ import Testing
         #expect(table.output.contains("order-ack-latency") && table.output.contains("BURN 1h") && table.output.contains("99.9%"), "\(table.output)")
     }
 
+    /// The second strategy of the registry, end to end: channel-breakout signals become orders
+    /// and fills on real replicas, and every order says which strategy and version it came from.
+    @Test func aChannelBreakoutClusterTradesAndAttributesEachOrderToItsStrategy() async throws {
+        let cluster = try TradingCluster(
+            options: Self.options {
+                $0.strategyName = "channel-breakout"
+                $0.lookback = 6
+                $0.volatilityBps = 6
+            })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let leader = try await cluster.waitForTradingLeader()
+        try await cluster.waitUntil("two fills at the venue", timeout: .seconds(30)) {
+            ((try? await cluster.venueStatistics())?.fills ?? 0) >= 2
+        }
+        try await Self.settle(cluster, leader: leader)
+        let orders = try await cluster.orders(leader)
+        #expect(orders.count >= 2)
+        #expect(orders.allSatisfy { $0.strategy == "channel-breakout" && $0.strategyVersion == "1" }, "\(orders.map { ($0.strategy, $0.strategyVersion) })")
+        #expect(try await cluster.venueDuplicates().isEmpty)
+        let venuePositions = try await cluster.venuePositions()
+        for id in cluster.ids {
+            #expect(try await cluster.positions(id).filter { $0.value != 0 } == venuePositions, "n\(id) positions")
+        }
+        let admin = cluster.ids.map { cluster.replicas[$0]!.adminURL }.joined(separator: ",")
+        let table = try BatonctlTests.run(["orders", "--admin", admin], environment: ["BATON_ADMIN_TOKEN": TradingCluster.token])
+        #expect(table.status == 0 && table.output.contains("STRATEGY") && table.output.contains("channel-breakout v1"), "\(table.output)")
+    }
+
     @Test func theRiskGateRejectsAndJournalsWhy() async throws {
         let cluster = try TradingCluster(options: Self.options { $0.maxOrdersPerMinute = 2; $0.maxOrdersPerHour = 2 })
         defer { cluster.shutdown() }

@@ -5,6 +5,20 @@ import Testing
 /// The trading simulator: RaftNodes, trading cores and a strict broker under faults. The CI
 /// sample is small; `baton-sim --trading --seeds 10000` is the on-demand run.
 @Suite struct TradingSimulationTests {
+    @Test("the order path holds with the channel breakout's signals too")
+    func breakoutSampleHolds() async {
+        var options = TradingSimulationOptions()
+        options.strategy = "channel-breakout"
+        let summary = await TradingSimulationRunner.run(seeds: Array(UInt64(1)...14), options: options, parallelism: 2)
+        for failure in summary.failures { Issue.record("\(TradingSimulationRunner.report(failure, options: options))") }
+        #expect(summary.failures.isEmpty)
+        #expect(summary.intents > 50 && summary.executions == summary.intents, "\(summary.intents) intents")
+        #expect(summary.takeovers > 14)
+        var unknown = options
+        unknown.strategy = "rsi"
+        #expect(unknown.problems() == ["strategy rsi is unknown: use ma-crossover or channel-breakout"])
+    }
+
     @Test("a CI-sized sample of seeds holds every trading property, 3 and 5 replicas")
     func sampleHolds() async {
         for voters in [3, 5] {

@@ -10,7 +10,7 @@ import Testing
     static func settings(node: UInt64 = 1) -> TradingCore.Settings {
         TradingCore.Settings(
             node: node, senderCompID: "BATON", targetCompID: "VENUE", account: "ACC", clOrdIDPrefix: "BTN",
-            strategies: [CrossoverParameters(symbol: "AAPL", fastWindow: 2, slowWindow: 3, threshold: 0, quantity: 10, allowShort: false)],
+            strategies: [.maCrossover(CrossoverParameters(symbol: "AAPL", fastWindow: 2, slowWindow: 3, threshold: 0, quantity: 10, allowShort: false))],
             strategyVersion: "1", limits: RiskLimits(), reconciler: .init(answerTimeoutNanos: 200 * ms, attemptsBeforeHalt: 3),
             maxOrderAgeNanos: 100 * ms, ackTimeoutNanos: 250 * ms, sequenceBlock: 100)
     }

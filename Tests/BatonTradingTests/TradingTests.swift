@@ -90,6 +90,68 @@ func report(
 }
 
 @Suite struct TradingStateTests {
+    @Test func aBreakoutAboveTheChannelGoesLongAndOneBelowGoesFlatOrShort() {
+        var flat = ChannelBreakout(parameters: BreakoutParameters(symbol: "AAPL", lookback: 3, quantity: 40))
+        var short = ChannelBreakout(parameters: BreakoutParameters(symbol: "AAPL", lookback: 3, quantity: 40, allowShort: true), version: "7")
+        let prices: [Int64] = [100, 105, 102, 106, 104, 103, 101, 99, 99, 98, 104]
+        var flatSignals: [StrategySignal] = []
+        var shortSignals: [StrategySignal] = []
+        for (i, p) in prices.enumerated() {
+            if let s = flat.onTick(sequence: UInt64(i + 1), price: p, receivedNanos: 0) { flatSignals.append(s) }
+            if let s = short.onTick(sequence: UInt64(i + 1), price: p, receivedNanos: 0) { shortSignals.append(s) }
+        }
+        // 106 clears 105 (ticks 1-3); 104 and 103 stay inside; 101 breaks below 103 (ticks 4-6 are
+        // 106, 104, 103); 99, 99 and 98 only confirm it; 104 clears 99, 99, 98.
+        #expect(flatSignals.map(\.origin.tickSequence) == [4, 7, 11])
+        #expect(flatSignals.map(\.targetQuantity) == [40, 0, 40])
+        #expect(shortSignals.map(\.targetQuantity) == [40, -40, 40])
+        #expect(shortSignals.allSatisfy { $0.origin.strategy == "channel-breakout" && $0.origin.strategyVersion == "7" })
+        #expect(short.channel?.low == 98 && short.channel?.high == 104)
+        short.reset()
+        #expect(short.channel == nil)
+        #expect(short.standingSignal(position: 0, lastSequence: 11, lastPrice: 104)?.targetQuantity == 40, "the regime survives a reset")
+    }
+
+    @Test func theChannelMatchesANaiveComputationOverALongRandomWalk() {
+        for lookback in [2, 5, 64, 300] {
+            var strategy = ChannelBreakout(parameters: BreakoutParameters(symbol: "X", lookback: lookback, allowShort: true))
+            var prices: [Int64] = []
+            var regime: TargetDirection?
+            var state: UInt64 = UInt64(lookback)
+            var price: Int64 = 1_000_000
+            for i in 0..<5_000 {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                price += Int64(state >> 60) - 7  // steps of -7…+8, trends included
+                let window = prices.suffix(lookback)
+                var expected: TargetDirection?
+                if window.count == lookback {
+                    if price > window.max()! { expected = .long } else if price < window.min()! { expected = .short }
+                }
+                let signal = strategy.onTick(sequence: UInt64(i), price: price, receivedNanos: 0)
+                if let expected, expected != regime {
+                    #expect(signal?.origin.direction == expected, "lookback \(lookback), tick \(i)")
+                    regime = expected
+                } else {
+                    #expect(signal == nil, "lookback \(lookback), tick \(i)")
+                }
+                prices.append(price)
+                let next = prices.suffix(lookback)
+                if next.count == lookback { #expect(strategy.channel.map { [$0.low, $0.high] } == [next.min()!, next.max()!]) }
+            }
+        }
+    }
+
+    @Test func theRegistryNamesEachStrategyAndBuildsIt() {
+        let specs: [StrategySpec] = [
+            .maCrossover(CrossoverParameters(symbol: "AAPL")), .channelBreakout(BreakoutParameters(symbol: "MSFT", lookback: 10)),
+        ]
+        #expect(specs.map(\.name) == StrategySpec.registry.map(\.name))
+        #expect(specs.map { $0.make(version: "3").name } == ["ma-crossover", "channel-breakout"])
+        #expect(specs.map { $0.make(version: "3").symbol } == ["AAPL", "MSFT"])
+        #expect(BreakoutParameters(symbol: "", lookback: 1, quantity: 0).problems.count == 3)
+        #expect(StrategySpec.channelBreakout(BreakoutParameters(symbol: "A", lookback: 10_001)).problems == ["lookback must be from 2 to 10000 (got 10001)"])
+    }
+
     @Test func intentGetsItsClOrdIDFromTheLogPosition() {
         var state = TradingState()
         let effects = state.apply(.orderIntent(intent()), term: 3, index: 17)

@@ -184,6 +184,7 @@ valid_values = {
     "venue.tls.server_name": "venue.example", "venue.mass_status": "true", "venue.reset_seq_num_on_logon": "false",
     "venue.max_order_age_ms": "100", "feed.primary": "ws://127.0.0.1:9880/feed", "feed.backup": "wss://127.0.0.1:9881/feed",
     "feed.stale_after_ms": "500", "feed.recover_after_ms": "2000", "journal.verify_interval_s": "3600",
+    "trading.strategy.name": "ma-crossover", "trading.strategy.lookback": "20",
     "trading.slo.order_ack.objective": "0.999", "trading.slo.order_ack.threshold_ms": "250",
     "trading.slo.period_days": "30", "trading.slo.order_path.objective": "0.999", "trading.slo.order_path.bound_ms": "1000",
     "trading.slo.leader.objective": "0.999", "trading.slo.feed.objective": "0.99", "trading.slo.admin.objective": "0.999",
