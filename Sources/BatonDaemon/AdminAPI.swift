@@ -23,6 +23,8 @@ public import RaftCore
 /// | `GET /trading/tick-to-order` | raw tick-to-order samples of orders this replica sent |
 /// | `GET /slo` | each SLO's budget left, burn rate per window and firing rules (this replica's windows) |
 /// | `POST /admin/trading/pause`, `/resume` | `{"reason": "…"}`: journaled; no new orders while paused |
+/// | `GET /strategies` | what each symbol runs: strategy, version, parameters, who deployed it |
+/// | `POST /admin/strategies` | `{"name", "version", "reason"[, "symbols", "parameters"]}`: journaled; every replica switches at that entry |
 /// | `POST /admin/orders/resolve` | `{"clordid": "BTN-3-41", "outcome": "not-received" or "filled", "quantity": 100, "price": "187.25", "reason": "…"}`: journaled; settles an order reconciliation could not |
 /// | `POST /admin/debug/kill-on-next-order` | `{"when": "before-send"}` or `after-send` (debug only) |
 /// | `POST /admin/debug/stall` | `{"ms": 3000}`: wedge the loop (only with `debug.endpoints: true`) |
@@ -82,6 +84,8 @@ public struct AdminAPI: Sendable {
         Route(method: "GET", path: "/slo", role: .viewer),
         Route(method: "GET", path: "/audit", role: .viewer),
         Route(method: "GET", path: "/alerts", role: .viewer),
+        Route(method: "GET", path: "/strategies", role: .viewer),
+        Route(method: "POST", path: "/admin/strategies", role: .operator),
         Route(method: "POST", path: "/admin/alerts/test", role: .operator),
         Route(method: "POST", path: "/admin/trading/pause", role: .operator),
         Route(method: "POST", path: "/admin/trading/resume", role: .operator),
@@ -115,6 +119,10 @@ public struct AdminAPI: Sendable {
         view(router, "/slo") { _ in await self.serviceLevels() }
         view(router, "/audit") { request in await self.auditLog(request) }
         view(router, "/alerts") { request in await self.alerts(request) }
+        view(router, "/strategies") { _ in await self.strategies() }
+        action(router, "/admin/strategies") { body, principal, _ in
+            try await self.deployStrategy(body, principal: principal)
+        }
         action(router, "/admin/alerts/test") { body, principal, _ in
             try await self.testAlert(body, principal: principal)
         }

@@ -196,6 +196,88 @@ struct AdminResolveRequest: Decodable {
     }
 }
 
+/// `POST /admin/strategies`: put a strategy version on some symbols (every traded symbol when
+/// `symbols` is absent): `{"name": "channel-breakout", "version": "2", "symbols": ["AAPL"],
+/// "parameters": {"lookback": 30, "allow_short": true}, "reason": "…"}`. A parameter's value is
+/// a string, a whole number or true/false (a decimal such as threshold is a string: "0.05").
+/// The trading engine checks the name and the parameters against the strategy registry.
+struct AdminStrategyRequest: Decodable {
+    var name: String
+    var version: String
+    var symbols: [String]?
+    var parameters: [String: Scalar]?
+    var reason: String
+    var by: String?
+
+    /// A JSON scalar, kept as the text the registry parses.
+    struct Scalar: Decodable, Equatable {
+        var text: String
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let flag = try? container.decode(Bool.self) {
+                text = flag ? "true" : "false"
+            } else if let number = try? container.decode(Int64.self) {
+                text = "\(number)"
+            } else if let string = try? container.decode(String.self) {
+                text = string
+            } else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "a parameter is a string, a whole number or true/false (a decimal goes in a string)")
+            }
+        }
+    }
+
+    struct Deployment: Equatable {
+        var name: String
+        var version: String
+        var symbols: [String]?
+        var parameters: [String: String]
+        var reason: String
+    }
+
+    static let usage = #"POST /admin/strategies needs {"name", "version", "reason"[, "symbols", "parameters"]}"#
+
+    /// What the route hands the trading engine, or why it refuses.
+    static func deployment(_ request: Self?) -> Result<Deployment, AdminBodyRefusal> {
+        guard let request else { return .failure(AdminBodyRefusal(message: usage)) }
+        if request.by != nil { return .failure(.byNotAccepted) }
+        func printable(_ text: String) -> Bool { !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } }
+        guard !request.name.isEmpty, request.name.utf8.count <= 64, printable(request.name) else {
+            return .failure(AdminBodyRefusal(message: "name must be 1 to 64 printable bytes"))
+        }
+        guard !request.version.isEmpty, request.version.utf8.count <= 32, printable(request.version),
+            !request.version.contains(" ")
+        else {
+            return .failure(AdminBodyRefusal(message: "version must be 1 to 32 printable bytes without spaces"))
+        }
+        if let symbols = request.symbols {
+            guard !symbols.isEmpty, symbols.count <= 1000 else {
+                return .failure(AdminBodyRefusal(message: "symbols must list 1 to 1000 symbols (leave it out for all)"))
+            }
+            guard symbols.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 32 && printable($0) }) else {
+                return .failure(AdminBodyRefusal(message: "each symbol must be 1 to 32 printable bytes"))
+            }
+            guard Set(symbols).count == symbols.count else {
+                return .failure(AdminBodyRefusal(message: "symbols lists a symbol twice"))
+            }
+        }
+        let parameters = request.parameters ?? [:]
+        guard parameters.count <= 32 else { return .failure(AdminBodyRefusal(message: "at most 32 parameters")) }
+        for (key, value) in parameters where key.utf8.count > 40 || value.text.utf8.count > 40 {
+            return .failure(
+                AdminBodyRefusal(message: "parameter \(AdminBodyRefusal.quoted(key)): names and values are at most 40 bytes"))
+        }
+        guard !request.reason.isEmpty, request.reason.utf8.count <= 500 else {
+            return .failure(AdminBodyRefusal(message: "reason must be 1 to 500 bytes: say why this version goes out"))
+        }
+        return .success(
+            Deployment(
+                name: request.name, version: request.version, symbols: request.symbols,
+                parameters: parameters.mapValues(\.text), reason: request.reason))
+    }
+}
+
 extension AdminBodyRefusal {
     /// The caller's own text, quoted back in an answer at most `maxBytes` long (cut by bytes:
     /// one Character can be any number of them).

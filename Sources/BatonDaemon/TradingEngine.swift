@@ -587,6 +587,22 @@ public actor TradingEngine: CommittedEntryConsumer {
             logger.error("trading journal anomaly", metadata: ["anomaly": "\(text)"])
         case .pausedChanged(let paused):
             logger.notice(paused ? "trading paused" : "trading resumed")
+        case .strategiesDeployed(let deployed, let ignored):
+            for strategy in deployed where !ignored.contains(strategy.spec.symbol) {
+                logger.notice(
+                    "strategy deployed",
+                    metadata: [
+                        "strategy.symbol": "\(strategy.spec.symbol)", "strategy.name": "\(strategy.spec.name)",
+                        "strategy.version": "\(strategy.version)", "strategy.by": "\(strategy.by)",
+                        "strategy.reason": "\(strategy.reason)", "raft.index": "\(strategy.index)",
+                    ])
+            }
+            if !ignored.isEmpty {
+                metrics.anomalies.increment()
+                logger.error(
+                    "strategy deployment names symbols this replica does not trade; left as they were",
+                    metadata: ["strategy.symbols": "\(ignored.joined(separator: ","))"])
+            }
         case .shadow(let agreed):
             (agreed ? metrics.shadowAgreements : metrics.shadowDivergences).increment()
         case .signal:
@@ -900,6 +916,68 @@ public actor TradingEngine: CommittedEntryConsumer {
         core.state.orders[clOrdID].map(view)
     }
 
+    /// What a symbol runs, and where it came from: the configuration, or a journaled deployment.
+    public struct StrategyView: Codable, Sendable {
+        public var symbol: String
+        public var strategy: String
+        public var version: String
+        public var parameters: [String: String]
+        /// "configuration" or "deployment".
+        public var source: String
+        public var deployedBy: String?
+        public var reason: String?
+        public var logIndex: UInt64?
+    }
+
+    public func strategyViews() -> [StrategyView] {
+        configuration.strategySpecs.map { configured in
+            if let deployed = core.state.strategies[configured.symbol] {
+                return StrategyView(
+                    symbol: configured.symbol, strategy: deployed.spec.name, version: deployed.version,
+                    parameters: deployed.spec.parameters, source: "deployment", deployedBy: deployed.by, reason: deployed.reason,
+                    logIndex: deployed.index)
+            }
+            return StrategyView(
+                symbol: configured.symbol, strategy: configured.name, version: configuration.strategyVersion,
+                parameters: configured.parameters, source: "configuration")
+        }
+    }
+
+    /// The strategies a deployment request asks for, checked against the registry, the symbols
+    /// this cluster trades, and the position cap; each problem names what is wrong.
+    func strategySpecs(for request: AdminStrategyRequest.Deployment) -> Result<[StrategySpec], StrategyProblems> {
+        let traded = configuration.symbols
+        let symbols = request.symbols ?? traded
+        let untraded = symbols.filter { !traded.contains($0) }
+        guard untraded.isEmpty else {
+            return .failure(
+                StrategyProblems([
+                    "symbols \(untraded.map { "'\($0)'" }.joined(separator: ", ")) are not traded here (trading.symbols: \(traded.joined(separator: ", ")))"
+                ]))
+        }
+        var specs: [StrategySpec] = []
+        for symbol in symbols {
+            switch StrategySpec.parse(name: request.name, symbol: symbol, parameters: request.parameters) {
+            case .success(let spec): specs.append(spec)
+            case .failure(let problems): return .failure(problems)
+            }
+        }
+        let quantity = Int64(request.parameters["quantity"].flatMap { Int($0) } ?? 100)
+        guard quantity <= configuration.risk.maxPosition else {
+            return .failure(
+                StrategyProblems([
+                    "parameters.quantity \(quantity) exceeds trading.risk.max_position (\(configuration.risk.maxPosition)): every signal would be rejected"
+                ]))
+        }
+        return .success(specs)
+    }
+
+    public func deployStrategies(_ specs: [StrategySpec], version: String, by: String, reason: String) async throws {
+        guard let consensus else { throw ConsensusError.stopped }
+        let deployment = StrategyDeployment(specs: specs, version: version, by: by, reason: reason, atNanos: Self.wallNanos())
+        _ = try await consensus.propose([TradingCommand.strategyDeployed(deployment).encoded()], waitForCommit: true)
+    }
+
     public func setPaused(_ paused: Bool, by: String, reason: String) async throws {
         guard let consensus else { throw ConsensusError.stopped }
         _ = try await consensus.propose(
@@ -1045,6 +1123,7 @@ extension TradingCommand {
         case .alert(.raise(let identity, _, _)): return "alert raised: \(identity)"
         case .alert(.resolve(let identity, _, _)): return "alert resolved: \(identity)"
         case .alert(.attempted(let id, let sink, _)): return "alert \(id) delivery to \(sink)"
+        case .strategyDeployed(let deployment): return "deployment of \(deployment.specs.first?.name ?? "?") v\(deployment.version)"
         }
     }
 }

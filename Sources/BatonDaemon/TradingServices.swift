@@ -220,6 +220,37 @@ extension AdminAPI {
             Answer(node: node.rawValue, sink: sink, delivered: delivered, outcome: outcome), status: delivered ? .ok : .badGateway)
     }
 
+    /// What every symbol runs now.
+    func strategies() async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        return Self.json(await trading.engine.strategyViews(), status: .ok)
+    }
+
+    /// An operator puts a strategy version on some symbols: checked against the registry here,
+    /// journaled, and applied by every replica at that entry.
+    func deployStrategy(_ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let request: AdminStrategyRequest.Deployment
+        switch AdminStrategyRequest.deployment(try Self.decode(AdminStrategyRequest.self, from: body)) {
+        case .success(let value): request = value
+        case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
+        }
+        let specs: [StrategySpec]
+        switch await trading.engine.strategySpecs(for: request) {
+        case .success(let value): specs = value
+        case .failure(let problems): return Self.json(["error": problems.description], status: .badRequest)
+        }
+        do {
+            try await withDeadline(commitTimeout) {
+                try await trading.engine.deployStrategies(
+                    specs, version: request.version, by: principal.description, reason: request.reason)
+            }
+        } catch let error as ConsensusError {
+            return Self.error(error)
+        }
+        return Self.json(await trading.engine.strategyViews(), status: .ok)
+    }
+
     func pause(_ paused: Bool, _ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
         guard let trading else { return Self.tradingDisabled() }
         let reason: String

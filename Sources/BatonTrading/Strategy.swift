@@ -1,3 +1,5 @@
+import BatonMarketData
+
 /// One symbol's MA crossover parameters.
 public struct CrossoverParameters: Sendable, Hashable, Codable {
     public var symbol: String
@@ -209,4 +211,126 @@ public enum StrategySpec: Sendable, Hashable, Codable {
         case .channelBreakout(let p): ChannelBreakout(parameters: p, version: version)
         }
     }
+}
+
+extension StrategySpec {
+    /// The parameters each strategy takes, by the names the admin API and the configuration use.
+    public static let parameterKeys: [String: [String]] = [
+        MovingAverageCrossover.name: ["fast_window", "slow_window", "threshold", "quantity", "allow_short"],
+        ChannelBreakout.name: ["lookback", "quantity", "allow_short"],
+    ]
+
+    /// A strategy of the registry on `symbol`, from named parameters (text, as a request or a
+    /// file gives them); absent ones take their defaults. Every problem names its parameter.
+    public static func parse(name: String, symbol: String, parameters: [String: String]) -> Result<StrategySpec, StrategyProblems> {
+        guard let keys = parameterKeys[name] else {
+            return .failure(
+                StrategyProblems([
+                    "'\(name.prefix(40))' is not a strategy: use \(registry.map(\.name).joined(separator: " or "))"
+                ]))
+        }
+        var problems: [String] = []
+        for key in parameters.keys.sorted() where !keys.contains(key) {
+            problems.append("parameters.\(key.prefix(40)) is not a parameter of \(name): it takes \(keys.joined(separator: ", "))")
+        }
+        func integer(_ key: String, _ fallback: Int, _ range: ClosedRange<Int>) -> Int {
+            guard let text = parameters[key] else { return fallback }
+            guard let value = Int(text), range.contains(value) else {
+                problems.append("parameters.\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text.prefix(40))'")
+                return fallback
+            }
+            return value
+        }
+        func flag(_ key: String) -> Bool {
+            guard let text = parameters[key] else { return false }
+            guard text == "true" || text == "false" else {
+                problems.append("parameters.\(key) must be true or false, got '\(text.prefix(40))'")
+                return false
+            }
+            return text == "true"
+        }
+        let quantity = Int64(integer("quantity", 100, 1...1_000_000_000))
+        let allowShort = flag("allow_short")
+        let spec: StrategySpec
+        if name == ChannelBreakout.name {
+            spec = .channelBreakout(
+                BreakoutParameters(symbol: symbol, lookback: integer("lookback", 20, 2...10_000), quantity: quantity, allowShort: allowShort))
+        } else {
+            var threshold: Int64 = 0
+            if let text = parameters["threshold"] {
+                if let units = TickCodec.parsePrice(text), units >= 0 {
+                    threshold = units
+                } else {
+                    problems.append("parameters.threshold must be a non-negative price with at most 4 places, got '\(text.prefix(40))'")
+                }
+            }
+            spec = .maCrossover(
+                CrossoverParameters(
+                    symbol: symbol, fastWindow: integer("fast_window", 10, 1...10_000),
+                    slowWindow: integer("slow_window", 30, 2...10_000), threshold: threshold, quantity: quantity,
+                    allowShort: allowShort))
+        }
+        problems += spec.problems.map { "parameters: \($0)" }
+        return problems.isEmpty ? .success(spec) : .failure(StrategyProblems(problems))
+    }
+
+    /// The parameters as named text, the way `parse` reads them back.
+    public var parameters: [String: String] {
+        switch self {
+        case .maCrossover(let p):
+            [
+                "fast_window": "\(p.fastWindow)", "slow_window": "\(p.slowWindow)", "threshold": TickCodec.formatPrice(p.threshold),
+                "quantity": "\(p.quantity)", "allow_short": "\(p.allowShort)",
+            ]
+        case .channelBreakout(let p):
+            ["lookback": "\(p.lookback)", "quantity": "\(p.quantity)", "allow_short": "\(p.allowShort)"]
+        }
+    }
+}
+
+/// Why a strategy's parameters were refused, each line naming the parameter.
+public struct StrategyProblems: Error, Sendable, Hashable, CustomStringConvertible {
+    public var problems: [String]
+    public init(_ problems: [String]) { self.problems = problems }
+    public var description: String { problems.joined(separator: "; ") }
+}
+
+/// A strategy version an operator put on some symbols (`POST /admin/strategies`): journaled, so
+/// every replica switches at the same log position and a new leader runs what the old one ran.
+public struct StrategyDeployment: Codable, Sendable, Hashable {
+    /// One per symbol it covers.
+    public var specs: [StrategySpec]
+    public var version: String
+    public var by: String
+    public var reason: String
+    public var atNanos: Int64
+
+    public init(specs: [StrategySpec], version: String, by: String, reason: String, atNanos: Int64) {
+        self.specs = specs
+        self.version = version
+        self.by = by
+        self.reason = reason
+        self.atNanos = atNanos
+    }
+
+    /// Why a replica would not apply it (nil: it is sound). Checked when applied, so a journal
+    /// entry from a bad or hostile proposer changes nothing on any replica.
+    public var problem: String? {
+        if specs.isEmpty { return "it covers no symbol" }
+        if Set(specs.map(\.symbol)).count != specs.count { return "it names a symbol twice" }
+        if version.isEmpty || version.utf8.count > 32 { return "version must be 1 to 32 bytes" }
+        if let bad = specs.first(where: { !$0.problems.isEmpty }) { return "\(bad.symbol): \(bad.problems.joined(separator: "; "))" }
+        return nil
+    }
+}
+
+/// What runs on a symbol after a deployment, and who put it there.
+public struct DeployedStrategy: Codable, Sendable, Hashable {
+    public var spec: StrategySpec
+    public var version: String
+    public var by: String
+    public var reason: String
+    public var atNanos: Int64
+    /// The log position of the deployment.
+    public var index: UInt64
 }

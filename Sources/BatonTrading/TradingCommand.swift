@@ -364,6 +364,8 @@ public enum TradingCommand: Codable, Sendable, Hashable {
     case audit(AuditRecord)
     /// The alert outbox: an incident raised or resolved, a delivery attempt's outcome.
     case alert(AlertCommand)
+    /// An operator put a strategy version on some symbols.
+    case strategyDeployed(StrategyDeployment)
 
     /// Log payloads that start with this byte are trading commands; anything else in the log
     /// (operator test proposals, future command families) is not the trading engine's.

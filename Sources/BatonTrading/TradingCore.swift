@@ -92,6 +92,9 @@ public enum TradingReport: Sendable, Hashable {
     case duplicateExecution(execID: String)
     case anomaly(String)
     case pausedChanged(Bool)
+    /// A journaled deployment put these strategies on their symbols (`ignored`: symbols this
+    /// replica does not trade, left as they were).
+    case strategiesDeployed([DeployedStrategy], ignored: [String])
     case shadow(agreed: Bool)
     case signal(symbol: String, direction: TargetDirection)
     case signalIgnored(symbol: String, direction: TargetDirection, why: String)
@@ -389,6 +392,19 @@ public struct TradingCore: Sendable {
         case .pausedChanged(let paused):
             out.append(.report(.pausedChanged(paused)))
             return false
+        case .strategiesDeployed(let deployed):
+            // Every replica switches here, at the same log position: a fresh strategy (no
+            // regime until its own rule decides), so followers keep deciding what the leader does.
+            var ignored: [String] = []
+            for strategy in deployed {
+                guard strategies[strategy.spec.symbol] != nil else {
+                    ignored.append(strategy.spec.symbol)
+                    continue
+                }
+                strategies[strategy.spec.symbol] = strategy.spec.make(version: strategy.version)
+            }
+            out.append(.report(.strategiesDeployed(deployed, ignored: ignored)))
+            return false
         case .sequenceReserved(let reservation, let first, let through):
             onSequenceReserved(reservation, first: first, through: through, out: &out)
             return false
@@ -610,7 +626,7 @@ public struct TradingCore: Sendable {
         case .handOver(let mark): if !mark.drained, handOver == .abandoning { abandonRefused = true }
         case .alert(.attempted(let id, let sink, _)): alertDispatcher.settled(id: id, sink: sink)
         case .alert(.raise(let identity, _, _)), .alert(.resolve(let identity, _, _)): proposedAlerts.remove(identity)
-        case .orderSent, .tradingPaused, .resolved, .audit: break
+        case .orderSent, .tradingPaused, .resolved, .audit, .strategyDeployed: break
         }
     }
 

@@ -69,6 +69,8 @@ public struct TradingState: Sendable {
     /// Decision times of committed intents, oldest first, for the rate limits.
     public private(set) var intentTimes: [Int64] = []
     public private(set) var paused = false
+    /// Per symbol, the strategy an operator deployed last (absent: the configured one runs).
+    public private(set) var strategies: [String: DeployedStrategy] = [:]
     public private(set) var pauseReason: String?
     public private(set) var lastAppliedIndex: UInt64 = 0
     /// Highest outbound MsgSeqNum reserved for the broker session (0: none yet), and the session
@@ -107,6 +109,8 @@ public struct TradingState: Sendable {
         case sequenceReserved(SequenceReservation, first: Int, through: Int)
         case handOver(HandOver)
         case alert(AlertOutbox.Effect)
+        /// These symbols run a new strategy from here on.
+        case strategiesDeployed([DeployedStrategy])
     }
 
     /// Applies one committed command found at log position (term, index).
@@ -217,6 +221,16 @@ public struct TradingState: Sendable {
 
         case .alert(let command):
             return alerts.apply(command, index: index).map { .alert($0) }
+
+        case .strategyDeployed(let deployment):
+            if let problem = deployment.problem { return [noteAnomaly("strategy deployment ignored: \(problem)")] }
+            let deployed = deployment.specs.map {
+                DeployedStrategy(
+                    spec: $0, version: deployment.version, by: deployment.by, reason: deployment.reason,
+                    atNanos: deployment.atNanos, index: index)
+            }
+            for strategy in deployed { strategies[strategy.spec.symbol] = strategy }
+            return [.strategiesDeployed(deployed)]
         }
     }
 

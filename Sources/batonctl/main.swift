@@ -14,7 +14,7 @@ struct BatonCtl: AsyncParsableCommand {
         commandName: "batonctl",
         abstract: "On-call CLI for a Baton cluster.",
         subcommands: [
-            Status.self, Orders.self, Positions.self, Trading.self, ServiceLevels.self, Alerts.self, Pause.self, Resume.self,
+            Status.self, Orders.self, Strategy.self, Positions.self, Trading.self, ServiceLevels.self, Alerts.self, Pause.self, Resume.self,
             TransferLeadership.self, Propose.self, Audit.self, Journal.self,
         ]
     )
@@ -446,6 +446,88 @@ struct ResolveOrder: AsyncParsableCommand {
         }
         let order = try Admin.decoder.decode(OrdersList.Order.self, from: reply)
         print("\(order.clOrdId): \(order.status), filled \(order.cumQty) at \(order.avgPx) — \(order.text ?? "")")
+    }
+}
+
+struct Strategy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "What each symbol runs (default), or deploy a strategy version (journaled and audited).",
+        subcommands: [StrategyList.self, StrategyDeploy.self], defaultSubcommand: StrategyList.self)
+}
+
+struct StrategyList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "What each symbol runs, and who put it there.")
+    @OptionGroup var options: AdminOptions
+    @OptionGroup var source: TradingSource
+
+    struct Running: Decodable {
+        var symbol: String
+        var strategy: String
+        var version: String
+        var parameters: [String: String]
+        var source: String
+        var deployedBy: String?
+        var reason: String?
+        var logIndex: UInt64?
+    }
+
+    func run() async throws {
+        let running = try Admin.decoder.decode([Running].self, from: try await source.fetch("/strategies", options))
+        var rows = [["SYMBOL", "STRATEGY", "VERSION", "PARAMETERS", "FROM"]]
+        for r in running {
+            let from = r.source == "deployment" ? "deployed by \(r.deployedBy ?? "?") at log index \(r.logIndex ?? 0): \(r.reason ?? "")" : r.source
+            rows.append([
+                r.symbol, r.strategy, r.version, r.parameters.keys.sorted().map { "\($0)=\(r.parameters[$0] ?? "")" }.joined(separator: " "), from,
+            ])
+        }
+        printTable(rows)
+    }
+}
+
+struct StrategyDeploy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Put a strategy version on some symbols (all traded ones by default); every replica switches at once.",
+        discussion: """
+              batonctl strategy deploy channel-breakout --version 2 --param lookback=30 --param allow_short=true \\
+                --reason "breakout v2, backtest 2026-11"
+            Strategies: ma-crossover (fast_window, slow_window, threshold, quantity, allow_short),
+            channel-breakout (lookback, quantity, allow_short). A parameter left out takes its default.
+            """)
+    @OptionGroup var options: AdminOptions
+    @Argument(help: "The strategy's name (batonctl strategy deploy --help lists them).") var name: String
+    @Option(help: "The version journaled with every intent it decides.") var version: String
+    @Option(name: .customLong("symbol"), help: "A symbol to deploy it on (repeat; default: every traded symbol).")
+    var symbols: [String] = []
+    @Option(name: .customLong("param"), help: "A parameter as KEY=VALUE (repeat).") var params: [String] = []
+    @Option(help: "Why this version goes out (journaled).") var reason: String
+
+    func validate() throws {
+        for param in params where !param.contains("=") || param.hasPrefix("=") {
+            throw ValidationError("--param \(param): expected KEY=VALUE, e.g. lookback=30")
+        }
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
+    }
+
+    func run() async throws {
+        var parameters: [String: String] = [:]
+        for param in params {
+            let (key, value) = (param.prefix { $0 != "=" }, param.drop { $0 != "=" }.dropFirst())
+            parameters[String(key)] = String(value)
+        }
+        var request: [String: Any] = ["name": name, "version": version, "reason": reason, "parameters": parameters]
+        if !symbols.isEmpty { request["symbols"] = symbols }
+        let leader = try await Admin.findLeader(options)
+        let (status, reply) = try await Admin.send(
+            "\(leader)/admin/strategies", method: .POST, token: options.token,
+            body: try JSONSerialization.data(withJSONObject: request), ca: options.caFile, timeout: options.timeout + 5)
+        guard status == 200 else {
+            throw ValidationError("deploying \(name) v\(version) failed (HTTP \(status)): \(Admin.message(reply))")
+        }
+        let running = try Admin.decoder.decode([StrategyList.Running].self, from: reply)
+        for r in running where r.source == "deployment" && r.strategy == name && r.version == version {
+            print("\(r.symbol): \(r.strategy) v\(r.version) from log index \(r.logIndex ?? 0)")
+        }
     }
 }
 

@@ -150,6 +150,60 @@ import Testing
         #expect(table.status == 0 && table.output.contains("STRATEGY") && table.output.contains("channel-breakout v1"), "\(table.output)")
     }
 
+    /// An operator deploys the breakout mid-session with batonctl: every replica switches at the
+    /// same entry, the orders after it are the new version's, and after the leader is killed the
+    /// next one runs the same version (from the journal, not from its YAML).
+    @Test func aStrategyDeployedThroughTheAdminPlaneRunsOnEveryReplicaAndSurvivesAFailover() async throws {
+        let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"]; $0.volatilityBps = 6 })
+        defer { cluster.shutdown() }
+        try await cluster.startAll()
+        let first = try await cluster.waitForTradingLeader()
+        let admin = cluster.ids.map { cluster.replicas[$0]!.adminURL }.joined(separator: ",")
+        let token = ["BATON_ADMIN_TOKEN": TradingCluster.token]
+        let wrong = try BatonctlTests.run(
+            ["strategy", "deploy", "channel-breakout", "--version", "2", "--param", "fast_window=3", "--reason", "test", "--admin", admin],
+            environment: token)
+        #expect(wrong.status != 0 && wrong.output.contains("parameters.fast_window is not a parameter of channel-breakout"), "\(wrong.output)")
+        let deployed = try BatonctlTests.run(
+            ["strategy", "deploy", "channel-breakout", "--version", "2", "--param", "lookback=6", "--reason", "breakout v2 for the test",
+             "--admin", admin], environment: token)
+        #expect(deployed.status == 0 && deployed.output.contains("AAPL: channel-breakout v2 from log index"), "\(deployed.output)")
+        // Every replica runs it, from the same entry.
+        try await cluster.waitUntil("every replica runs the deployed version", timeout: .seconds(10)) {
+            for id in cluster.ids {
+                guard let (status, body) = try? await cluster.get("\(cluster.replicas[id]!.adminURL)/strategies"), status == 200,
+                    let list = (try? JSONSerialization.jsonObject(with: body)) as? [[String: Any]],
+                    list.first?["strategy"] as? String == "channel-breakout", list.first?["version"] as? String == "2",
+                    list.first?["source"] as? String == "deployment"
+                else { return false }
+            }
+            return true
+        }
+        @Sendable func breakoutOrders(_ id: UInt64) async -> Int {
+            ((try? await cluster.orders(id)) ?? []).filter { $0.strategy == "channel-breakout" && $0.strategyVersion == "2" }.count
+        }
+        try await cluster.waitUntil("an order of the deployed version", timeout: .seconds(30)) { await breakoutOrders(first) >= 1 }
+        cluster.kill9(first)
+        let second = try await cluster.waitForTradingLeader(timeout: .seconds(30))
+        #expect(second != first)
+        let atKill = await breakoutOrders(second)
+        try await cluster.waitUntil("the next leader trades the deployed version", timeout: .seconds(30)) {
+            await breakoutOrders(second) > atKill
+        }
+        let orders = try await cluster.orders(second)
+        let lastMA = orders.lastIndex { $0.strategy == "ma-crossover" } ?? -1
+        let firstBreakout = orders.firstIndex { $0.strategy == "channel-breakout" } ?? 0
+        #expect(lastMA < firstBreakout, "no crossover order after the deployment: \(orders.map(\.strategy))")
+        #expect(try await cluster.venueDuplicates().isEmpty)
+        let listed = try BatonctlTests.run(["strategy", "--admin", admin], environment: token)
+        #expect(listed.status == 0 && listed.output.contains("deployed by") && listed.output.contains("lookback=6"), "\(listed.output)")
+        let (_, audit) = try await cluster.get("\(cluster.replicas[second]!.adminURL)/audit")
+        let actions = ((try? JSONSerialization.jsonObject(with: audit)) as? [[String: Any]]) ?? []
+        #expect(
+            actions.contains { $0["action"] as? String == "POST /admin/strategies" && $0["status"] as? Int == 200 },
+            "the deployment is in the journaled audit trail, with who did it")
+    }
+
     @Test func theRiskGateRejectsAndJournalsWhy() async throws {
         let cluster = try TradingCluster(options: Self.options { $0.maxOrdersPerMinute = 2; $0.maxOrdersPerHour = 2 })
         defer { cluster.shutdown() }

@@ -43,6 +43,37 @@ import Testing
         return core
     }
 
+    @Test("a journaled deployment switches the symbol's strategy at its entry; a broken one changes nothing")
+    func strategyDeployment() {
+        var core = Self.leader(withOpenIntent: false)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        #expect(core.phase == .trading)
+        let breakout = StrategyDeployment(
+            specs: [.channelBreakout(BreakoutParameters(symbol: "AAPL", lookback: 3, quantity: 10))], version: "2",
+            by: "token ops (operator)", reason: "breakout v2", atNanos: 5)
+        // Bad entries (a proposer's bug, or a hostile one) are anomalies on every replica.
+        let empty = core.apply(.strategyDeployed(StrategyDeployment(specs: [], version: "3", by: "x", reason: "", atNanos: 0)), term: 2, index: 3, now: 0)
+        #expect(empty.contains(.report(.anomaly("strategy deployment ignored: it covers no symbol"))))
+        let bad = StrategyDeployment(specs: [.channelBreakout(BreakoutParameters(symbol: "AAPL", lookback: 1))], version: "3", by: "x", reason: "", atNanos: 0)
+        #expect(core.apply(.strategyDeployed(bad), term: 2, index: 4, now: 0).contains { if case .report(.anomaly(let text)) = $0 { text.contains("lookback must be from 2") } else { false } })
+        let other = StrategyDeployment(specs: [.channelBreakout(BreakoutParameters(symbol: "TSLA", lookback: 3))], version: "9", by: "x", reason: "", atNanos: 0)
+        #expect(core.apply(.strategyDeployed(other), term: 2, index: 5, now: 0).contains {
+            if case .report(.strategiesDeployed(_, let ignored)) = $0 { ignored == ["TSLA"] } else { false }
+        })
+        _ = core.apply(.strategyDeployed(breakout), term: 2, index: 6, now: 0)
+        #expect(core.state.strategies["AAPL"]?.version == "2" && core.state.strategies["AAPL"]?.index == 6)
+        #expect(core.state.strategies["TSLA"]?.version == "9", "journaled as it was; only this replica's trading ignores it")
+        // Three trades make the channel; the fourth breaks above it.
+        var intents: [OrderIntent] = []
+        for (i, price) in [100, 101, 102, 110].enumerated() {
+            let out = core.onTick(symbol: "AAPL", sequence: UInt64(i + 1), price: Int64(price) * 10_000, receivedNanos: 0, now: 200 * Self.ms)
+            intents += Self.proposals(out).compactMap { if case .orderIntent(let intent) = $0 { intent } else { nil } }
+        }
+        #expect(intents.count == 1)
+        #expect(intents.first?.signal.strategy == "channel-breakout" && intents.first?.signal.strategyVersion == "2")
+        #expect(intents.first?.signal.tickSequence == 4 && intents.first?.quantity == 10)
+    }
+
     @Test("a follower holds no session and sends nothing")
     func followerIsQuiet() {
         var core = TradingCore(settings: Self.settings())

@@ -152,6 +152,34 @@ func report(
         #expect(StrategySpec.channelBreakout(BreakoutParameters(symbol: "A", lookback: 10_001)).problems == ["lookback must be from 2 to 10000 (got 10001)"])
     }
 
+    @Test func strategyParametersAreParsedByNameAndEachProblemNamesItsParameter() {
+        #expect(
+            StrategySpec.parse(name: "channel-breakout", symbol: "AAPL", parameters: ["lookback": "30", "allow_short": "true"])
+                == .success(.channelBreakout(BreakoutParameters(symbol: "AAPL", lookback: 30, quantity: 100, allowShort: true))))
+        #expect(
+            StrategySpec.parse(name: "ma-crossover", symbol: "AAPL", parameters: ["threshold": "0.05", "fast_window": "3", "slow_window": "9"])
+                == .success(.maCrossover(CrossoverParameters(symbol: "AAPL", fastWindow: 3, slowWindow: 9, threshold: 500))))
+        guard case .failure(let problems) = StrategySpec.parse(
+            name: "channel-breakout", symbol: "AAPL", parameters: ["fast_window": "3", "lookback": "x", "allow_short": "yes"])
+        else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(problems.problems == [
+            "parameters.fast_window is not a parameter of channel-breakout: it takes lookback, quantity, allow_short",
+            "parameters.allow_short must be true or false, got 'yes'",
+            "parameters.lookback must be a whole number from 2 to 10000, got 'x'",
+        ])
+        guard case .failure(let unknown) = StrategySpec.parse(name: "rsi", symbol: "AAPL", parameters: [:]) else { return }
+        #expect(unknown.description == "'rsi' is not a strategy: use ma-crossover or channel-breakout")
+        guard case .failure(let windows) = StrategySpec.parse(name: "ma-crossover", symbol: "AAPL", parameters: ["fast_window": "9", "slow_window": "9"]) else { return }
+        #expect(windows.problems == ["parameters: slow window (9) must exceed the fast one (9)"])
+        // What `parameters` gives back parses to the same spec.
+        for spec: StrategySpec in [.maCrossover(CrossoverParameters(symbol: "X", threshold: 125)), .channelBreakout(BreakoutParameters(symbol: "X", lookback: 7))] {
+            #expect(StrategySpec.parse(name: spec.name, symbol: "X", parameters: spec.parameters) == .success(spec))
+        }
+    }
+
     @Test func intentGetsItsClOrdIDFromTheLogPosition() {
         var state = TradingState()
         let effects = state.apply(.orderIntent(intent()), term: 3, index: 17)

@@ -14,6 +14,8 @@
 // - POST /admin/alerts/test                AdminAlertTestRequest  {"sink": "slack"}, one of four names
 // - POST /admin/orders/resolve            AdminResolveRequest  {"clordid", "outcome", "reason",
 //                                    "quantity", "price"}, the outcome's rules, the price's units
+// - POST /admin/strategies           AdminStrategyRequest  {"name", "version", "symbols",
+//                                    "parameters", "reason"}, lengths and counts, scalars as text
 // The input is also used as the value of each field (`{"count": <input>}` …, and for resolve a
 // whole request around it), so that mutations of a number or string literal reach the decoder
 // and the checks without having to keep the rest of the body intact.
@@ -60,6 +62,14 @@ public func adminBodiesFuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: 
             routes(Data(#"{"\#(field)":"#.utf8) + body + Data("}".utf8))
         }
         let resolve = #"{"clordid": "BATON-1-2-3", "reason": "the broker confirmed it", "#
+        let strategy = #"{"name": "channel-breakout", "version": "2", "reason": "r", "#
+        for (field, rest) in [
+            ("parameters", #""symbols": ["AAPL"]"#), ("symbols", #""parameters": {"lookback": 30}"#),
+            ("version", #""parameters": {"allow_short": true}"#),
+        ] {
+            routes(Data((strategy + rest + #", "\#(field)": "#).utf8) + body + Data("}".utf8))
+        }
+        routes(Data((strategy + #""parameters": {"lookback": "#).utf8) + body + Data("}}".utf8))
         for (field, rest) in [
             ("price", #""outcome": "filled", "quantity": 100"#), ("quantity", #""outcome": "filled", "price": "187.25""#),
             ("outcome", #""quantity": 100, "price": "187.25""#), ("clordid", #""outcome": "not-received""#),
@@ -96,6 +106,9 @@ private func routes(_ body: Data) {
     if case .decoded(let request) = decode(AdminResolveRequest.self, body) {
         resolve(request)
     }
+    if case .decoded(let request) = decode(AdminStrategyRequest.self, body) {
+        deployment(request)
+    }
     if case .decoded(let request) = decode(AdminAlertTestRequest.self, body) {
         switch AdminAlertTestRequest.sink(request) {
         case .success(let sink): require(AdminAlertTestRequest.sinks.contains(sink), "alerts test accepted sink \(sink.debugDescription)")
@@ -115,6 +128,30 @@ private func pause(_ request: AdminPauseRequest?, paused: Bool) {
             request?.by != nil || (request?.reason?.utf8.count ?? 0) > AdminPauseRequest.maxReasonBytes,
             "pause refused \(String(describing: request)): \(refusal)")
         require(!refusal.message.isEmpty && refusal.message.utf8.count <= 200, "pause refusal: \(refusal)")
+    }
+}
+
+private func deployment(_ request: AdminStrategyRequest?) {
+    switch AdminStrategyRequest.deployment(request) {
+    case .success(let deployment):
+        guard let request else { failed("an empty strategy body was accepted") }
+        require(request.by == nil, "a deployment with by was accepted")
+        require((1...64).contains(deployment.name.utf8.count) && deployment.name == request.name, "name \(deployment.name.utf8.count) bytes")
+        require(
+            (1...32).contains(deployment.version.utf8.count) && !deployment.version.contains(" "),
+            "version \(deployment.version.debugDescription) accepted")
+        require((1...500).contains(deployment.reason.utf8.count), "a reason of \(deployment.reason.utf8.count) bytes")
+        if let symbols = deployment.symbols {
+            require((1...1000).contains(symbols.count) && Set(symbols).count == symbols.count, "\(symbols.count) symbols accepted")
+            require(symbols.allSatisfy { (1...32).contains($0.utf8.count) }, "a symbol's length")
+        }
+        require(deployment.parameters.count <= 32, "\(deployment.parameters.count) parameters accepted")
+        require(
+            deployment.parameters.allSatisfy { $0.key.utf8.count <= 40 && $0.value.utf8.count <= 40 },
+            "a parameter past 40 bytes")
+        require(deployment.parameters.keys.sorted() == (request.parameters ?? [:]).keys.sorted(), "parameters lost or added")
+    case .failure(let refusal):
+        require(!refusal.message.isEmpty && refusal.message.utf8.count <= 200, "strategy refusal: \(refusal)")
     }
 }
 

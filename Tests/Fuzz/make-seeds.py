@@ -358,6 +358,10 @@ admin_seeds = {
     "number": "60000",
     "string": '"before-send"',
     "deep": "[" * 64 + "]" * 64,
+    "strategy-deploy": json.dumps({"name": "channel-breakout", "version": "2", "symbols": ["AAPL", "MSFT"],
+                                   "parameters": {"lookback": 30, "allow_short": True, "threshold": "0.05"},
+                                   "reason": "breakout v2"}),
+    "strategy-bad-scalar": '{"name": "ma-crossover", "version": "v 3", "parameters": {"threshold": 0.05}, "reason": ""}',
 }
 
 wanted = set(sys.argv[1:]) or {"wire", "tick", "fix", "config", "admin"}
