@@ -65,14 +65,14 @@ final class ReplicaHealth: Sendable {
 
     func publish() { network.transport.publish(own()) }
 
-    /// Verifies the journal on a connection of its own (a read transaction in WAL mode: the
-    /// daemon's writes go on), off the cooperative pool, at background priority.
+    /// Verifies the journal on a read-only connection of its own (one read transaction in WAL
+    /// mode: the daemon's writes go on), off the cooperative pool, at background priority.
     static func verify(directory: String) async -> ReplicaStatus.Journal {
         await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .background).async {
                 let result: ReplicaStatus.Journal
                 do {
-                    let report = try RaftJournal.verify(directory: directory)
+                    let report = try RaftJournal.verifyWhileRunning(directory: directory)
                     if report.isIntact {
                         result = .verified(through: report.lastIndex)
                     } else {

@@ -310,6 +310,22 @@ public final class RaftJournal: Sendable {
         return try RaftJournal(directory: directory).verify()
     }
 
+    /// `verify(directory:)` for a replica checking its own journal while it runs: a read-only
+    /// connection of its own and one read transaction, with no migration, pragma write or
+    /// integrity scan at open, so it takes no lock the daemon's writer could wait for (in WAL
+    /// mode a reader never blocks the writer; opening a full journal could, for seconds, and a
+    /// follower whose appends wait costs its leader the quorum).
+    public static func verifyWhileRunning(directory: String) throws -> JournalVerification {
+        let path = URL(fileURLWithPath: directory, isDirectory: true).appendingPathComponent(fileName).path
+        guard FileManager.default.fileExists(atPath: path) else { throw JournalError(.noJournal, path: path) }
+        var configuration = Configuration()
+        configuration.label = "baton.journal.verify"
+        configuration.readonly = true
+        configuration.busyMode = .timeout(5)
+        let database = try DatabaseQueue(path: path, configuration: configuration)
+        return try database.read { db in try JournalVerifier(db: db, path: path).run() }
+    }
+
     /// Test support: changes the stored entry at `index` without updating its chain, as a disk
     /// error or a hand edit would, so that tests can prove `verify` catches it.
     @_spi(Testing)

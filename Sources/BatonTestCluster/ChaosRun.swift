@@ -52,14 +52,21 @@ public struct ChaosRun: Sendable {
     public func run(on cluster: TradingCluster) async throws -> ChaosSummary {
         var counts: [Fault: Int] = [:]
         _ = try await cluster.waitForTradingLeader(timeout: .seconds(30))
-        for n in 0..<faults {
+        // Every fault is injected: a moment without a leader (an election under load) waits
+        // for the next one and tries that fault again, at most `faults` times in all.
+        var n = 0
+        var skipped = 0
+        while n < faults {
             let fault = Fault.allCases[n % Fault.allCases.count]
             try await Task.sleep(for: tradingTime)
             guard let leader = await cluster.leader() else {
-                log("fault \(n + 1): no leader right now; waiting")
+                skipped += 1
+                guard skipped <= faults else { throw ClusterFailure("chaos: no leader at \(skipped) fault times; gave up") }
+                log("fault \(n + 1): no leader right now; waiting, then this fault again")
                 _ = try await cluster.waitForTradingLeader(timeout: .seconds(30))
                 continue
             }
+            defer { n += 1 }
             switch fault {
             case .kill9:
                 cluster.kill9(leader)

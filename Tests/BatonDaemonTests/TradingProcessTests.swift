@@ -23,9 +23,13 @@ import Testing
         return options
     }
 
+    /// Pauses trading (on whichever replica leads now: `leader` is who led when the caller last
+    /// looked, and a loaded machine may have moved it) and waits until every replica has every
+    /// order settled at the same applied index.
     static func settle(_ cluster: TradingCluster, leader: UInt64) async throws {
+        let current = try await cluster.waitForTradingLeader(timeout: .seconds(30))
         let (status, _) = try await cluster.post(
-            "\(cluster.replicas[leader]!.adminURL)/admin/trading/pause", body: "{\"reason\":\"test settles\"}")
+            "\(cluster.replicas[current]!.adminURL)/admin/trading/pause", body: "{\"reason\":\"test settles\"}")
         #expect(status == 200)
         let seen = Mutex<[String]>([])
         do {
@@ -489,9 +493,12 @@ extension TradingProcessTests {
         #expect(reason.contains("Unsupported Message Type"), "\(reason)")
         let open = try #require(try await cluster.orders(leader).first { !["filled", "canceled", "rejected", "expired", "not-sent"].contains($0.status) })
         #expect(reason.contains(open.clOrdId))
-        // Held, not guessed: still halted a while later, and the order went to the venue once.
+        // Held, not guessed: still halted a while later (by whichever replica leads then: on a
+        // loaded machine leadership may move, and the next leader halts on the same order), and
+        // the order went to the venue once.
         try await Task.sleep(for: .seconds(1))
-        #expect((await cluster.trading(leader))?.engine.phase == "halted")
+        let (_, stillHalted) = try await cluster.waitForHaltedLeader(timeout: .seconds(10))
+        #expect(stillHalted.contains(open.clOrdId), "\(stillHalted)")
         let atVenue = try await cluster.venueOrders().filter { $0.clOrdID == open.clOrdId }
         #expect(atVenue.count == 1 && atVenue.first?.possResend == false, "never re-sent")
 
@@ -506,8 +513,14 @@ extension TradingProcessTests {
         #expect(resolve.status == 0, "\(resolve.output)")
         #expect(resolve.output.contains("\(open.clOrdId): filled"), "\(resolve.output)")
         try await cluster.waitUntil("trading resumes after the resolution", timeout: .seconds(20)) {
-            (await cluster.trading(leader))?.engine.phase == "trading"
+            await cluster.tradingLeader() != nil
         }
+        // No new orders while the pages are checked: with this broker refusing status requests,
+        // a leader change with an order open would halt again.
+        let trading = try await cluster.waitForTradingLeader()
+        let (paused, _) = try await cluster.post(
+            "\(cluster.replicas[trading]!.adminURL)/admin/trading/pause", body: "{\"reason\":\"test checks the pages\"}")
+        #expect(paused == 200)
         // A second resolution of a terminal order is refused, saying why.
         let again = try BatonctlTests.run(
             ["orders", "resolve", open.clOrdId, "--not-received", "--reason", "typo", "--admin", admin],
@@ -612,7 +625,9 @@ extension TradingProcessTests {
         try await cluster.waitUntil("the page is resolved under its key", timeout: .seconds(60)) {
             journalEvents().contains { $0.action == "resolve" && $0.key == trigger.key }
         }
-        #expect(journalEvents().filter { $0.action == "trigger" }.count == 1, "\(journalEvents())")
+        // One incident: a trigger may repeat only under its own key (a leader that died before
+        // journaling the receiver's answer leaves it to the next).
+        #expect(Set(journalEvents().filter { $0.action == "trigger" }.map(\.key)) == [trigger.key], "\(journalEvents())")
         await pagerDuty.stop()
     }
 
@@ -636,33 +651,36 @@ extension TradingProcessTests {
         try await cluster.startAll()
         let first = try await cluster.waitForTradingLeader()
         cluster.kill9(first)
-        /// The alertnames of each body the webhook took, in order.
-        @Sendable func bodies() -> [[String]] {
+        /// The alerts (alertname, key) of each body the webhook took, in order.
+        @Sendable func bodies() -> [[(name: String, key: String)]] {
             webhook.received.compactMap { $0.json }.map { hook in
-                ((hook["alerts"] as? [[String: Any]]) ?? []).compactMap { ($0["labels"] as? [String: Any])?["alertname"] as? String }
+                ((hook["alerts"] as? [[String: Any]]) ?? []).compactMap { alert in
+                    guard let labels = alert["labels"] as? [String: Any], let name = labels["alertname"] as? String,
+                        let key = labels["key"] as? String
+                    else { return nil }
+                    return (name, key)
+                }
             }
         }
-        try await cluster.waitUntil("the webhook takes the failover's burst", timeout: .seconds(60)) {
-            bodies().contains { $0.contains("leader-changed") && $0.contains("replica") }
+        // The change is news at once; the dead leader is unreachable 10 s later: one group. (On
+        // a loaded machine more may join it, a second election's change among them.)
+        try await cluster.waitUntil("the webhook takes the failover's burst as one group", timeout: .seconds(90)) {
+            bodies().contains { body in body.contains { $0.name == "leader-changed" } && body.contains { $0.name == "replica" } }
         }
-        let burst = try #require(bodies().first { $0.contains("leader-changed") })
-        #expect(burst.contains("replica"), "the change and the dead leader in one group: \(bodies())")
-        #expect(bodies().filter { $0.contains("leader-changed") }.count == 1, "\(bodies())")
-        // `GET /alerts` on the new leader: each event of the group journaled as delivered.
-        let leader = try #require(await cluster.leader())
-        let seen = Mutex("")
-        try await cluster.waitUntil("each event of the group is journaled as delivered", timeout: .seconds(10)) {
-            guard let (status, body) = try? await cluster.get("\(cluster.replicas[leader]!.adminURL)/alerts"), status == 200,
+        let burst = try #require(bodies().first { body in body.contains { $0.name == "replica" } })
+        #expect(burst.contains { $0.name == "leader-changed" }, "\(bodies())")
+        // `GET /alerts` on the leader: each event of the group journaled as delivered.
+        try await cluster.waitUntil("each event of the group is journaled as delivered", timeout: .seconds(20)) {
+            guard let leader = await cluster.leader(),
+                let (status, body) = try? await cluster.get("\(cluster.replicas[leader]!.adminURL)/alerts"), status == 200,
                 let view = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
             else { return false }
-            seen.withLock { $0 = String(decoding: body.prefix(3000), as: UTF8.self) }
             let delivered = ((view["recent"] as? [[String: Any]]) ?? []).filter { entry in
                 ((entry["deliveries"] as? [[String: Any]]) ?? []).contains {
                     $0["sink"] as? String == "webhook" && $0["status"] as? String == "delivered"
                 }
             }
-            return Set(delivered.compactMap { ($0["identity"] as? String)?.split(separator: "/").dropFirst().first.map(String.init) })
-                .isSuperset(of: ["leader-changed", "replica"])
+            return Set(delivered.compactMap { $0["key"] as? String }).isSuperset(of: burst.map(\.key))
         }
         await webhook.stop()
     }
