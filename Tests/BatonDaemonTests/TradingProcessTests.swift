@@ -576,8 +576,6 @@ extension TradingProcessTests {
 }
 
 extension TradingProcessTests {
-    /// Against a venue that asks every session for its Password(554): the replicas log on with
-    /// the one from `venue.password_file` and trade, and no log line of any process holds it.
     /// A follower's journal breaks on disk while it runs. Its own background verification finds
     /// it, it says so to its peers, and the leader pages it under the follower's name; after the
     /// runbook's cure (stop it, move its data directory aside, start it empty) the next check
@@ -685,6 +683,8 @@ extension TradingProcessTests {
         await webhook.stop()
     }
 
+    /// Against a venue that asks every session for its Password(554): the replicas log on with
+    /// the one from `venue.password_file` and trade, and no log line of any process holds it.
     @Test func sessionsLogOnWithThePasswordFileAndNoLogShowsIt() async throws {
         let secret = "pw-\(UInt64.random(in: 1...UInt64.max))"
         let cluster = try TradingCluster(options: Self.options { $0.symbols = ["AAPL"]; $0.logonPassword = secret; $0.logLevel = "debug" })
