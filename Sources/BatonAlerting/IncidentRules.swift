@@ -16,6 +16,8 @@ public struct IncidentRules: Sendable {
         public var orderUnknownAfterMillis: Int64 = 30_000
         /// A risk limit's incident stays open this long after its last rejection.
         public var riskLimitHoldMillis: Int64 = 300_000
+        /// An aborted canary's incident stays open this long after the abort.
+        public var canaryAbortHoldMillis: Int64 = 3_600_000
         /// A leader change is announced (info) and resolved this long after.
         public var leaderChangedHoldMillis: Int64 = 300_000
         /// A gap without a leader longer than this is paged by the next leader.
@@ -153,14 +155,18 @@ public struct IncidentRules: Sendable {
         public var unknownOrders: [(clOrdID: String, sinceMillis: Int64, reason: String)]
         /// Per risk limit ("rate", "position", "order-size"): its last rejection.
         public var riskLimitHits: [String: (atMillis: Int64, reason: String)]
+        /// The last canary, when it was aborted: what it was, when, and why.
+        public var canaryAborted: (name: String, atMillis: Int64, reason: String)?
         public var external: External
 
         public init(
             nowMillis: Int64, node: UInt64, term: UInt64, leadingSinceMillis: Int64, haltReason: String? = nil,
             trading: Bool = false, reconcilingSinceMillis: Int64? = nil, sessionDownSinceMillis: Int64? = nil,
             unknownOrders: [(clOrdID: String, sinceMillis: Int64, reason: String)] = [],
-            riskLimitHits: [String: (atMillis: Int64, reason: String)] = [:], external: External = External()
+            riskLimitHits: [String: (atMillis: Int64, reason: String)] = [:],
+            canaryAborted: (name: String, atMillis: Int64, reason: String)? = nil, external: External = External()
         ) {
+            self.canaryAborted = canaryAborted
             self.nowMillis = nowMillis
             self.node = node
             self.term = term
@@ -189,6 +195,7 @@ public struct IncidentRules: Sendable {
         case disk = "disk-nearly-full"
         case journal = "journal-verify-failed"
         case sloBurn = "slo-burn"
+        case canaryAborted = "canary-aborted"
 
         /// The runbook section that handles it (repository path and heading anchor).
         public var runbook: String {
@@ -205,6 +212,7 @@ public struct IncidentRules: Sendable {
             case .disk: "runbooks/replica-operations.md#disk-nearly-full"
             case .journal: "runbooks/replica-operations.md#journal-verification-failed"
             case .sloBurn: "runbooks/trading-operations.md#slo-burning-its-error-budget-too-fast"
+            case .canaryAborted: "runbooks/trading-operations.md#a-canary-was-aborted"
             }
         }
 
@@ -216,6 +224,7 @@ public struct IncidentRules: Sendable {
             case .feed: "feed"
             case .disk, .journal: "journal"
             case .sloBurn: "slo"
+            case .canaryAborted: "strategy"
             }
         }
     }
@@ -311,6 +320,14 @@ public struct IncidentRules: Sendable {
                 details: ["limit": limit, "reason": hit.reason])
         }
         result[.riskLimit] = risk
+
+        var canary: [String: AlertEvent] = [:]
+        if let aborted = o.canaryAborted, now - aborted.atMillis < settings.canaryAbortHoldMillis {
+            canary[id(.canaryAborted, aborted.name)] = event(
+                .canaryAborted, .error, "canary \(aborted.name) aborted and rolled back: \(aborted.reason)",
+                since: aborted.atMillis, details: ["canary": aborted.name, "reason": aborted.reason])
+        }
+        result[.canaryAborted] = canary
 
         // A change, and a gap, are news only from the replica that ended them: no replica can
         // journal anything while there is no leader (the shipped Prometheus rules page on

@@ -24,6 +24,9 @@ public import RaftCore
 /// | `GET /slo` | each SLO's budget left, burn rate per window and firing rules (this replica's windows) |
 /// | `POST /admin/trading/pause`, `/resume` | `{"reason": "…"}`: journaled; no new orders while paused |
 /// | `GET /strategies` | what each symbol runs: strategy, version, parameters, who deployed it |
+/// | `GET /canary` | the latest canary: steps, checks with their measurements, decisions |
+/// | `POST /admin/canary` | `{"name", "version", "steps", "interval_s", "reason"[, "max_failed_checks", "symbols", "parameters"]}`: start a canary |
+/// | `POST /admin/canary/decide` | `{"action": "promote" \| "promote-full" \| "abort" \| "pause" \| "resume", "reason"}` |
 /// | `POST /admin/strategies` | `{"name", "version", "reason"[, "symbols", "parameters"]}`: journaled; every replica switches at that entry |
 /// | `POST /admin/orders/resolve` | `{"clordid": "BTN-3-41", "outcome": "not-received" or "filled", "quantity": 100, "price": "187.25", "reason": "…"}`: journaled; settles an order reconciliation could not |
 /// | `POST /admin/debug/kill-on-next-order` | `{"when": "before-send"}` or `after-send` (debug only) |
@@ -86,6 +89,9 @@ public struct AdminAPI: Sendable {
         Route(method: "GET", path: "/alerts", role: .viewer),
         Route(method: "GET", path: "/strategies", role: .viewer),
         Route(method: "POST", path: "/admin/strategies", role: .operator),
+        Route(method: "GET", path: "/canary", role: .viewer),
+        Route(method: "POST", path: "/admin/canary", role: .operator),
+        Route(method: "POST", path: "/admin/canary/decide", role: .operator),
         Route(method: "POST", path: "/admin/alerts/test", role: .operator),
         Route(method: "POST", path: "/admin/trading/pause", role: .operator),
         Route(method: "POST", path: "/admin/trading/resume", role: .operator),
@@ -122,6 +128,13 @@ public struct AdminAPI: Sendable {
         view(router, "/strategies") { _ in await self.strategies() }
         action(router, "/admin/strategies") { body, principal, _ in
             try await self.deployStrategy(body, principal: principal)
+        }
+        view(router, "/canary") { _ in await self.canary() }
+        action(router, "/admin/canary") { body, principal, _ in
+            try await self.startCanary(body, principal: principal)
+        }
+        action(router, "/admin/canary/decide") { body, principal, _ in
+            try await self.decideCanary(body, principal: principal)
         }
         action(router, "/admin/alerts/test") { body, principal, _ in
             try await self.testAlert(body, principal: principal)

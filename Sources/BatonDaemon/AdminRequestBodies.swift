@@ -308,3 +308,78 @@ struct AdminAlertTestRequest: Decodable {
         return .success(request.sink)
     }
 }
+
+/// `POST /admin/canary`: a candidate strategy version beside the baseline, in steps of capital.
+struct AdminCanaryRequest: Decodable {
+    var name: String
+    var version: String
+    var symbols: [String]?
+    var parameters: [String: AdminStrategyRequest.Scalar]?
+    var steps: [Int]
+    var interval_s: Int
+    var max_failed_checks: Int?
+    var reason: String
+    var by: String?
+
+    static let usage =
+        #"POST /admin/canary needs {"name", "version", "steps": [5, 25, 50, 100], "interval_s", "reason"[, "max_failed_checks", "symbols", "parameters"]}"#
+
+    struct Start: Equatable {
+        var deployment: AdminStrategyRequest.Deployment
+        var steps: [Int]
+        var intervalSeconds: Int
+        var maxFailedChecks: Int
+    }
+
+    /// What the route hands the trading engine, or why it refuses: the strategy part is checked
+    /// as a deployment's is, the steps and the interval here.
+    static func start(_ request: Self?) -> Result<Start, AdminBodyRefusal> {
+        guard let request else { return .failure(AdminBodyRefusal(message: usage)) }
+        let strategy = AdminStrategyRequest(
+            name: request.name, version: request.version, symbols: request.symbols, parameters: request.parameters,
+            reason: request.reason, by: request.by)
+        let deployment: AdminStrategyRequest.Deployment
+        switch AdminStrategyRequest.deployment(strategy) {
+        case .success(let value): deployment = value
+        case .failure(let refusal): return .failure(refusal)
+        }
+        guard (1...20).contains(request.steps.count), request.steps.last == 100, request.steps[0] >= 1,
+            zip(request.steps, request.steps.dropFirst()).allSatisfy({ $0 < $1 })
+        else {
+            return .failure(AdminBodyRefusal(message: "steps must be 1 to 20 rising percentages from at least 1, the last 100 (e.g. [5, 25, 50, 100])"))
+        }
+        guard (1...86_400).contains(request.interval_s) else {
+            return .failure(AdminBodyRefusal(message: "interval_s must be from 1 to 86400 seconds"))
+        }
+        let maxFailed = request.max_failed_checks ?? 2
+        guard (1...100).contains(maxFailed) else {
+            return .failure(AdminBodyRefusal(message: "max_failed_checks must be from 1 to 100"))
+        }
+        return .success(Start(deployment: deployment, steps: request.steps, intervalSeconds: request.interval_s, maxFailedChecks: maxFailed))
+    }
+}
+
+/// `POST /admin/canary/decide`: an operator's promote, promote-full, abort, pause or resume.
+struct AdminCanaryDecisionRequest: Decodable {
+    var action: String
+    var reason: String?
+    var by: String?
+
+    /// BatonTrading's CanaryAction names (this file is fuzzed without BatonTrading; a test
+    /// keeps the two the same).
+    static let actions = ["promote", "promote-full", "abort", "pause", "resume"]
+
+    static func decision(_ request: Self?) -> Result<(action: String, reason: String), AdminBodyRefusal> {
+        let actions = Self.actions.joined(separator: ", ")
+        guard let request else { return .failure(AdminBodyRefusal(message: #"POST /admin/canary/decide needs {"action", "reason"}: action is one of "# + actions)) }
+        if request.by != nil { return .failure(.byNotAccepted) }
+        guard let action = Self.actions.first(where: { $0 == request.action }) else {
+            return .failure(AdminBodyRefusal(message: "action '\(AdminBodyRefusal.quoted(request.action))' is not one of \(actions)"))
+        }
+        let reason = request.reason ?? "\(action) by an operator"
+        guard reason.utf8.count <= AdminPauseRequest.maxReasonBytes else {
+            return .failure(AdminBodyRefusal(message: "reason is longer than \(AdminPauseRequest.maxReasonBytes) bytes"))
+        }
+        return .success((action, reason))
+    }
+}

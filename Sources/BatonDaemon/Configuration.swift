@@ -158,6 +158,15 @@ extension BatondConfiguration {
         ("trading.strategy.quantity", "position the strategy takes when long (or short) (default 100)"),
         ("trading.strategy.allow_short", "a bearish crossing goes short instead of flat (default false)"),
         ("trading.strategy.version", "strategy version journaled with each intent (default 1)"),
+        ("trading.canary.max_reject_permille", "a canary check fails above this many broker rejects per 1000 candidate orders (default 200)"),
+        ("trading.canary.max_slippage_bps", "a canary check fails when the candidate's fills slip more than this against the arrival price (default 50)"),
+        ("trading.canary.min_fill_permille", "a canary check fails below this many filled per 1000 ordered (default 800)"),
+        ("trading.canary.max_pnl_shortfall", "a canary check fails when the candidate's PnL per unit of quantity trails the baseline's by more than this price (default 0.50)"),
+        ("trading.canary.max_order_rate_percent", "a canary check fails when the candidate sends more than this percentage of the baseline's orders (default 300)"),
+        ("trading.canary.order_count_floor", "candidate orders per window never counted as over-trading (default 4)"),
+        ("trading.canary.max_risk_refusals", "a canary check fails above this many risk-gate refusals of the candidate (default 5)"),
+        ("trading.canary.kill_drawdown", "a candidate drawdown beyond this amount (currency) aborts the canary at once (default 1000.00)"),
+        ("trading.canary.rollback", "an aborted candidate's position: flatten (default) or hand-to-baseline"),
         ("trading.risk.max_orders_per_minute", "risk gate: orders per rolling minute (default 10)"),
         ("trading.risk.max_orders_per_hour", "risk gate: orders per rolling hour (default 200)"),
         ("trading.risk.max_position", "risk gate: largest absolute position per symbol (default 1000)"),
@@ -720,6 +729,22 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var resetSeqNumOnLogon = false
     /// Reconcile with OrderMassStatusRequest(AF) (`venue.mass_status`).
     public var massStatus = false
+    /// `trading.canary.*`: each analysis check's limits, the kill drawdown (price units ×
+    /// quantity) and the rollback ("flatten" or "hand-to-baseline").
+    public var canary = CanarySettings()
+
+    public struct CanarySettings: Sendable, Equatable {
+        public var maxRejectPermille = 200
+        public var maxSlippageBps = 50
+        public var minFillPermille = 800
+        public var maxPnLShortfall: Int64 = 5_000
+        public var maxOrderRatePercent = 300
+        public var orderCountFloor = 4
+        public var maxRiskRefusals = 5
+        public var killDrawdown: Int64 = 10_000_000
+        public var rollback = "flatten"
+        public init() {}
+    }
     /// TLS to the broker (`venue.tls.*`); nil: plain TCP.
     public var tls: FIXTLSSettings?
     /// Outbound MsgSeqNums a leader reserves through the log at a time (SequenceReservation).
@@ -909,6 +934,28 @@ extension ConfigReader {
             fail("trading.strategy.allow_short", "'\(shortText)' is not allowed: use true or false")
         }
         let version = text("trading.strategy.version") ?? "1"
+        var canary = TradingConfiguration.CanarySettings()
+        canary.maxRejectPermille = integer("trading.canary.max_reject_permille", default: 200, in: 0...1000)
+        canary.maxSlippageBps = integer("trading.canary.max_slippage_bps", default: 50, in: 0...10_000)
+        canary.minFillPermille = integer("trading.canary.min_fill_permille", default: 800, in: 0...1000)
+        canary.maxOrderRatePercent = integer("trading.canary.max_order_rate_percent", default: 300, in: 1...100_000)
+        canary.orderCountFloor = integer("trading.canary.order_count_floor", default: 4, in: 0...1_000_000)
+        canary.maxRiskRefusals = integer("trading.canary.max_risk_refusals", default: 5, in: 0...1_000_000)
+        for (key, fallback) in [("trading.canary.max_pnl_shortfall", Int64(5_000)), ("trading.canary.kill_drawdown", Int64(10_000_000))] {
+            var value = fallback
+            if let raw = text(key) {
+                if let parsed = TickCodec.parsePrice(raw.trimmingCharacters(in: .whitespaces)), parsed >= 0, key.hasSuffix("shortfall") || parsed > 0 {
+                    value = parsed
+                } else {
+                    fail(key, "'\(raw.prefix(40))' is not an amount: a \(key.hasSuffix("shortfall") ? "non-negative" : "positive") decimal with at most 4 places")
+                }
+            }
+            if key.hasSuffix("shortfall") { canary.maxPnLShortfall = value } else { canary.killDrawdown = value }
+        }
+        canary.rollback = text("trading.canary.rollback") ?? "flatten"
+        if canary.rollback != "flatten" && canary.rollback != "hand-to-baseline" {
+            fail("trading.canary.rollback", "'\(canary.rollback.prefix(40))' is not allowed: use flatten or hand-to-baseline")
+        }
         let perMinute = integer("trading.risk.max_orders_per_minute", default: 10, in: 1...1_000_000)
         let perHour = integer("trading.risk.max_orders_per_hour", default: 200, in: 1...100_000_000)
         if perHour < perMinute {
@@ -1002,6 +1049,7 @@ extension ConfigReader {
         configuration.password = password
         configuration.strategyName = strategyName
         configuration.lookback = lookback
+        configuration.canary = canary
         configuration.sequenceBlock = sequenceBlock
         configuration.resetSeqNumOnLogon = resetText == "true"
         configuration.massStatus = massStatusText == "true"

@@ -603,6 +603,8 @@ public actor TradingEngine: CommittedEntryConsumer {
                     "strategy deployment names symbols this replica does not trade; left as they were",
                     metadata: ["strategy.symbols": "\(ignored.joined(separator: ","))"])
             }
+        case .canary(let change):
+            logCanary(change)
         case .shadow(let agreed):
             (agreed ? metrics.shadowAgreements : metrics.shadowDivergences).increment()
         case .signal:
@@ -783,6 +785,28 @@ public actor TradingEngine: CommittedEntryConsumer {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
+
+    /// A canary's decisions as log lines; an abort is critical (it also pages, through the
+    /// `canary-aborted` incident, where alert sinks are configured).
+    private func logCanary(_ change: CanaryState.Effect) {
+        switch change {
+        case .started(let canary):
+            logger.notice("canary started", metadata: ["canary.strategy": "\(canary.plan.strategyName)", "canary.version": "\(canary.plan.version)", "canary.steps": "\(canary.plan.steps)"])
+        case .stepChanged(let percent):
+            logger.notice("canary step", metadata: ["canary.percent": "\(percent)"])
+        case .checked(let record):
+            logger.notice("canary check", metadata: ["canary.step": "\(record.check.step + 1)", "canary.outcome": "\(record.outcome)", "canary.failures": "\(record.failures.joined(separator: "; "))"])
+        case .paused(let paused):
+            logger.notice(paused ? "canary paused" : "canary resumed")
+        case .promoted(let canary):
+            logger.notice("canary promoted", metadata: ["canary.strategy": "\(canary.plan.strategyName)", "canary.version": "\(canary.plan.version)"])
+        case .aborted(let canary):
+            metrics.canaryAborts.increment()
+            logger.critical("canary aborted and rolled back", metadata: ["canary.strategy": "\(canary.plan.strategyName)", "canary.version": "\(canary.plan.version)", "canary.reason": "\(canary.endReason ?? "")", "canary.rollback": "\(canary.plan.rollback.rawValue)"])
+        case .ignored(let why):
+            logger.warning("canary command ignored", metadata: ["canary.why": "\(why)"])
+        }
     }
 
     // MARK: - Planned hand-over
@@ -978,6 +1002,61 @@ public actor TradingEngine: CommittedEntryConsumer {
         _ = try await consensus.propose([TradingCommand.strategyDeployed(deployment).encoded()], waitForCommit: true)
     }
 
+    /// The latest canary as the journal has it (nil before the first).
+    public func canaryState() -> CanaryState? { core.state.canary }
+
+    /// Starts a canary of `specs` at `version`: checked against the registry like a deployment
+    /// (the caller did), against a canary already running, and journaled with this replica's
+    /// last trade prices (the baseline's starting mark) and the configured limits.
+    public func startCanary(
+        _ specs: [StrategySpec], version: String, steps: [Int], intervalSeconds: Int, maxFailedChecks: Int,
+        by: String, reason: String
+    ) async throws -> Result<CanaryState, StrategyProblems> {
+        guard let consensus else { throw ConsensusError.stopped }
+        if let running = core.state.canary, running.isActive {
+            return .failure(StrategyProblems(["a canary of \(running.plan.strategyName) v\(running.plan.version) is \(running.status.rawValue): promote or abort it first"]))
+        }
+        let settings = configuration.canary
+        var thresholds = CanaryThresholds()
+        thresholds.maxRejectPermille = settings.maxRejectPermille
+        thresholds.maxSlippageBps = settings.maxSlippageBps
+        thresholds.minFillPermille = settings.minFillPermille
+        thresholds.maxPnLShortfallPerUnit = settings.maxPnLShortfall
+        thresholds.maxOrderRatePercent = settings.maxOrderRatePercent
+        thresholds.orderCountFloor = settings.orderCountFloor
+        thresholds.maxRiskRefusals = settings.maxRiskRefusals
+        let plan = CanaryPlan(
+            candidate: specs, version: version, steps: steps, intervalNanos: Int64(intervalSeconds) * 1_000_000_000,
+            maxFailedChecks: maxFailedChecks, thresholds: thresholds, killDrawdown: settings.killDrawdown,
+            rollback: CanaryRollback(rawValue: settings.rollback) ?? .flatten, startMarks: core.lastTradePrices,
+            by: by, reason: reason, atNanos: Self.wallNanos())
+        if let problem = plan.problem { return .failure(StrategyProblems([problem])) }
+        _ = try await consensus.propose([TradingCommand.canary(.start(plan)).encoded()], waitForCommit: true)
+        // Committed is not yet applied here: give this replica's apply a moment.
+        for _ in 0..<40 where core.state.canary?.plan != plan { try await Task.sleep(for: .milliseconds(25)) }
+        guard let started = core.state.canary, started.plan == plan else {
+            return .failure(StrategyProblems(["the canary was journaled but not started (see the log for why)"]))
+        }
+        return .success(started)
+    }
+
+    /// An operator's promote, promote --full, abort, pause or resume, journaled with who.
+    public func canaryDecision(_ action: CanaryAction, by: String, reason: String) async throws -> Result<CanaryState, StrategyProblems> {
+        guard let consensus else { throw ConsensusError.stopped }
+        guard let canary = core.state.canary, canary.isActive else {
+            return .failure(StrategyProblems(["no canary is running (the last one \(core.state.canary.map { "was \($0.status.rawValue)" } ?? "does not exist"))"]))
+        }
+        let before = canary.decisions.count
+        _ = try await consensus.propose(
+            [TradingCommand.canary(.manual(action: action, by: by, reason: reason, atNanos: Self.wallNanos())).encoded()],
+            waitForCommit: true)
+        for _ in 0..<40 where (core.state.canary?.decisions.count ?? 0) <= before { try await Task.sleep(for: .milliseconds(25)) }
+        guard let after = core.state.canary, after.decisions.count > before else {
+            return .failure(StrategyProblems(["\(action.rawValue) changed nothing: the canary is \(core.state.canary?.status.rawValue ?? "gone")"]))
+        }
+        return .success(after)
+    }
+
     public func setPaused(_ paused: Bool, by: String, reason: String) async throws {
         guard let consensus else { throw ConsensusError.stopped }
         _ = try await consensus.propose(
@@ -1124,6 +1203,9 @@ extension TradingCommand {
         case .alert(.resolve(let identity, _, _)): return "alert resolved: \(identity)"
         case .alert(.attempted(let id, let sink, _)): return "alert \(id) delivery to \(sink)"
         case .strategyDeployed(let deployment): return "deployment of \(deployment.specs.first?.name ?? "?") v\(deployment.version)"
+        case .canary(.start(let plan)): return "canary start of \(plan.strategyName) v\(plan.version)"
+        case .canary(.check(let check)): return "canary check of step \(check.step + 1)"
+        case .canary(.manual(let action, _, _, _)): return "canary \(action.rawValue)"
         }
     }
 }

@@ -15,6 +15,7 @@ public final class TradingMetrics: Sendable {
     let duplicateReports: Counter
     let reportsOnFollower: Counter
     let anomalies: Counter
+    let canaryAborts: Counter
     let halts: Counter
     let shadowAgreements: Counter
     let shadowDivergences: Counter
@@ -45,6 +46,7 @@ public final class TradingMetrics: Sendable {
         duplicateReports = counter("baton_trading_duplicate_reports_total", "ExecutionReports dropped as already journaled (by ExecID)")
         reportsOnFollower = counter("baton_trading_reports_on_follower_total", "ExecutionReports that arrived while not leader")
         anomalies = counter("baton_trading_anomalies_total", "Journal or broker messages that made no sense (see logs)")
+        canaryAborts = counter("baton_canary_aborts_total", "Canaries aborted and rolled back (by analysis, the kill limit or an operator)")
         halts = counter("baton_trading_halts_total", "Times trading went HALTED because reconciliation could not finish")
         shadowAgreements = counter("baton_strategy_shadow_agreement_total", "Committed leader decisions this follower's own strategy agreed with")
         shadowDivergences = counter("baton_strategy_shadow_divergence_total", "Committed leader decisions this follower's own strategy disagreed with")

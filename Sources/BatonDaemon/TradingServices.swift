@@ -251,6 +251,71 @@ extension AdminAPI {
         return Self.json(await trading.engine.strategyViews(), status: .ok)
     }
 
+    /// The latest canary: its plan, step, checks with their measurements, and decisions.
+    func canary() async -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        guard let canary = await trading.engine.canaryState() else {
+            return Self.json(["error": "no canary has run on this cluster (start one with batonctl canary start)"], status: .notFound)
+        }
+        return Self.json(CanaryView(canary), status: .ok)
+    }
+
+    /// An operator starts a canary: the candidate is checked as a deployment is, then journaled.
+    func startCanary(_ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let request: AdminCanaryRequest.Start
+        switch AdminCanaryRequest.start(try Self.decode(AdminCanaryRequest.self, from: body)) {
+        case .success(let value): request = value
+        case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
+        }
+        let specs: [StrategySpec]
+        switch await trading.engine.strategySpecs(for: request.deployment) {
+        case .success(let value): specs = value
+        case .failure(let problems): return Self.json(["error": problems.description], status: .badRequest)
+        }
+        let outcome: Result<CanaryState, StrategyProblems>
+        do {
+            outcome = try await withDeadline(commitTimeout) {
+                try await trading.engine.startCanary(
+                    specs, version: request.deployment.version, steps: request.steps, intervalSeconds: request.intervalSeconds,
+                    maxFailedChecks: request.maxFailedChecks, by: principal.description, reason: request.deployment.reason)
+            }
+        } catch let error as ConsensusError {
+            return Self.error(error)
+        }
+        switch outcome {
+        case .success(let canary): return Self.json(CanaryView(canary), status: .ok)
+        case .failure(let problems): return Self.json(["error": problems.description], status: .conflict)
+        }
+    }
+
+    /// promote, promote-full, abort, pause, resume: journaled with who did it.
+    func decideCanary(_ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
+        guard let trading else { return Self.tradingDisabled() }
+        let action: CanaryAction
+        let reason: String
+        switch AdminCanaryDecisionRequest.decision(try Self.decode(AdminCanaryDecisionRequest.self, from: body)) {
+        case .success(let value):
+            guard let known = CanaryAction(rawValue: value.action) else {
+                return Self.json(["error": "action '\(value.action)' is not known here"], status: .badRequest)
+            }
+            (action, reason) = (known, value.reason)
+        case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
+        }
+        let outcome: Result<CanaryState, StrategyProblems>
+        do {
+            outcome = try await withDeadline(commitTimeout) {
+                try await trading.engine.canaryDecision(action, by: principal.description, reason: reason)
+            }
+        } catch let error as ConsensusError {
+            return Self.error(error)
+        }
+        switch outcome {
+        case .success(let canary): return Self.json(CanaryView(canary), status: .ok)
+        case .failure(let problems): return Self.json(["error": problems.description], status: .conflict)
+        }
+    }
+
     func pause(_ paused: Bool, _ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {
         guard let trading else { return Self.tradingDisabled() }
         let reason: String
@@ -298,5 +363,75 @@ extension AdminAPI {
 
     static func tradingDisabled() -> Response {
         json(["error": "trading is not enabled on this replica (trading.enabled: false)"], status: .notFound)
+    }
+}
+
+
+/// `GET /canary`: the canary as a table of steps and checks (batonctl canary status prints it).
+struct CanaryView: Encodable {
+    struct Step: Encodable {
+        var step: Int
+        var percent: Int
+        /// "done", "current", "waiting" (or "promoted"/"aborted" for the current one at the end).
+        var state: String
+    }
+    struct Check: Encodable {
+        var logIndex: UInt64
+        var step: Int
+        var outcome: String
+        var failures: [String]
+        var atNanos: Int64
+        var candidate: SleeveMeasurement
+        var baseline: SleeveMeasurement
+        var drawdown: Int64
+    }
+    var strategy: String
+    var version: String
+    var symbols: [String]
+    var status: String
+    var step: Int
+    var percent: Int
+    var intervalSeconds: Int64
+    var passedChecks: Int
+    var failedChecks: Int
+    var maxFailedChecks: Int
+    var killDrawdown: Int64
+    var rollback: String
+    var startedBy: String
+    var startIndex: UInt64
+    var endReason: String?
+    var steps: [Step]
+    var checks: [Check]
+    var decisions: [CanaryDecision]
+
+    init(_ canary: CanaryState) {
+        let plan = canary.plan
+        strategy = plan.strategyName
+        version = plan.version
+        symbols = plan.symbols
+        status = canary.status.rawValue
+        step = canary.stepIndex + 1
+        percent = plan.steps[canary.stepIndex]
+        intervalSeconds = plan.intervalNanos / 1_000_000_000
+        passedChecks = canary.passedChecks
+        failedChecks = canary.failedChecks
+        maxFailedChecks = plan.maxFailedChecks
+        killDrawdown = plan.killDrawdown
+        rollback = plan.rollback.rawValue
+        startedBy = plan.by
+        startIndex = canary.startIndex
+        endReason = canary.endReason
+        steps = plan.steps.enumerated().map { index, percent in
+            let state =
+                index < canary.stepIndex || canary.status == .promoted ? "done"
+                : index == canary.stepIndex ? (canary.isActive ? "current" : canary.status.rawValue) : "waiting"
+            return Step(step: index + 1, percent: percent, state: state)
+        }
+        checks = canary.checks.map {
+            Check(
+                logIndex: $0.index, step: $0.check.step + 1, outcome: $0.outcome, failures: $0.failures, atNanos: $0.check.atNanos,
+                candidate: $0.check.candidate, baseline: $0.check.baseline, drawdown: $0.check.drawdown)
+        }
+        decisions = canary.decisions
     }
 }

@@ -49,14 +49,19 @@ public enum RiskGate {
         if let open = state.openOrder(for: symbol) {
             return .rejected(reason: "order \(open.clOrdID) for \(symbol) is in flight (\(open.status.rawValue))")
         }
-        let current = state.position(symbol)
+        // While a canary runs on the symbol each sleeve trades its own part of the position;
+        // the cap holds for the account's whole position after the order.
+        let sleeve = signal.origin.sleeve
+        let current = state.sleevePosition(symbol, sleeve)
         let target = signal.targetQuantity
+        let whole = state.position(symbol) - current + target
+        let part = sleeve.map { " (\($0.rawValue) sleeve)" } ?? ""
         if current == target {
             let word = target > 0 ? "long" : target < 0 ? "short" : "flat"
-            return .rejected(reason: "already \(word) \(abs(current)) \(symbol)")
+            return .rejected(reason: "already \(word) \(abs(current)) \(symbol)\(part)")
         }
-        if abs(target) > limits.maxPosition {
-            return .rejected(reason: "target position \(target) \(symbol) exceeds the cap of \(limits.maxPosition)")
+        if abs(whole) > limits.maxPosition {
+            return .rejected(reason: "target position \(whole) \(symbol) exceeds the cap of \(limits.maxPosition)")
         }
         let quantity = abs(target - current)
         if quantity > limits.maxOrderQuantity {
@@ -75,7 +80,7 @@ public enum RiskGate {
         let side: OrderSide = target > current ? .buy : .sell
         return .approved(
             side: side, quantity: quantity,
-            checks: "position \(current)→\(target) within ±\(limits.maxPosition); "
+            checks: "position \(current)→\(target)\(part) within ±\(limits.maxPosition); "
                 + "\(lastMinute + 1)/\(limits.maxOrdersPerMinute) per minute, "
                 + "\(lastHour + 1)/\(limits.maxOrdersPerHour) per hour; no order in flight")
     }

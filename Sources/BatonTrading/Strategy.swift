@@ -197,6 +197,14 @@ public enum StrategySpec: Sendable, Hashable, Codable {
         }
     }
 
+    /// The position it wants when long.
+    public var quantity: Int64 {
+        switch self {
+        case .maCrossover(let p): p.quantity
+        case .channelBreakout(let p): p.quantity
+        }
+    }
+
     /// Problems with the parameters, each naming the field (empty when valid).
     public var problems: [String] {
         switch self {

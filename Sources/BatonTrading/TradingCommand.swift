@@ -34,11 +34,15 @@ public struct SignalOrigin: Codable, Sendable, Hashable {
     public var tickPrice: Int64
     /// Wall clock (ns since the epoch) when the deciding replica received the tick.
     public var tickReceivedNanos: Int64
+    /// The candidate's sleeve while a canary runs on the symbol; nil (absent in the journal):
+    /// the baseline, which is every intent outside a canary.
+    public var sleeve: Sleeve?
 
     public init(
         strategy: String, strategyVersion: String, symbol: String, direction: TargetDirection, tickSequence: UInt64,
-        tickPrice: Int64, tickReceivedNanos: Int64
+        tickPrice: Int64, tickReceivedNanos: Int64, sleeve: Sleeve? = nil
     ) {
+        self.sleeve = sleeve
         self.strategy = strategy
         self.strategyVersion = strategyVersion
         self.symbol = symbol
@@ -366,6 +370,8 @@ public enum TradingCommand: Codable, Sendable, Hashable {
     case alert(AlertCommand)
     /// An operator put a strategy version on some symbols.
     case strategyDeployed(StrategyDeployment)
+    /// The canary controller: a start, a leader's analysis check, an operator's decision.
+    case canary(CanaryCommand)
 
     /// Log payloads that start with this byte are trading commands; anything else in the log
     /// (operator test proposals, future command families) is not the trading engine's.

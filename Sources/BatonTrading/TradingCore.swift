@@ -125,6 +125,8 @@ public enum TradingReport: Sendable, Hashable {
     case orderAcknowledged(clOrdID: String, latencyNanos: Int64)
     /// The alert outbox changed: an incident raised or resolved, a delivery's outcome journaled.
     case alert(AlertOutbox.Effect)
+    /// The canary started, stepped, was checked, paused, promoted or aborted.
+    case canary(CanaryState.Effect)
 }
 
 /// Deliberately broken cores, so the trading simulator shows that its checker catches each.
@@ -216,6 +218,12 @@ public struct TradingCore: Sendable {
     public let settings: Settings
     public private(set) var state = TradingState()
     private var strategies: [String: any Strategy] = [:]
+    /// The canary's candidate per symbol, beside that symbol's baseline, while one runs.
+    private var candidates: [String: any Strategy] = [:]
+    /// A canary check this leader proposed that has not applied yet (it decides each once).
+    private var canaryCheckPending = false
+    /// The candidate's highest mark-to-market this leader saw (the journal keeps the checks').
+    private var canaryPeakSeen: Int64 = .min
     private var reconciler: Reconciler
     /// Highest log index applied here, trading command or not.
     public private(set) var appliedThrough: UInt64 = 0
@@ -293,6 +301,8 @@ public struct TradingCore: Sendable {
     }
 
     public var symbols: [String] { settings.strategies.map(\.symbol) }
+    /// The last trade price this replica saw per symbol.
+    public var lastTradePrices: [String: Int64] { lastTicks.mapValues(\.price) }
     /// True while a planned hand-over holds sends.
     public var isHandingOver: Bool { handOver != .none }
     public var holdsSessionPermit: Bool { grantedCeiling != nil }
@@ -317,7 +327,14 @@ public struct TradingCore: Sendable {
     /// Rebuilds the state from applied commands at start, before anything else runs.
     public mutating func restore(_ command: TradingCommand, term: UInt64, index: UInt64) {
         noteForAlerts(command)
-        state.apply(command, term: term, index: index)
+        for effect in state.apply(command, term: term, index: index) {
+            // What runs on each symbol is journaled too: a restarted replica runs what the log says.
+            switch effect {
+            case .strategiesDeployed(let deployed): _ = switchStrategies(deployed)
+            case .canary(let change): switchCanary(change)
+            default: break
+            }
+        }
         appliedThrough = max(appliedThrough, index)
     }
 
@@ -379,6 +396,11 @@ public struct TradingCore: Sendable {
                 out.append(.report(.settledByReport(clOrdID: order.clOrdID)))
                 carryOut(reconciler.onResolved(clOrdID: order.clOrdID), now: now, out: &out)
             }
+            // Two sleeves share one order at a time on a canary's symbol: the one that waited
+            // goes once this order ends (and a rolled-back candidate flattens the same way).
+            if order.status.isTerminal, state.candidateBooks[order.symbol] != nil {
+                actOnStandingSignals([order.symbol], now: now, out: &out)
+            }
             return false
         case .filled(let clOrdID, let symbol, let quantity, let price):
             out.append(.report(.filled(clOrdID: clOrdID, symbol: symbol, quantity: quantity, price: price)))
@@ -395,15 +417,22 @@ public struct TradingCore: Sendable {
         case .strategiesDeployed(let deployed):
             // Every replica switches here, at the same log position: a fresh strategy (no
             // regime until its own rule decides), so followers keep deciding what the leader does.
-            var ignored: [String] = []
-            for strategy in deployed {
-                guard strategies[strategy.spec.symbol] != nil else {
-                    ignored.append(strategy.spec.symbol)
-                    continue
-                }
-                strategies[strategy.spec.symbol] = strategy.spec.make(version: strategy.version)
+            out.append(.report(.strategiesDeployed(deployed, ignored: switchStrategies(deployed))))
+            return false
+        case .canary(let change):
+            if case .checked = change { canaryCheckPending = false }
+            if case .ignored = change { canaryCheckPending = false }
+            switchCanary(change)
+            out.append(.report(.canary(change)))
+            switch change {
+            case .started(let canary), .promoted(let canary), .aborted(let canary):
+                if case .started = change { canaryPeakSeen = .min }
+                actOnStandingSignals(canary.plan.symbols, now: now, out: &out)
+            case .stepChanged:
+                actOnStandingSignals(state.canary?.plan.symbols ?? [], now: now, out: &out)
+            case .checked, .paused, .ignored:
+                break
             }
-            out.append(.report(.strategiesDeployed(deployed, ignored: ignored)))
             return false
         case .sequenceReserved(let reservation, let first, let through):
             onSequenceReserved(reservation, first: first, through: through, out: &out)
@@ -428,7 +457,7 @@ public struct TradingCore: Sendable {
     }
 
     private mutating func compareWithShadow(_ signal: SignalOrigin, out: inout [TradingDirective]) {
-        guard !isLeader, let mine = shadowDirection[signal.symbol] else { return }
+        guard !isLeader, let mine = shadowDirection[Self.shadowKey(signal)] else { return }
         if mine == signal.direction { shadowAgreements += 1 } else { shadowDivergences += 1 }
         out.append(.report(.shadow(agreed: mine == signal.direction)))
     }
@@ -442,16 +471,77 @@ public struct TradingCore: Sendable {
         let signal = strategy.onTick(sequence: sequence, price: price, receivedNanos: receivedNanos)
         strategies[symbol] = strategy
         lastTicks[symbol] = (sequence, price)
-        guard let signal else { return [] }
+        var candidateSignal: StrategySignal?
+        if var candidate = candidates[symbol] {
+            candidateSignal = candidate.onTick(sequence: sequence, price: price, receivedNanos: receivedNanos)
+            candidates[symbol] = candidate
+        }
+        guard signal != nil || candidateSignal != nil else { return [] }
         var out: [TradingDirective] = []
-        decide(signal, now: now, out: &out)
+        if let signal { decideShare(signal, sleeve: candidates[symbol] == nil ? nil : .baseline, now: now, out: &out) }
+        if let candidateSignal { decideShare(candidateSignal, sleeve: .candidate, now: now, out: &out) }
         return out
+    }
+
+    /// A sleeve's signal at its share of the quantity: the baseline keeps what the candidate's
+    /// step does not take. A sleeve whose share is nothing decides nothing (at 100% the baseline
+    /// would only journal "already flat").
+    private mutating func decideShare(_ signal: StrategySignal, sleeve: Sleeve?, now: Int64, out: inout [TradingDirective]) {
+        guard let sleeve else { return decide(signal, now: now, out: &out) }
+        let percent = state.canary?.candidatePercent ?? 0
+        let share = sleeve == .candidate ? percent : 100 - percent
+        guard share > 0 else {
+            out.append(.report(.signalIgnored(symbol: signal.origin.symbol, direction: signal.origin.direction, why: "the \(sleeve.rawValue) sleeve has no share at this step")))
+            return
+        }
+        var scaled = signal
+        scaled.targetQuantity = CanaryMeter.share(signal.targetQuantity, percent: share)
+        scaled.origin.sleeve = sleeve
+        decide(scaled, now: now, out: &out)
+    }
+
+    static func shadowKey(_ origin: SignalOrigin) -> String {
+        origin.sleeve == .candidate ? origin.symbol + "/candidate" : origin.symbol
+    }
+
+    /// Every replica runs what the journal says: a deployment's fresh strategies (no regime until
+    /// its own rule decides), so followers keep deciding what the leader does. Returns the
+    /// symbols this replica does not trade, left as they were.
+    private mutating func switchStrategies(_ deployed: [DeployedStrategy]) -> [String] {
+        var ignored: [String] = []
+        for strategy in deployed {
+            guard strategies[strategy.spec.symbol] != nil else {
+                ignored.append(strategy.spec.symbol)
+                continue
+            }
+            strategies[strategy.spec.symbol] = strategy.spec.make(version: strategy.version)
+        }
+        return ignored
+    }
+
+    /// A canary's candidates start beside the baselines; a promoted one becomes the baseline,
+    /// warm as it is; an aborted one stops deciding (its sleeve is flattened or handed over).
+    private mutating func switchCanary(_ change: CanaryState.Effect) {
+        switch change {
+        case .started(let canary):
+            for spec in canary.plan.candidate where strategies[spec.symbol] != nil {
+                candidates[spec.symbol] = spec.make(version: canary.plan.version)
+            }
+        case .promoted(let canary):
+            for symbol in canary.plan.symbols {
+                if let candidate = candidates.removeValue(forKey: symbol) { strategies[symbol] = candidate }
+            }
+        case .aborted(let canary):
+            for symbol in canary.plan.symbols { candidates[symbol] = nil }
+        case .stepChanged, .checked, .paused, .ignored:
+            break
+        }
     }
 
     private mutating func decide(_ signal: StrategySignal, now: Int64, out: inout [TradingDirective]) {
         let symbol = signal.origin.symbol
         let direction = signal.origin.direction
-        shadowDirection[symbol] = direction
+        shadowDirection[Self.shadowKey(signal.origin)] = direction
         out.append(.report(.signal(symbol: symbol, direction: direction)))
         guard isLeader else { return }
         let why: String? =
@@ -626,7 +716,8 @@ public struct TradingCore: Sendable {
         case .handOver(let mark): if !mark.drained, handOver == .abandoning { abandonRefused = true }
         case .alert(.attempted(let id, let sink, _)): alertDispatcher.settled(id: id, sink: sink)
         case .alert(.raise(let identity, _, _)), .alert(.resolve(let identity, _, _)): proposedAlerts.remove(identity)
-        case .orderSent, .tradingPaused, .resolved, .audit, .strategyDeployed: break
+        case .canary(.check): canaryCheckPending = false
+        case .orderSent, .tradingPaused, .resolved, .audit, .strategyDeployed, .canary: break
         }
     }
 
@@ -639,7 +730,10 @@ public struct TradingCore: Sendable {
         -> [TradingDirective]
     {
         var out = tradingDuty(now: now, leadership: view, session: session)
-        if isLeader { alertDuty(now: now, out: &out) }
+        if isLeader {
+            canaryDuty(now: now, out: &out)
+            alertDuty(now: now, out: &out)
+        }
         return out
     }
 
@@ -801,6 +895,7 @@ public struct TradingCore: Sendable {
         awaitingFirstAnswer = [:]
         alertDispatcher.reset()
         proposedAlerts = []
+        canaryCheckPending = false
         proposedExecIDs = []
         proposedReconciliations = []
         pendingUnknowns = []
@@ -846,18 +941,75 @@ public struct TradingCore: Sendable {
 
     /// On becoming able to trade: the warm (shadow) strategies may already want a position the
     /// journal does not have, e.g. the old leader saw the crossing and died before its intent.
-    /// Each such standing signal goes through the risk gate like any other.
+    /// Each such standing signal goes through the risk gate like any other. On a canary's
+    /// symbols each sleeve is judged on its own part at its share, and a rolled-back candidate
+    /// that still holds a position is taken back to flat.
     private mutating func actOnStandingSignals(now: Int64, out: inout [TradingDirective]) {
+        actOnStandingSignals(symbols, now: now, out: &out)
+    }
+
+    private mutating func actOnStandingSignals(_ symbols: [String], now: Int64, out: inout [TradingDirective]) {
+        guard isLeader, phase == .trading else { return }
         for symbol in symbols {
-            guard phase == .trading, let strategy = strategies[symbol], let last = lastTicks[symbol],
-                let signal = strategy.standingSignal(
-                    position: state.position(symbol), lastSequence: last.sequence, lastPrice: last.price)
-            else { continue }
+            guard let strategy = strategies[symbol], let last = lastTicks[symbol] else { continue }
             // An order in flight settles the position first.
             guard state.openOrder(for: symbol) == nil, !inFlightSymbols.contains(symbol) else { continue }
-            out.append(.report(.standingSignal(symbol: symbol, direction: signal.origin.direction)))
-            decide(signal, now: now, out: &out)
+            let book = state.candidateBooks[symbol]
+            let canary = state.canary.flatMap { $0.isActive && $0.plan.symbols.contains(symbol) ? $0 : nil }
+            var wanted: [StrategySignal] = []
+            if let canary, let candidate = candidates[symbol], let regime = candidate.regime {
+                let target = CanaryMeter.share(candidate.target(regime), percent: canary.candidatePercent)
+                if target != (book?.quantity ?? 0) {
+                    var signal = candidate.signal(regime, sequence: last.sequence, price: last.price, receivedNanos: 0)
+                    signal.targetQuantity = target
+                    signal.origin.sleeve = .candidate
+                    wanted.append(signal)
+                }
+            } else if canary == nil, let book, book.quantity != 0, let ended = state.canary,
+                let spec = ended.plan.candidate.first(where: { $0.symbol == symbol })
+            {
+                // The rollback: the aborted candidate's sleeve goes back to flat, in its name.
+                let origin = SignalOrigin(
+                    strategy: spec.name, strategyVersion: ended.plan.version, symbol: symbol, direction: .flat,
+                    tickSequence: last.sequence, tickPrice: last.price, tickReceivedNanos: 0, sleeve: .candidate)
+                wanted.append(StrategySignal(origin: origin, targetQuantity: 0))
+            }
+            if let regime = strategy.regime {
+                let share = 100 - (canary?.candidatePercent ?? 0)
+                let target = CanaryMeter.share(strategy.target(regime), percent: share)
+                let sleeve: Sleeve? = canary == nil ? nil : .baseline
+                if share > 0, target != state.sleevePosition(symbol, sleeve) {
+                    var signal = strategy.signal(regime, sequence: last.sequence, price: last.price, receivedNanos: 0)
+                    signal.targetQuantity = target
+                    signal.origin.sleeve = sleeve
+                    wanted.append(signal)
+                }
+            }
+            // One order per symbol at a time: the first goes now, the other once it ends.
+            guard let first = wanted.first else { continue }
+            out.append(.report(.standingSignal(symbol: symbol, direction: first.origin.direction)))
+            decide(first, now: now, out: &out)
         }
+    }
+
+    /// The leader's part of a canary: a check every interval of the running step, and at once
+    /// when the candidate's drawdown passes the kill limit (paused or not).
+    private mutating func canaryDuty(now: Int64, out: inout [TradingDirective]) {
+        guard isLeader, phase == .trading, !canaryCheckPending, let canary = state.canary, canary.isActive else { return }
+        var marks: [String: Int64] = [:]
+        for symbol in canary.plan.symbols { marks[symbol] = lastTicks[symbol]?.price }
+        var baselineQuantities: [String: Int64] = [:]
+        for symbol in canary.plan.symbols { baselineQuantities[symbol] = strategies[symbol]?.quantity }
+        let due = canary.status == .running && now - canary.windowStartNanos >= canary.plan.intervalNanos
+        var check = CanaryMeter.measure(
+            state, canary: canary, baselineQuantities: baselineQuantities, to: now, marks: marks, kill: false)
+        canaryPeakSeen = max(canaryPeakSeen, check.candidate.markToMarket)
+        check.peakMarkToMarket = max(check.peakMarkToMarket, canaryPeakSeen)
+        let killing = check.drawdown > canary.plan.killDrawdown
+        guard due || killing else { return }
+        check.kill = killing
+        canaryCheckPending = true
+        out.append(.propose(.canary(.check(check))))
     }
 
     /// Every committed intent this leader may send: intents of its own term, and orders its
@@ -939,6 +1091,12 @@ public struct TradingCore: Sendable {
         }
     }
 
+    /// The last canary if it was aborted, named "<strategy>@<version>", for its incident.
+    private var canaryAbortedObservation: (name: String, atMillis: Int64, reason: String)? {
+        guard let canary = state.canary, canary.status == .aborted, let end = canary.decisions.last else { return nil }
+        return ("\(canary.plan.strategyName)@\(canary.plan.version)", end.atNanos / 1_000_000, canary.endReason ?? "")
+    }
+
     /// The conditions this leader raises incidents for (IncidentRules), level-triggered against
     /// the replicated outbox: an incident open in the journal is not raised again by a new
     /// leader, and one whose condition cleared is resolved by whoever leads then.
@@ -961,7 +1119,7 @@ public struct TradingCore: Sendable {
             haltReason: phase == .halted ? (haltReason ?? "no reason given") : nil, trading: phase == .trading,
             reconcilingSinceMillis: reconcilingSince.map { $0 / 1_000_000 },
             sessionDownSinceMillis: sessionDownSince.map { $0 / 1_000_000 }, unknownOrders: unknown,
-            riskLimitHits: riskLimitHits, external: observed)
+            riskLimitHits: riskLimitHits, canaryAborted: canaryAbortedObservation, external: observed)
         let commands = incidentRules.decisions(
             wanted: incidentRules.evaluate(observations), outbox: state.alerts, routes: alertRoutes,
             busy: proposedAlerts, nowMillis: nowMillis, judgedHealth: incidentRules.judgedHealth(observations))

@@ -89,6 +89,13 @@ public struct TradingState: Sendable {
     public private(set) var audit: [AuditRecord] = []
     /// Open incidents and the alert events still to deliver (doc/alerting.md).
     public private(set) var alerts = AlertOutbox()
+    /// The latest canary (running, paused, or how it ended), nil before the first.
+    public private(set) var canary: CanaryState?
+    /// Per symbol, the candidate sleeve's part of the position (only symbols a canary ran on);
+    /// the baseline holds the rest.
+    public private(set) var candidateBooks: [String: SleeveBook] = [:]
+    /// Per symbol, the cash every fill moved (price units × quantity, negative for buying).
+    public private(set) var cashFlows: [String: Int64] = [:]
     public static let maxRejectionsKept = 1_000
     public static let maxAuditKept = 10_000
     static let maxAnomaliesKept = 100
@@ -111,6 +118,7 @@ public struct TradingState: Sendable {
         case alert(AlertOutbox.Effect)
         /// These symbols run a new strategy from here on.
         case strategiesDeployed([DeployedStrategy])
+        case canary(CanaryState.Effect)
     }
 
     /// Applies one committed command found at log position (term, index).
@@ -231,7 +239,55 @@ public struct TradingState: Sendable {
             }
             for strategy in deployed { strategies[strategy.spec.symbol] = strategy }
             return [.strategiesDeployed(deployed)]
+
+        case .canary(let command):
+            return applyCanary(command, index: index).map { .canary($0) }
         }
+    }
+
+    private mutating func applyCanary(_ command: CanaryCommand, index: UInt64) -> [CanaryState.Effect] {
+        if case .start(let plan) = command, !(canary?.isActive ?? false) {
+            if let problem = plan.problem { return [.ignored("canary not started: \(problem)")] }
+            if let held = plan.symbols.first(where: { (candidateBooks[$0]?.quantity ?? 0) != 0 }) {
+                return [.ignored("canary not started: the last candidate still holds \(candidateBooks[held]?.quantity ?? 0) \(held)")]
+            }
+            var baseline: Int64 = 0
+            for symbol in plan.symbols {
+                candidateBooks[symbol] = SleeveBook()
+                if let mark = plan.startMarks[symbol] {
+                    baseline &+= SleeveBook(quantity: position(symbol), cash: cashFlows[symbol] ?? 0).markToMarket(at: mark)
+                }
+            }
+            let started = CanaryState(plan: plan, index: index, baselineMarkToMarket: baseline)
+            canary = started
+            return [.started(started)]
+        }
+        guard var current = canary else { return [.ignored("no canary")] }
+        let effects = current.apply(command, index: index)
+        for effect in effects {
+            switch effect {
+            case .promoted(let ended):
+                // The candidate becomes the baseline: its sleeve is simply the position now.
+                for spec in ended.plan.candidate {
+                    candidateBooks[spec.symbol] = nil
+                    strategies[spec.symbol] = DeployedStrategy(
+                        spec: spec, version: ended.plan.version, by: "canary promoted (\(ended.decisions.last?.by ?? "?"))",
+                        reason: ended.plan.reason, atNanos: ended.decisions.last?.atNanos ?? 0, index: index)
+                }
+            case .aborted(let ended) where ended.plan.rollback == .handToBaseline:
+                for symbol in ended.plan.symbols { candidateBooks[symbol] = nil }
+            default:
+                break
+            }
+        }
+        canary = current
+        return effects
+    }
+
+    /// The part of `symbol`'s position that belongs to `sleeve` (nil: no canary, the baseline).
+    public func sleevePosition(_ symbol: String, _ sleeve: Sleeve?) -> Int64 {
+        let candidate = candidateBooks[symbol]?.quantity ?? 0
+        return sleeve == .candidate ? candidate : position(symbol) - candidate
     }
 
     /// An operator's resolution closes an order that is still open; it never reopens or changes
@@ -266,7 +322,7 @@ public struct TradingState: Sendable {
                 let notional = Int128(quantity) * Int128(price) - Int128(order.cumulativeQuantity) * Int128(order.averagePrice)
                 let implied = notional / Int128(delta)
                 let fillPrice = (0...Int128(TradingBounds.maxPriceUnits)).contains(implied) ? Int64(implied) : price
-                applyFill(symbol: order.symbol, side: order.intent.side, quantity: delta, price: fillPrice)
+                applyFill(symbol: order.symbol, side: order.intent.side, quantity: delta, price: fillPrice, sleeve: order.intent.signal.sleeve)
                 effects.append(.filled(clOrdID: order.clOrdID, symbol: order.symbol, quantity: delta, price: fillPrice))
             }
             order.cumulativeQuantity = quantity
@@ -326,14 +382,14 @@ public struct TradingState: Sendable {
             if order.cumulativeQuantity > 0 {
                 applyFill(
                     symbol: order.symbol, side: order.intent.side == .buy ? .sell : .buy,
-                    quantity: order.cumulativeQuantity, price: order.averagePrice)
+                    quantity: order.cumulativeQuantity, price: order.averagePrice, sleeve: order.intent.signal.sleeve)
                 effects.append(
                     .filled(
                         clOrdID: order.clOrdID, symbol: order.symbol, quantity: -order.cumulativeQuantity,
                         price: order.averagePrice))
             }
             if newCum > 0 {
-                applyFill(symbol: order.symbol, side: order.intent.side, quantity: newCum, price: report.averagePrice)
+                applyFill(symbol: order.symbol, side: order.intent.side, quantity: newCum, price: report.averagePrice, sleeve: order.intent.signal.sleeve)
                 effects.append(.filled(clOrdID: order.clOrdID, symbol: order.symbol, quantity: newCum, price: report.averagePrice))
             }
             order.cumulativeQuantity = newCum
@@ -349,7 +405,7 @@ public struct TradingState: Sendable {
                 (report.lastQuantity == delta && report.lastPrice > 0)
                 ? report.lastPrice
                 : ((0...Int128(TradingBounds.maxPriceUnits)).contains(implied) ? Int64(implied) : report.averagePrice)
-            applyFill(symbol: order.symbol, side: order.intent.side, quantity: delta, price: price)
+            applyFill(symbol: order.symbol, side: order.intent.side, quantity: delta, price: price, sleeve: order.intent.signal.sleeve)
             order.cumulativeQuantity = newCum
             order.averagePrice = report.averagePrice
             effects.append(.filled(clOrdID: order.clOrdID, symbol: order.symbol, quantity: delta, price: price))
@@ -395,7 +451,7 @@ public struct TradingState: Sendable {
 
     /// Quantities and prices are bounded (TradingBounds); products are taken in Int128, and a
     /// sum that would leave Int64 saturates and is recorded as an anomaly instead of trapping.
-    private mutating func applyFill(symbol: String, side: OrderSide, quantity: Int64, price: Int64) {
+    private mutating func applyFill(symbol: String, side: OrderSide, quantity: Int64, price: Int64, sleeve: Sleeve?) {
         var position = positions[symbol] ?? Position(symbol: symbol)
         let signed = quantity * side.sign
         let old = position.quantity
@@ -403,6 +459,13 @@ public struct TradingState: Sendable {
         guard !positionOverflow else {
             _ = noteAnomaly("position in \(symbol) would leave the representable range; fill of \(quantity) not applied")
             return
+        }
+        let cash = -Int128(signed) * Int128(price)
+        cashFlows[symbol] = Int64(clamping: Int128(cashFlows[symbol] ?? 0) + cash)
+        if sleeve == .candidate, var book = candidateBooks[symbol] {
+            book.quantity = Int64(clamping: Int128(book.quantity) + Int128(signed))
+            book.cash = Int64(clamping: Int128(book.cash) + cash)
+            candidateBooks[symbol] = book
         }
         if old == 0 || (old > 0) == (signed > 0) {
             // Opening or adding: weighted average entry.

@@ -14,7 +14,7 @@ struct BatonCtl: AsyncParsableCommand {
         commandName: "batonctl",
         abstract: "On-call CLI for a Baton cluster.",
         subcommands: [
-            Status.self, Orders.self, Strategy.self, Positions.self, Trading.self, ServiceLevels.self, Alerts.self, Pause.self, Resume.self,
+            Status.self, Orders.self, Strategy.self, Canary.self, Positions.self, Trading.self, ServiceLevels.self, Alerts.self, Pause.self, Resume.self,
             TransferLeadership.self, Propose.self, Audit.self, Journal.self,
         ]
     )
@@ -529,6 +529,173 @@ struct StrategyDeploy: AsyncParsableCommand {
             print("\(r.symbol): \(r.strategy) v\(r.version) from log index \(r.logIndex ?? 0)")
         }
     }
+}
+
+struct Canary: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a candidate strategy version beside the baseline on a growing share of its quantity.",
+        subcommands: [CanaryStatus.self, CanaryStart.self, CanaryPromote.self, CanaryAbort.self, CanaryPause.self, CanaryResume.self],
+        defaultSubcommand: CanaryStatus.self)
+}
+
+/// GET /canary, as batonctl reads it.
+struct CanaryReply: Decodable {
+    struct Step: Decodable { var step: Int; var percent: Int; var state: String }
+    struct Measurement: Decodable {
+        var orders: Int; var brokerRejects: Int; var riskRefusals: Int; var orderedQuantity: Int64; var filledQuantity: Int64
+        var slippageBps: Int; var windowPnL: Int64?; var windowPnl: Int64?; var markToMarket: Int64; var allocation: Int64
+        var pnl: Int64 { windowPnL ?? windowPnl ?? 0 }
+    }
+    struct Check: Decodable {
+        var logIndex: UInt64; var step: Int; var outcome: String; var failures: [String]; var candidate: Measurement
+        var baseline: Measurement; var drawdown: Int64
+    }
+    struct Decision: Decodable { var action: String; var by: String; var detail: String; var percent: Int; var index: UInt64 }
+    var strategy: String
+    var version: String
+    var symbols: [String]
+    var status: String
+    var step: Int
+    var percent: Int
+    var intervalSeconds: Int64
+    var passedChecks: Int
+    var failedChecks: Int
+    var maxFailedChecks: Int
+    var rollback: String
+    var startedBy: String
+    var endReason: String?
+    var steps: [Step]
+    var checks: [Check]
+    var decisions: [Decision]
+
+    func print() {
+        Swift.print("canary \(strategy) v\(version) on \(symbols.joined(separator: ",")): \(status), step \(step)/\(steps.count) at \(percent)%, checks passed \(passedChecks), failed \(failedChecks)/\(maxFailedChecks), every \(intervalSeconds) s, rollback \(rollback), started by \(startedBy)")
+        if let endReason { Swift.print("ended: \(endReason)") }
+        printTable([["STEP", "PERCENT", "STATE"]] + steps.map { ["\($0.step)", "\($0.percent)%", $0.state] })
+        var rows = [["INDEX", "STEP", "OUTCOME", "ORDERS c/b", "REJECTS", "FILL", "SLIP bps", "PnL c/b", "DRAWDOWN", "FAILURES"]]
+        for c in checks.suffix(20) {
+            rows.append([
+                "\(c.logIndex)", "\(c.step)", c.outcome, "\(c.candidate.orders)/\(c.baseline.orders)", "\(c.candidate.brokerRejects)",
+                "\(c.candidate.filledQuantity)/\(c.candidate.orderedQuantity)", "\(c.candidate.slippageBps)",
+                "\(c.candidate.pnl)/\(c.baseline.pnl)", "\(c.drawdown)", c.failures.joined(separator: "; "),
+            ])
+        }
+        printTable(rows)
+        printTable([["INDEX", "ACTION", "BY", "PERCENT", "DETAIL"]] + decisions.suffix(20).map { ["\($0.index)", $0.action, $0.by, "\($0.percent)%", $0.detail] })
+    }
+}
+
+struct CanaryStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "The canary's steps, checks and decisions.")
+    @OptionGroup var options: AdminOptions
+    @OptionGroup var source: TradingSource
+
+    func run() async throws {
+        try Admin.decoder.decode(CanaryReply.self, from: try await source.fetch("/canary", options)).print()
+    }
+}
+
+struct CanaryStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start", abstract: "Start a canary of a strategy version beside the baseline.",
+        discussion: """
+              batonctl canary start --strategy channel-breakout --version 2 --param lookback=30 \\
+                --steps 5,25,50,100 --interval 10m --max-failed-checks 2 --reason "breakout v2"
+            Each step gives the candidate that percentage of the symbol's quantity; the baseline keeps
+            the rest. A check every interval judges it (trading.canary.* limits); a passed check moves
+            to the next step, the last one promotes it.
+            """)
+    @OptionGroup var options: AdminOptions
+    @Option(help: "The candidate's strategy (batonctl strategy deploy --help lists them).") var strategy: String
+    @Option(help: "The candidate's version.") var version: String
+    @Option(name: .customLong("param"), help: "A parameter as KEY=VALUE (repeat).") var params: [String] = []
+    @Option(name: .customLong("symbol"), help: "A symbol to run it on (repeat; default: every traded symbol).")
+    var symbols: [String] = []
+    @Option(help: "Rising percentages, the last 100.") var steps: String = "5,25,50,100"
+    @Option(help: "How often a check judges the step: 90s, 10m, 1h.") var interval: String = "10m"
+    @Option(help: "Failed checks that abort it.") var maxFailedChecks: Int = 2
+    @Option(help: "Why (journaled).") var reason: String
+
+    static func seconds(_ text: String) -> Int? {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
+        if let unit = text.last.flatMap({ units[$0] }), let value = Int(text.dropLast()) { return value * unit }
+        return Int(text)
+    }
+
+    func validate() throws {
+        for param in params where !param.contains("=") || param.hasPrefix("=") {
+            throw ValidationError("--param \(param): expected KEY=VALUE, e.g. lookback=30")
+        }
+        guard steps.split(separator: ",").allSatisfy({ Int($0.trimmingCharacters(in: .whitespaces)) != nil }) else {
+            throw ValidationError("--steps \(steps): expected percentages like 5,25,50,100")
+        }
+        guard Self.seconds(interval) != nil else { throw ValidationError("--interval \(interval): expected e.g. 90s, 10m or 1h") }
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
+    }
+
+    func run() async throws {
+        var parameters: [String: String] = [:]
+        for param in params {
+            parameters[String(param.prefix { $0 != "=" })] = String(param.drop { $0 != "=" }.dropFirst())
+        }
+        var request: [String: Any] = [
+            "name": strategy, "version": version, "reason": reason, "parameters": parameters,
+            "steps": steps.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) },
+            "interval_s": Self.seconds(interval) ?? 0, "max_failed_checks": maxFailedChecks,
+        ]
+        if !symbols.isEmpty { request["symbols"] = symbols }
+        let leader = try await Admin.findLeader(options)
+        let (status, reply) = try await Admin.send(
+            "\(leader)/admin/canary", method: .POST, token: options.token,
+            body: try JSONSerialization.data(withJSONObject: request), ca: options.caFile, timeout: options.timeout + 5)
+        guard status == 200 else {
+            throw ValidationError("starting the canary of \(strategy) v\(version) failed (HTTP \(status)): \(Admin.message(reply))")
+        }
+        try Admin.decoder.decode(CanaryReply.self, from: reply).print()
+    }
+}
+
+/// promote, promote --full, abort, pause, resume: one request each, journaled with who.
+enum CanaryDecision {
+    static func send(_ action: String, reason: String?, _ options: AdminOptions) async throws {
+        var request: [String: Any] = ["action": action]
+        if let reason { request["reason"] = reason }
+        let leader = try await Admin.findLeader(options)
+        let (status, reply) = try await Admin.send(
+            "\(leader)/admin/canary/decide", method: .POST, token: options.token,
+            body: try JSONSerialization.data(withJSONObject: request), ca: options.caFile, timeout: options.timeout + 5)
+        guard status == 200 else { throw ValidationError("canary \(action) failed (HTTP \(status)): \(Admin.message(reply))") }
+        try Admin.decoder.decode(CanaryReply.self, from: reply).print()
+    }
+}
+
+struct CanaryPromote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "promote", abstract: "Move the canary to its next step now (--full: make it the baseline now).")
+    @OptionGroup var options: AdminOptions
+    @Flag(help: "Skip the remaining steps: the candidate becomes the baseline.") var full = false
+    @Option(help: "Why (journaled).") var reason: String?
+    func run() async throws { try await CanaryDecision.send(full ? "promote-full" : "promote", reason: reason, options) }
+}
+
+struct CanaryAbort: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "abort", abstract: "Abort the canary and roll it back (trading.canary.rollback).")
+    @OptionGroup var options: AdminOptions
+    @Option(help: "Why (journaled).") var reason: String?
+    func run() async throws { try await CanaryDecision.send("abort", reason: reason, options) }
+}
+
+struct CanaryPause: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Hold the canary at its step: no checks count until resumed (the kill limit still applies).")
+    @OptionGroup var options: AdminOptions
+    @Option(help: "Why (journaled).") var reason: String?
+    func run() async throws { try await CanaryDecision.send("pause", reason: reason, options) }
+}
+
+struct CanaryResume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume a paused canary on a fresh analysis window.")
+    @OptionGroup var options: AdminOptions
+    @Option(help: "Why (journaled).") var reason: String?
+    func run() async throws { try await CanaryDecision.send("resume", reason: reason, options) }
 }
 
 struct Positions: AsyncParsableCommand {

@@ -456,6 +456,24 @@ struct TradingConfigurationTests {
         #expect(pagedError.errors.contains { $0.key == "alerts.pagerduty.group_window_ms" && $0.message.contains("one event per request") }, "\(pagedError)")
     }
 
+    @Test func canaryLimitsAreReadAndBoundedAndTheActionsMatchTheController() throws {
+        #expect(AdminCanaryDecisionRequest.actions == CanaryAction.allCases.map(\.rawValue), "one list of canary actions")
+        let defaults = try #require(try BatondConfiguration.parse(yaml: Self.trading, source: "n2.yaml", environment: [:]).trading)
+        #expect(defaults.canary == TradingConfiguration.CanarySettings())
+        let tuned = Self.trading.replacingOccurrences(
+            of: "    threshold: 0.05", with: "    threshold: 0.05\n  canary:\n    max_slippage_bps: 20\n    kill_drawdown: 250.50\n    rollback: hand-to-baseline")
+        let trading = try #require(try BatondConfiguration.parse(yaml: tuned, source: "n2.yaml", environment: [:]).trading)
+        #expect(trading.canary.maxSlippageBps == 20 && trading.canary.killDrawdown == 2_505_000 && trading.canary.rollback == "hand-to-baseline")
+        let bad = Self.trading.replacingOccurrences(
+            of: "    threshold: 0.05", with: "    threshold: 0.05\n  canary:\n    min_fill_permille: 1001\n    kill_drawdown: 0\n    rollback: sell-everything")
+        let errors = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: bad, source: "n2.yaml", environment: [:])
+        }
+        #expect(errors.errors.contains { $0.key == "trading.canary.min_fill_permille" && $0.message.contains("0 to 1000") }, "\(errors)")
+        #expect(errors.errors.contains { $0.key == "trading.canary.kill_drawdown" && $0.message.contains("positive") }, "\(errors)")
+        #expect(errors.errors.contains { $0.key == "trading.canary.rollback" && $0.message.contains("flatten or hand-to-baseline") }, "\(errors)")
+    }
+
     @Test func theStrategyIsNamedFromTheRegistryAndAnotherStrategysKeyIsRefused() throws {
         #expect(Set(TradingConfiguration.strategyKeys.keys) == Set(StrategySpec.registry.map(\.name)), "one list of strategies")
         let defaults = try #require(try BatondConfiguration.parse(yaml: Self.trading, source: "n2.yaml", environment: [:]).trading)

@@ -14,6 +14,8 @@
 // - POST /admin/alerts/test                AdminAlertTestRequest  {"sink": "slack"}, one of four names
 // - POST /admin/orders/resolve            AdminResolveRequest  {"clordid", "outcome", "reason",
 //                                    "quantity", "price"}, the outcome's rules, the price's units
+// - POST /admin/canary, /decide      AdminCanaryRequest, AdminCanaryDecisionRequest: steps rise to
+//                                    100, interval 1…86400 s; action one of five, no `by`
 // - POST /admin/strategies           AdminStrategyRequest  {"name", "version", "symbols",
 //                                    "parameters", "reason"}, lengths and counts, scalars as text
 // The input is also used as the value of each field (`{"count": <input>}` …, and for resolve a
@@ -108,6 +110,21 @@ private func routes(_ body: Data) {
     }
     if case .decoded(let request) = decode(AdminStrategyRequest.self, body) {
         deployment(request)
+    }
+    if case .decoded(let request) = decode(AdminCanaryRequest.self, body) {
+        switch AdminCanaryRequest.start(request) {
+        case .success(let start):
+            require(start.steps.last == 100 && zip(start.steps, start.steps.dropFirst()).allSatisfy { $0 < $1 }, "steps \(start.steps) accepted")
+            require((1...86_400).contains(start.intervalSeconds) && (1...100).contains(start.maxFailedChecks), "interval or max failed checks")
+        case .failure(let refusal): require(!refusal.message.isEmpty && refusal.message.utf8.count <= 200, "canary refusal: \(refusal)")
+        }
+    }
+    if case .decoded(let request) = decode(AdminCanaryDecisionRequest.self, body) {
+        switch AdminCanaryDecisionRequest.decision(request) {
+        case .success(let decision):
+            require(AdminCanaryDecisionRequest.actions.contains(decision.action) && request?.by == nil, "decision \(decision.action) accepted")
+        case .failure(let refusal): require(!refusal.message.isEmpty && refusal.message.utf8.count <= 200, "canary decision refusal: \(refusal)")
+        }
     }
     if case .decoded(let request) = decode(AdminAlertTestRequest.self, body) {
         switch AdminAlertTestRequest.sink(request) {
