@@ -273,13 +273,19 @@ extension AdminAPI {
         case .success(let value): specs = value
         case .failure(let problems): return Self.json(["error": problems.description], status: .badRequest)
         }
+        return try await canaryAnswer {
+            try await trading.engine.startCanary(
+                specs, version: request.deployment.version, steps: request.steps, intervalSeconds: request.intervalSeconds,
+                maxFailedChecks: request.maxFailedChecks, by: principal.description, reason: request.deployment.reason)
+        }
+    }
+
+    /// Journals a canary change within the commit timeout and answers with the canary as it
+    /// then stands, or 409 with why the controller would not take it.
+    private func canaryAnswer(_ change: @escaping @Sendable () async throws -> Result<CanaryState, StrategyProblems>) async throws -> Response {
         let outcome: Result<CanaryState, StrategyProblems>
         do {
-            outcome = try await withDeadline(commitTimeout) {
-                try await trading.engine.startCanary(
-                    specs, version: request.deployment.version, steps: request.steps, intervalSeconds: request.intervalSeconds,
-                    maxFailedChecks: request.maxFailedChecks, by: principal.description, reason: request.deployment.reason)
-            }
+            outcome = try await withDeadline(commitTimeout) { try await change() }
         } catch let error as ConsensusError {
             return Self.error(error)
         }
@@ -302,18 +308,8 @@ extension AdminAPI {
             (action, reason) = (known, value.reason)
         case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
         }
-        let outcome: Result<CanaryState, StrategyProblems>
-        do {
-            outcome = try await withDeadline(commitTimeout) {
-                try await trading.engine.canaryDecision(action, by: principal.description, reason: reason)
-            }
-        } catch let error as ConsensusError {
-            return Self.error(error)
-        }
-        switch outcome {
-        case .success(let canary): return Self.json(CanaryView(canary), status: .ok)
-        case .failure(let problems): return Self.json(["error": problems.description], status: .conflict)
-        }
+        let by = principal.description
+        return try await canaryAnswer { try await trading.engine.canaryDecision(action, by: by, reason: reason) }
     }
 
     func pause(_ paused: Bool, _ body: ByteBuffer, principal: AdminPrincipal) async throws -> Response {

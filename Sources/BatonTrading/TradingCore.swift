@@ -1001,13 +1001,19 @@ public struct TradingCore: Sendable {
         var baselineQuantities: [String: Int64] = [:]
         for symbol in canary.plan.symbols { baselineQuantities[symbol] = strategies[symbol]?.quantity }
         let due = canary.status == .running && now - canary.windowStartNanos >= canary.plan.intervalNanos
-        var check = CanaryMeter.measure(
-            state, canary: canary, baselineQuantities: baselineQuantities, to: now, marks: marks, kill: false)
-        canaryPeakSeen = max(canaryPeakSeen, check.candidate.markToMarket)
-        check.peakMarkToMarket = max(check.peakMarkToMarket, canaryPeakSeen)
-        let killing = check.drawdown > canary.plan.killDrawdown
+        // Every duty only marks the candidate's book (a few symbols); the window's orders are
+        // walked only when a check goes out.
+        var candidateMTM: Int64 = 0
+        for symbol in canary.plan.symbols {
+            if let mark = marks[symbol] { candidateMTM &+= (state.candidateBooks[symbol] ?? SleeveBook()).markToMarket(at: mark) }
+        }
+        canaryPeakSeen = max(canaryPeakSeen, candidateMTM)
+        let peak = max(canary.peakMarkToMarket, canaryPeakSeen)
+        let killing = peak - candidateMTM > canary.plan.killDrawdown
         guard due || killing else { return }
-        check.kill = killing
+        var check = CanaryMeter.measure(
+            state, canary: canary, baselineQuantities: baselineQuantities, to: now, marks: marks, kill: killing)
+        check.peakMarkToMarket = max(check.peakMarkToMarket, peak)
         canaryCheckPending = true
         out.append(.propose(.canary(.check(check))))
     }
