@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "batonctl", targets: ["batonctl"]),
         .executable(name: "baton-bench", targets: ["baton-bench"]),
         .executable(name: "baton-venue", targets: ["baton-venue"]),
+        .executable(name: "baton-replay", targets: ["baton-replay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
+        // gzip for rotated tick captures; already in the graph through swift-websocket.
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.3.0"),
     ],
     targets: [
         // The consensus core: a value type that does no I/O. No dependencies on purpose.
@@ -118,6 +121,20 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Captured ticks through the live engine's decision code against the venue's matching model.
+        .target(
+            name: "BatonReplay",
+            dependencies: ["BatonDaemon", "BatonTrading", "BatonVenue", "BatonFIX", "BatonMarketData", "BatonFeed"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "baton-replay",
+            dependencies: [
+                "BatonReplay", "BatonDaemon", "BatonFeed", "BatonVenue",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "batonctl",
             dependencies: [
@@ -147,6 +164,7 @@ let package = Package(
             dependencies: [
                 "BatonMarketData",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

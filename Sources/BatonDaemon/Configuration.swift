@@ -1,5 +1,6 @@
 public import BatonAlerting
 public import BatonFIXNIO
+public import BatonFeed
 import BatonMarketData
 import Foundation
 public import Logging
@@ -230,6 +231,13 @@ extension BatondConfiguration {
         ("feed.backup", "backup market-data WebSocket URL (optional)"),
         ("feed.stale_after_ms", "a source silent this long is stale (default 500)"),
         ("feed.recover_after_ms", "the primary must be healthy this long before switching back (default 2000)"),
+        ("feed.capture.dir", "record the raw feed of both sources here (relative: under node.data_dir); unset: no capture"),
+        ("feed.capture.rotate_mb", "a capture file is closed and gzip-compressed at this size (default 64)"),
+        ("feed.capture.rotate_after_s", "…or after this long open, and always at the end of its UTC day (default 3600)"),
+        ("feed.capture.retain_days", "days of capture kept besides today (default 7)"),
+        ("feed.capture.max_mb", "the most the capture may hold; the oldest closed files are deleted first (default 10240)"),
+        ("feed.capture.buffer_kb", "received frames waiting for the writer; when full, frames are dropped and counted (default 32768)"),
+        ("feed.capture.flush_ms", "how often the writer takes the buffer to disk (default 200)"),
     ]
 
     /// The environment variable that overrides `key`.
@@ -758,6 +766,8 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var feedBackup: String?
     public var feedStaleAfter: Duration
     public var feedRecoverAfter: Duration
+    /// `feed.capture.*`: nil when this replica does not record its feed.
+    public var feedCapture: TickCaptureSettings?
     /// The order acknowledgement SLO (`trading.slo.*`): this share of committed orders answered
     /// by the broker within `orderAckThreshold`, over `sloPeriodDays`.
     /// Where the leader delivers alerts (`alerts.*`), by sink name.
@@ -1054,6 +1064,19 @@ extension ConfigReader {
         configuration.resetSeqNumOnLogon = resetText == "true"
         configuration.massStatus = massStatusText == "true"
         configuration.tls = tls
+        if let directory = text("feed.capture.dir") {
+            configuration.feedCapture = TickCaptureSettings(
+                directory: directory,
+                rotateBytes: Int64(integer("feed.capture.rotate_mb", default: 64, in: 1...1024)) << 20,
+                rotateAfter: .seconds(integer("feed.capture.rotate_after_s", default: 3600, in: 1...86_400)),
+                retainDays: integer("feed.capture.retain_days", default: 7, in: 0...3650),
+                maxBytes: Int64(integer("feed.capture.max_mb", default: 10_240, in: 1...16_777_216)) << 20,
+                bufferBytes: integer("feed.capture.buffer_kb", default: 32_768, in: 64...1_048_576) << 10,
+                flushInterval: .milliseconds(integer("feed.capture.flush_ms", default: 200, in: 1...10_000)))
+            if let settings = configuration.feedCapture, settings.maxBytes < settings.rotateBytes {
+                fail("feed.capture.max_mb", "\(settings.maxBytes >> 20) is below feed.capture.rotate_mb (\(settings.rotateBytes >> 20)): one file would not fit")
+            }
+        }
         func objective(_ key: String, default fallback: Double) -> Double {
             guard let raw = text(key) else { return fallback }
             // A share strictly between 0 and 1: the error budget (1 - objective) divides every

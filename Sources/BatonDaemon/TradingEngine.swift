@@ -102,29 +102,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             serviceLevels = nil
             serviceLevelMetrics = []
         }
-        var settings = TradingCore.Settings(
-                node: nodeID.rawValue, senderCompID: configuration.senderCompID,
-                targetCompID: configuration.targetCompID, account: configuration.account,
-                clOrdIDPrefix: configuration.clOrdIDPrefix,
-                strategies: configuration.strategySpecs,
-                strategyVersion: configuration.strategyVersion,
-                limits: RiskLimits(
-                    maxOrdersPerMinute: configuration.risk.maxOrdersPerMinute,
-                    maxOrdersPerHour: configuration.risk.maxOrdersPerHour, maxPosition: configuration.risk.maxPosition,
-                    maxOrderQuantity: configuration.risk.maxOrderQuantity),
-                reconciler: .init(
-                    answerTimeoutNanos: Int64(configuration.reconcileAnswerTimeout.nanosecondsClamped),
-                    attemptsBeforeHalt: configuration.reconcileAttemptsBeforeHalt, massStatus: configuration.massStatus),
-                maxOrderAgeNanos: Int64(configuration.maxOrderAge.nanosecondsClamped),
-                ackTimeoutNanos: Int64(configuration.ackTimeout.nanosecondsClamped),
-                sequenceBlock: configuration.sequenceBlock)
-        settings.alertSinks = configuration.alertSinks.keys.sorted()
-        settings.alertMinimumLevel = configuration.alertMinimumSeverity.compactMapValues(AlertEvent.Level.init(rawValue:))
-        settings.clusterName = configuration.clusterName
-        settings.alertDispatch = AlertDispatcher.Settings(
-            minimumIntervalMillis: configuration.alertMinimumIntervalMillis, quietHours: configuration.alertQuietHours,
-            groupWindowMillis: configuration.alertGroupWindowMillis, groupMaximum: configuration.alertGroupMaximum)
-        core = TradingCore(settings: settings)
+        core = TradingCore(settings: configuration.coreSettings(node: nodeID.rawValue))
         tradeNotifier = TradeNotifier(
             settings: .init(sinks: configuration.alertTradeSinks, minimumIntervalMillis: configuration.alertMinimumIntervalMillis))
     }
@@ -243,25 +221,15 @@ public actor TradingEngine: CommittedEntryConsumer {
         let now = Self.coreNanos()
         switch message.msgType {
         case "8":
-            let report: FIXExecutionReport
-            do {
-                report = try FIXExecutionReport(message)
-            } catch {
+            switch OrderMessages.inbound(message, session: configuration.senderCompID, now: now) {
+            case .unreadable(let error):
                 metrics.anomalies.increment()
                 logger.error("unreadable ExecutionReport ignored", metadata: ["error": "\(error)", "fix": "\(message)"])
-                return
-            }
-            switch Self.record(report, session: configuration.senderCompID, now: now) {
-            case .success(var record):
-                record.msgSeqNum = message.msgSeqNum
-                let massStatus = message[584].map { id in (requestID: id, last: message[912] == "Y" || message[911] == "0") }
-                carryOut(core.onExecutionReport(record, possDup: message[43] == "Y", massStatus: massStatus, now: now))
-            case .failure(let refusal):
+            case .report(let record, let possDup, let massStatus):
+                carryOut(core.onExecutionReport(record, possDup: possDup, massStatus: massStatus, now: now))
+            case .refused(let clOrdID, let isStatusReport, let reason):
                 // Never journaled: every replica would apply it. The order stays as the journal has it.
-                carryOut(
-                    core.onReportRefused(
-                        clOrdID: report.clOrdID ?? "", isStatusReport: report.execType == .orderStatus,
-                        reason: "ExecID \(report.execID): \(refusal.reason)", now: now))
+                carryOut(core.onReportRefused(clOrdID: clOrdID, isStatusReport: isStatusReport, reason: reason, now: now))
             }
         case "9":
             logger.warning("OrderCancelReject from the broker", metadata: ["fix": "\(message)"])
@@ -450,13 +418,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         let leaseCell = consensus.leaseCell
         let term = send.term
         let minimumLease = Duration.nanoseconds(send.minimumLeaseNanos)
-        let message = FIXNewOrderSingle(
-            clOrdID: order.clOrdID, symbol: order.symbol, side: intent.side == .buy ? .buy : .sell,
-            transactTime: FIXInitiator.systemTime(), orderQty: FIXDecimal(units: intent.quantity),
-            ordType: intent.kind == .market ? .market : .limit,
-            price: intent.limitPrice.map { FIXDecimal(units: $0, scale: 4) },
-            timeInForce: Self.timeInForce(intent.timeInForce), account: send.account, possResend: send.possResend
-        ).message
+        let message = OrderMessages.newOrderSingle(send, transactTime: FIXInitiator.systemTime()).message
         if killPoint == .beforeSend { Self.die("before sending \(order.clOrdID)") }
         let stopsInside = killPoint == .stopBeforeWrite
         if stopsInside { killPoint = nil }
@@ -687,82 +649,6 @@ public actor TradingEngine: CommittedEntryConsumer {
             serviceLevels?.orderAcknowledged(latencyNanos: latency, now: Self.coreNanos())
         case .handOverMarked(let drained):
             logger.notice(drained ? "hand-over journaled: this leader writes nothing more" : "hand-over abandoned: trading on")
-        }
-    }
-
-    struct ReportRefusal: Error {
-        /// Names the field and the value, e.g. "AvgPx(6)=1e20 is above 1000000000".
-        var reason: String
-    }
-
-    /// The broker's ExecutionReport in journal units, or why it cannot be: every quantity a
-    /// whole number in 0…10^12, every price in 0…10^9 (TradingBounds). This is the boundary: a
-    /// report that passes it can always be applied, on every replica, on every restart.
-    static func record(_ report: FIXExecutionReport, session: String, now: Int64) -> Result<ExecutionRecord, ReportRefusal> {
-        func quantityField(_ name: String, _ value: FIXDecimal?) -> Result<Int64, ReportRefusal> {
-            guard let value else { return .success(0) }
-            guard let whole = quantity(value), TradingBounds.isQuantity(whole) else {
-                return .failure(ReportRefusal(reason: "\(name)=\(value) is not a whole quantity in 0…\(TradingBounds.maxQuantity)"))
-            }
-            return .success(whole)
-        }
-        func priceField(_ name: String, _ value: FIXDecimal?) -> Result<Int64, ReportRefusal> {
-            guard let value else { return .success(0) }
-            guard let units = price(value), TradingBounds.isPrice(units) else {
-                return .failure(
-                    ReportRefusal(reason: "\(name)=\(value) is not a price in 0…\(TickCodec.formatPrice(TradingBounds.maxPriceUnits))"))
-            }
-            return .success(units)
-        }
-        return Result { () throws(ReportRefusal) -> ExecutionRecord in
-            ExecutionRecord(
-                clOrdID: report.clOrdID ?? "", execID: report.execID, venueOrderID: report.orderID,
-                execType: report.execType.rawValue, ordStatus: report.ordStatus.rawValue,
-                lastQuantity: try quantityField("LastQty(32)", report.lastQty).get(),
-                lastPrice: try priceField("LastPx(31)", report.lastPx).get(),
-                cumulativeQuantity: try quantityField("CumQty(14)", report.cumQty).get(),
-                averagePrice: try priceField("AvgPx(6)", report.avgPx).get(),
-                leavesQuantity: try quantityField("LeavesQty(151)", report.leavesQty).get(),
-                ordRejReason: report.ordRejReason, text: report.text.map { String($0.prefix(500)) }, session: session,
-                receivedAtNanos: now)
-        }
-    }
-
-    /// FIX decimal → price units (1/10_000); nil when it cannot be represented. Finer prices
-    /// are truncated: the venue quotes in ticks of at most four places.
-    static func price(_ value: FIXDecimal) -> Int64? {
-        var units = value.units
-        var scale = value.scale
-        while scale < 4 {
-            let (next, overflow) = units.multipliedReportingOverflow(by: 10)
-            guard !overflow else { return nil }
-            units = next
-            scale += 1
-        }
-        while scale > 4 {
-            units /= 10
-            scale -= 1
-        }
-        return units
-    }
-
-    /// FIX decimal → whole quantity; nil for fractional quantities (not traded here).
-    static func quantity(_ value: FIXDecimal) -> Int64? {
-        var units = value.units
-        var scale = value.scale
-        while scale > 0 {
-            guard units % 10 == 0 else { return nil }
-            units /= 10
-            scale -= 1
-        }
-        return units
-    }
-
-    static func timeInForce(_ tif: OrderTimeInForce) -> FIXTimeInForce {
-        switch tif {
-        case .day: return .day
-        case .goodTillCancel: return .goodTillCancel
-        case .immediateOrCancel: return .immediateOrCancel
         }
     }
 

@@ -17,6 +17,8 @@ public struct TradingServices: Sendable {
     public let engine: TradingEngine
     public let initiator: FIXInitiator
     public let feed: MarketFeedClient
+    /// The feed's recorder, when `feed.capture.dir` is set.
+    public let capture: TickCapture?
 
     static func build(
         configuration: BatondConfiguration, storage: JournalStorage, metrics: DaemonMetrics,
@@ -53,16 +55,26 @@ public struct TradingServices: Sendable {
         let feedConfiguration = try FeedConfiguration(
             primaryURL: trading.feedPrimary, backupURL: trading.feedBackup, symbols: Set(trading.symbols),
             staleAfter: trading.feedStaleAfter, recoverAfter: trading.feedRecoverAfter)
+        var capture: TickCapture?
+        if var settings = trading.feedCapture {
+            if !settings.directory.hasPrefix("/") { settings.directory = "\(configuration.dataDirectory)/\(settings.directory)" }
+            capture = try TickCapture(
+                settings: settings, logger: makeLogger("batond.capture"),
+                metricsFactory: PrometheusMetricsFactory(registry: metrics.registry))
+        }
         let feed = try MarketFeedClient(
             configuration: feedConfiguration, logger: makeLogger("batond.feed"),
-            metricsFactory: PrometheusMetricsFactory(registry: metrics.registry))
-        return TradingServices(engine: engine, initiator: initiator, feed: feed)
+            metricsFactory: PrometheusMetricsFactory(registry: metrics.registry), capture: capture)
+        return TradingServices(engine: engine, initiator: initiator, feed: feed, capture: capture)
     }
 
     /// In ServiceGroup order: on shutdown (reverse order) the engine stops first, so nothing is
     /// sent while the session logs out and the leader hands over.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] {
-        [.init(service: initiator), .init(service: feed), .init(service: TradingService(services: self))]
+        // The capture starts before the feed and stops after it, so it writes the feed's last
+        // frames before it closes and compresses its files.
+        (capture.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? [])
+            + [.init(service: initiator), .init(service: feed), .init(service: TradingService(services: self))]
     }
 }
 
@@ -139,6 +151,8 @@ extension AdminAPI {
             var active: String
             var switches: UInt64
             var sources: [Source]
+            /// The raw feed's recorder (`feed.capture.*`); absent when this replica does not capture.
+            var capture: TickCaptureStatus?
             struct Source: Encodable {
                 var source: String
                 var url: String
@@ -170,7 +184,7 @@ extension AdminAPI {
                         source: "\($0.source)", url: $0.url, health: "\($0.health)", connected: $0.connected,
                         lastSequence: $0.lastSequence, stalenessMs: $0.stalenessMillis, ticks: $0.ticks, gaps: $0.gaps,
                         decodeErrors: $0.decodeErrors)
-                }))
+                }, capture: trading.capture?.status()))
         return Self.json(view, status: .ok)
     }
 

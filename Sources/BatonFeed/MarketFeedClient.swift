@@ -38,6 +38,8 @@ public final class MarketFeedClient: Service, Sendable {
     private let metrics: FeedMetrics
     private let origin: ContinuousClock.Instant
     private let shared: Mutex<Shared>
+    /// Where every frame received from either source is recorded, if the replica captures.
+    private let capture: TickCapture?
 
     private struct Shared: Sendable {
         var monitor: FeedMonitor
@@ -56,10 +58,12 @@ public final class MarketFeedClient: Service, Sendable {
         configuration: FeedConfiguration,
         logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        metricsFactory: (any MetricsFactory)? = nil
+        metricsFactory: (any MetricsFactory)? = nil,
+        capture: TickCapture? = nil
     ) throws(FeedConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
+        self.capture = capture
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup
         self.metrics = FeedMetrics(factory: metricsFactory ?? MetricsSystem.factory)
@@ -276,6 +280,9 @@ public final class MarketFeedClient: Service, Sendable {
         let (outcome, loggable, suppressed) = frame.withUnsafeReadableBytes { raw in
             let bytes = UnsafeBufferPointer(
                 start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count)
+            // Before the monitor, outside its lock: the capture keeps what arrived, duplicates
+            // and malformed lines included, and its copy never holds up the other source.
+            capture?.offer(bytes, from: source, receivedAtNanos: receivedAt)
             return shared.withLock { shared in
                 let outcome = shared.monitor.receiveFrame(bytes, from: source, at: now, receiveTimeNanos: receivedAt)
                 deliver(outcome.directives, into: &shared)

@@ -245,7 +245,7 @@ public enum TickCodec {
         return negative ? -units : units
     }
 
-    private static func appendInteger(_ value: UInt64, to buffer: inout [UInt8]) {
+    static func appendInteger(_ value: UInt64, to buffer: inout [UInt8]) {
         if value == 0 {
             buffer.append(zero)
             return
@@ -261,7 +261,7 @@ public enum TickCodec {
         for i in stride(from: count - 1, through: 0, by: -1) { buffer.append(digits[i]) }
     }
 
-    private static func appendSigned(_ value: Int64, to buffer: inout [UInt8]) {
+    static func appendSigned(_ value: Int64, to buffer: inout [UInt8]) {
         if value < 0 { buffer.append(UInt8(ascii: "-")) }
         appendInteger(value.magnitude, to: &buffer)
     }

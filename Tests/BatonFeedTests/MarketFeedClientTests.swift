@@ -190,12 +190,12 @@ func waitUntil(
 
 /// Runs a client for the duration of `body`, with every event it delivers collected in a log.
 func withFeedClient<T: Sendable>(
-    _ configuration: FeedConfiguration, metrics: RecordingMetrics = RecordingMetrics(),
+    _ configuration: FeedConfiguration, metrics: RecordingMetrics = RecordingMetrics(), capture: TickCapture? = nil,
     _ body: (MarketFeedClient, EventLog) async throws -> T
 ) async throws -> T {
     var logger = Logger(label: "test-feed-client")
     logger.logLevel = .info
-    let client = try MarketFeedClient(configuration: configuration, logger: logger, metricsFactory: metrics)
+    let client = try MarketFeedClient(configuration: configuration, logger: logger, metricsFactory: metrics, capture: capture)
     let log = EventLog()
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.run() }
