@@ -153,6 +153,8 @@ extension BatondConfiguration {
         ("trading.clordid_prefix", "ClOrdID prefix: ids are <prefix>-<term>-<index> (default BTN)"),
         ("trading.strategy.name", "the strategy run on every symbol: ma-crossover (default) or channel-breakout"),
         ("trading.strategy.lookback", "channel-breakout: trades that make the channel (2 to 10000, default 20)"),
+        ("trading.strategy.limit_offset_bps", "channel-breakout: limit orders this far through the breakout trade, 0 to 1000 bps, or market (default 5)"),
+        ("trading.strategy.time_in_force", "channel-breakout: how long its limit orders work: ioc (default), day or gtc"),
         ("trading.strategy.fast_window", "MA crossover fast window in ticks (default 10)"),
         ("trading.strategy.slow_window", "MA crossover slow window in ticks (default 30)"),
         ("trading.strategy.threshold", "price difference the fast MA must clear, e.g. 0.01 (default 0)"),
@@ -704,7 +706,7 @@ public struct TradingConfiguration: Sendable, Equatable {
     /// a test keeps the two the same), each with the keys that are its alone.
     public static let strategyKeys = [
         "ma-crossover": ["trading.strategy.fast_window", "trading.strategy.slow_window", "trading.strategy.threshold"],
-        "channel-breakout": ["trading.strategy.lookback"],
+        "channel-breakout": ["trading.strategy.lookback", "trading.strategy.limit_offset_bps", "trading.strategy.time_in_force"],
     ]
 
     public var symbols: [String]
@@ -715,6 +717,9 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var strategyName = "ma-crossover"
     /// channel-breakout's channel, in trades.
     public var lookback = 20
+    /// channel-breakout's limit offset (nil: market orders) and time in force.
+    public var limitOffsetBps: Int64? = 5
+    public var timeInForce = "ioc"
     public var fastWindow: Int
     public var slowWindow: Int
     /// Price units (1/10_000).
@@ -925,6 +930,20 @@ extension ConfigReader {
             }
         }
         let lookback = integer("trading.strategy.lookback", default: 20, in: 2...10_000)
+        var limitOffsetBps: Int64? = 5
+        if let raw = text("trading.strategy.limit_offset_bps") {
+            if raw == "market" {
+                limitOffsetBps = nil
+            } else if let value = Int64(raw), (0...1_000).contains(value) {
+                limitOffsetBps = value
+            } else {
+                fail("trading.strategy.limit_offset_bps", "'\(raw.prefix(40))' is not allowed: a whole number of basis points from 0 to 1000, or market")
+            }
+        }
+        let timeInForce = text("trading.strategy.time_in_force") ?? "ioc"
+        if !["ioc", "day", "gtc"].contains(timeInForce) {
+            fail("trading.strategy.time_in_force", "'\(timeInForce.prefix(40))' is not allowed: use ioc, day or gtc")
+        }
         let fast = integer("trading.strategy.fast_window", default: 10, in: 1...10_000)
         let slow = integer("trading.strategy.slow_window", default: 30, in: 2...10_000)
         if slow <= fast {
@@ -1059,6 +1078,8 @@ extension ConfigReader {
         configuration.password = password
         configuration.strategyName = strategyName
         configuration.lookback = lookback
+        configuration.limitOffsetBps = limitOffsetBps
+        configuration.timeInForce = timeInForce
         configuration.canary = canary
         configuration.sequenceBlock = sequenceBlock
         configuration.resetSeqNumOnLogon = resetText == "true"

@@ -1114,7 +1114,10 @@ extension TradingConfiguration {
     public var strategySpecs: [StrategySpec] {
         symbols.map { symbol in
             strategyName == ChannelBreakout.name
-                ? .channelBreakout(BreakoutParameters(symbol: symbol, lookback: lookback, quantity: quantity, allowShort: allowShort))
+                ? .channelBreakout(
+                    BreakoutParameters(
+                        symbol: symbol, lookback: lookback, quantity: quantity, allowShort: allowShort,
+                        limitOffsetBps: limitOffsetBps, timeInForce: OrderTimeInForce(rawValue: timeInForce) ?? .immediateOrCancel))
                 : .maCrossover(
                     CrossoverParameters(
                         symbol: symbol, fastWindow: fastWindow, slowWindow: slowWindow, threshold: threshold,

@@ -7,12 +7,38 @@ public struct BreakoutParameters: Sendable, Hashable, Codable {
     public var quantity: Int64
     /// When false, a breakout below the channel means flat rather than short.
     public var allowShort: Bool
+    /// Orders are limits this many basis points through the breakout trade (a buy above it, a
+    /// sell below): the most slippage the strategy accepts to follow a breakout. nil: market
+    /// orders, which is what a deployment journaled before limit orders existed decodes to.
+    public var limitOffsetBps: Int64?
+    /// How long a limit order works: IOC (a breakout not caught at once is not chased), DAY or GTC.
+    public var timeInForce: OrderTimeInForce
 
-    public init(symbol: String, lookback: Int = 20, quantity: Int64 = 100, allowShort: Bool = false) {
+    public init(
+        symbol: String, lookback: Int = 20, quantity: Int64 = 100, allowShort: Bool = false, limitOffsetBps: Int64? = nil,
+        timeInForce: OrderTimeInForce = .immediateOrCancel
+    ) {
         self.symbol = symbol
         self.lookback = lookback
         self.quantity = quantity
         self.allowShort = allowShort
+        self.limitOffsetBps = limitOffsetBps
+        self.timeInForce = timeInForce
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case symbol, lookback, quantity, allowShort, limitOffsetBps, timeInForce
+    }
+
+    /// Journals written before limit orders have neither key: market orders, as they were.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        symbol = try container.decode(String.self, forKey: .symbol)
+        lookback = try container.decode(Int.self, forKey: .lookback)
+        quantity = try container.decode(Int64.self, forKey: .quantity)
+        allowShort = try container.decode(Bool.self, forKey: .allowShort)
+        limitOffsetBps = try container.decodeIfPresent(Int64.self, forKey: .limitOffsetBps)
+        timeInForce = try container.decodeIfPresent(OrderTimeInForce.self, forKey: .timeInForce) ?? .day
     }
 
     /// Problems with these parameters, each naming the field (empty when valid).
@@ -21,7 +47,13 @@ public struct BreakoutParameters: Sendable, Hashable, Codable {
         if symbol.isEmpty { out.append("symbol is empty") }
         if lookback < 2 || lookback > 10_000 { out.append("lookback must be from 2 to 10000 (got \(lookback))") }
         if quantity <= 0 { out.append("quantity must be positive (got \(quantity))") }
+        if let bps = limitOffsetBps, !(0...1_000).contains(bps) { out.append("limit_offset_bps must be from 0 to 1000 (got \(bps))") }
         return out
+    }
+
+    var orderStyle: OrderStyle {
+        guard let limitOffsetBps else { return .market }
+        return OrderStyle(kind: .limit, limitOffsetBps: limitOffsetBps, timeInForce: timeInForce)
     }
 }
 
@@ -50,6 +82,8 @@ public struct ChannelBreakout: Strategy {
         self.parameters = parameters
         self.version = version
     }
+
+    public var orderStyle: OrderStyle { parameters.orderStyle }
 
     /// The channel (lowest, highest) of the previous `lookback` trades, once that many were seen.
     public var channel: (low: Int64, high: Int64)? {

@@ -42,6 +42,40 @@ public struct CrossoverParameters: Sendable, Hashable, Codable {
 public struct StrategySignal: Sendable, Hashable {
     public var origin: SignalOrigin
     public var targetQuantity: Int64
+    /// How the strategy wants the order placed; the risk gate decides the side and quantity.
+    public var style: OrderStyle = .market
+}
+
+/// How a strategy's orders go to the venue: market, or a limit a number of basis points through
+/// the deciding trade's price with a time in force.
+public struct OrderStyle: Sendable, Hashable {
+    public var kind: OrderKind
+    public var limitOffsetBps: Int64
+    public var timeInForce: OrderTimeInForce
+
+    public init(kind: OrderKind, limitOffsetBps: Int64 = 0, timeInForce: OrderTimeInForce = .day) {
+        self.kind = kind
+        self.limitOffsetBps = limitOffsetBps
+        self.timeInForce = timeInForce
+    }
+
+    public static let market = OrderStyle(kind: .market)
+
+    /// The limit for `side` off `price` (price units), rounded away from the trade to the venue's
+    /// cent so a buy is never below, nor a sell above, the offset asked for; nil for market.
+    public func limitPrice(side: OrderSide, price: Int64) -> Int64? {
+        guard kind == .limit else { return nil }
+        let cent: Int64 = 100
+        let offset = Int64((Int128(price) * Int128(limitOffsetBps) + 9_999) / 10_000)
+        switch side {
+        case .buy:
+            let limit = price + offset
+            return (limit + cent - 1) / cent * cent
+        case .sell:
+            let limit = max(cent, price - offset)
+            return limit / cent * cent
+        }
+    }
 }
 
 /// A trading strategy for one symbol: pure, and deterministic from its parameters and the
@@ -61,9 +95,13 @@ public protocol Strategy: Sendable {
     mutating func onTick(sequence: UInt64, price: Int64, receivedNanos: Int64) -> StrategySignal?
     /// Forget what was seen (a feed discontinuity that makes it meaningless, e.g. a long gap).
     mutating func reset()
+    /// How its orders are placed (market unless the strategy says otherwise).
+    var orderStyle: OrderStyle { get }
 }
 
 extension Strategy {
+    public var orderStyle: OrderStyle { .market }
+
     /// The position `direction` stands for.
     public func target(_ direction: TargetDirection) -> Int64 {
         switch direction {
@@ -78,7 +116,7 @@ extension Strategy {
             origin: SignalOrigin(
                 strategy: name, strategyVersion: version, symbol: symbol, direction: direction, tickSequence: sequence,
                 tickPrice: price, tickReceivedNanos: receivedNanos),
-            targetQuantity: target(direction))
+            targetQuantity: target(direction), style: orderStyle)
     }
 
     /// The signal the current regime stands for when `position` is not where it wants it: what a
@@ -180,7 +218,10 @@ public enum StrategySpec: Sendable, Hashable, Codable {
     /// The registered names, with what each does, for errors and `--help`.
     public static let registry: [(name: String, summary: String)] = [
         (MovingAverageCrossover.name, "moving-average crossover: fast_window, slow_window, threshold, quantity, allow_short"),
-        (ChannelBreakout.name, "channel breakout on the last lookback trades: lookback, quantity, allow_short"),
+        (
+            ChannelBreakout.name,
+            "channel breakout on the last lookback trades, limit orders through the breakout: lookback, quantity, allow_short, limit_offset_bps, time_in_force"
+        ),
     ]
 
     public var name: String {
@@ -225,7 +266,7 @@ extension StrategySpec {
     /// The parameters each strategy takes, by the names the admin API and the configuration use.
     public static let parameterKeys: [String: [String]] = [
         MovingAverageCrossover.name: ["fast_window", "slow_window", "threshold", "quantity", "allow_short"],
-        ChannelBreakout.name: ["lookback", "quantity", "allow_short"],
+        ChannelBreakout.name: ["lookback", "quantity", "allow_short", "limit_offset_bps", "time_in_force"],
     ]
 
     /// A strategy of the registry on `symbol`, from named parameters (text, as a request or a
@@ -261,8 +302,30 @@ extension StrategySpec {
         let allowShort = flag("allow_short")
         let spec: StrategySpec
         if name == ChannelBreakout.name {
+            // New deployments place limits (5 bps through the breakout, IOC) unless told
+            // otherwise; "market" asks for market orders.
+            var offset: Int64? = 5
+            if let text = parameters["limit_offset_bps"] {
+                if text == "market" {
+                    offset = nil
+                } else if let value = Int64(text), (0...1_000).contains(value) {
+                    offset = value
+                } else {
+                    problems.append("parameters.limit_offset_bps must be a whole number from 0 to 1000 or 'market', got '\(text.prefix(40))'")
+                }
+            }
+            var timeInForce = OrderTimeInForce.immediateOrCancel
+            if let text = parameters["time_in_force"] {
+                if let value = OrderTimeInForce(rawValue: text) {
+                    timeInForce = value
+                } else {
+                    problems.append("parameters.time_in_force must be ioc, day or gtc, got '\(text.prefix(40))'")
+                }
+            }
             spec = .channelBreakout(
-                BreakoutParameters(symbol: symbol, lookback: integer("lookback", 20, 2...10_000), quantity: quantity, allowShort: allowShort))
+                BreakoutParameters(
+                    symbol: symbol, lookback: integer("lookback", 20, 2...10_000), quantity: quantity, allowShort: allowShort,
+                    limitOffsetBps: offset, timeInForce: timeInForce))
         } else {
             var threshold: Int64 = 0
             if let text = parameters["threshold"] {
@@ -291,7 +354,10 @@ extension StrategySpec {
                 "quantity": "\(p.quantity)", "allow_short": "\(p.allowShort)",
             ]
         case .channelBreakout(let p):
-            ["lookback": "\(p.lookback)", "quantity": "\(p.quantity)", "allow_short": "\(p.allowShort)"]
+            [
+                "lookback": "\(p.lookback)", "quantity": "\(p.quantity)", "allow_short": "\(p.allowShort)",
+                "limit_offset_bps": p.limitOffsetBps.map { "\($0)" } ?? "market", "time_in_force": p.timeInForce.rawValue,
+            ]
         }
     }
 }

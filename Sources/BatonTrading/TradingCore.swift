@@ -561,8 +561,9 @@ public struct TradingCore: Sendable {
             traceCounter += 1
             command = .orderIntent(
                 OrderIntent(
-                    signal: signal.origin, side: side, kind: .market, quantity: quantity, limitPrice: nil,
-                    timeInForce: .day, riskDecision: "approved: \(checks)",
+                    signal: signal.origin, side: side, kind: signal.style.kind, quantity: quantity,
+                    limitPrice: signal.style.limitPrice(side: side, price: signal.origin.tickPrice),
+                    timeInForce: signal.style.kind == .limit ? signal.style.timeInForce : .day, riskDecision: "approved: \(checks)",
                     traceID: "n\(settings.node)-t\(ledTerm ?? 0)-\(traceCounter)",
                     clOrdIDPrefix: settings.clOrdIDPrefix, decidedAtNanos: now))
         case .rejected(let reason):

@@ -483,8 +483,19 @@ struct TradingConfigurationTests {
         let trading = try #require(try BatondConfiguration.parse(yaml: breakout, source: "n2.yaml", environment: [:]).trading)
         #expect(
             trading.strategySpecs == ["AAPL", "MSFT"].map {
-                .channelBreakout(BreakoutParameters(symbol: $0, lookback: 50, quantity: 100, allowShort: true))
+                .channelBreakout(
+                    BreakoutParameters(
+                        symbol: $0, lookback: 50, quantity: 100, allowShort: true, limitOffsetBps: 5, timeInForce: .immediateOrCancel))
             })
+        let daily = breakout.replacingOccurrences(of: "    lookback: 50", with: "    lookback: 50\n    limit_offset_bps: 12\n    time_in_force: day")
+        let dailyTrading = try #require(try BatondConfiguration.parse(yaml: daily, source: "n2.yaml", environment: [:]).trading)
+        #expect(dailyTrading.strategySpecs.first == .channelBreakout(
+            BreakoutParameters(symbol: "AAPL", lookback: 50, quantity: 100, allowShort: true, limitOffsetBps: 12, timeInForce: .day)))
+        let badLimit = breakout.replacingOccurrences(of: "    lookback: 50", with: "    lookback: 50\n    limit_offset_bps: 5000\n    time_in_force: fok")
+        let badLimitError = try #require(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: badLimit, source: "n2.yaml", environment: [:])
+        }
+        #expect(badLimitError.errors.map(\.key).sorted() == ["trading.strategy.limit_offset_bps", "trading.strategy.time_in_force"])
         // The crossover's threshold does nothing to a breakout: named, not ignored.
         let mixed = Self.trading.replacingOccurrences(of: "    threshold: 0.05", with: "    threshold: 0.05\n    name: channel-breakout")
         let mixedError = try #require(throws: ConfigurationErrors.self) {
@@ -496,7 +507,7 @@ struct TradingConfigurationTests {
             try BatondConfiguration.parse(yaml: unknown, source: "n2.yaml", environment: [:])
         }
         #expect(unknownError.errors.contains {
-            $0.key == "trading.strategy.name" && $0.message.contains("'rsi' is not a strategy") && $0.message.contains("channel-breakout (lookback)")
+            $0.key == "trading.strategy.name" && $0.message.contains("'rsi' is not a strategy") && $0.message.contains("channel-breakout (lookback, limit_offset_bps, time_in_force)")
         }, "\(unknownError)")
         let short = breakout.replacingOccurrences(of: "lookback: 50", with: "lookback: 1")
         let shortError = try #require(throws: ConfigurationErrors.self) {

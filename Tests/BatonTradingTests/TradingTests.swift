@@ -155,7 +155,9 @@ func report(
     @Test func strategyParametersAreParsedByNameAndEachProblemNamesItsParameter() {
         #expect(
             StrategySpec.parse(name: "channel-breakout", symbol: "AAPL", parameters: ["lookback": "30", "allow_short": "true"])
-                == .success(.channelBreakout(BreakoutParameters(symbol: "AAPL", lookback: 30, quantity: 100, allowShort: true))))
+                == .success(
+                    .channelBreakout(
+                        BreakoutParameters(symbol: "AAPL", lookback: 30, quantity: 100, allowShort: true, limitOffsetBps: 5, timeInForce: .immediateOrCancel))))
         #expect(
             StrategySpec.parse(name: "ma-crossover", symbol: "AAPL", parameters: ["threshold": "0.05", "fast_window": "3", "slow_window": "9"])
                 == .success(.maCrossover(CrossoverParameters(symbol: "AAPL", fastWindow: 3, slowWindow: 9, threshold: 500))))
@@ -166,7 +168,7 @@ func report(
             return
         }
         #expect(problems.problems == [
-            "parameters.fast_window is not a parameter of channel-breakout: it takes lookback, quantity, allow_short",
+            "parameters.fast_window is not a parameter of channel-breakout: it takes lookback, quantity, allow_short, limit_offset_bps, time_in_force",
             "parameters.allow_short must be true or false, got 'yes'",
             "parameters.lookback must be a whole number from 2 to 10000, got 'x'",
         ])
