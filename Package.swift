@@ -313,6 +313,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "BatonReplayTests",
+            dependencies: ["BatonReplay", "BatonDaemon", "BatonFeed", "BatonTrading", "BatonVenue", "BatonMarketData"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "BatonAlertingTests", dependencies: ["BatonAlerting"], swiftSettings: strictSettings),
         .testTarget(
             name: "BatonDaemonTests",

@@ -3,6 +3,7 @@ public import BatonFIX
 public import BatonMarketData
 public import BatonTrading
 public import BatonVenue
+import Foundation
 
 /// Captured ticks through the live engine's decision code, against the venue's matching model:
 /// one replica's `TradingCore` as a leader whose every proposal commits at once, its orders
@@ -91,7 +92,9 @@ public struct ReplayDesk: Sendable {
         venue = MatchingEngine(settings: venueSettings, prices: [:])
         session = settings.senderCompID
         now = startNanos
-        core.applied(through: 0)
+        // Entry 1 is the term's first (Raft's no-op): a leader trades only once it has applied it.
+        index = 1
+        core.applied(through: index)
         duty(sessionActive: false)
         // The core waits for a logged-on session to settle before it reconciles and trades.
         for _ in 0..<100 where core.phase != .trading {
@@ -228,7 +231,7 @@ public struct ReplayDesk: Sendable {
             let side = core.state.orders[clOrdID]?.intent.side ?? .buy
             fills.append(Fill(atNanos: now, clOrdID: clOrdID, symbol: symbol, side: side, quantity: quantity, price: price))
         default:
-            break
+            if ProcessInfo.processInfo.environment["BATON_REPLAY_DEBUG"] != nil { print("report: \(report)") }
         }
     }
 }
