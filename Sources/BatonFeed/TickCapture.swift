@@ -192,11 +192,12 @@ public final class TickCapture: Service, Sendable {
     /// Takes everything buffered to disk; `final` also closes and compresses every open file.
     /// Public for the benchmark, which drives the writer without a service group.
     public func drain(final: Bool, recoverLeftovers: Bool = false) async {
-        let chunks = buffer.withLock { buffered -> [Chunk] in
+        let (chunks, taken) = buffer.withLock { buffered -> ([Chunk], Int) in
             defer { buffered = Buffered() }
-            return buffered.chunks
+            return (buffered.chunks, buffered.bytes)
         }
-        metrics.buffered.record(0)
+        // What had piled up since the last drain: how close the writer came to dropping.
+        metrics.buffered.record(taken)
         let work: @Sendable () -> CaptureWriter.Report = { [self] in
             writer.withLock { writer in
                 var report = CaptureWriter.Report()

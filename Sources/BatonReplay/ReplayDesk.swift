@@ -3,7 +3,6 @@ public import BatonFIX
 public import BatonMarketData
 public import BatonTrading
 public import BatonVenue
-import Foundation
 
 /// Captured ticks through the live engine's decision code, against the venue's matching model:
 /// one replica's `TradingCore` as a leader whose every proposal commits at once, its orders
@@ -231,7 +230,7 @@ public struct ReplayDesk: Sendable {
             let side = core.state.orders[clOrdID]?.intent.side ?? .buy
             fills.append(Fill(atNanos: now, clOrdID: clOrdID, symbol: symbol, side: side, quantity: quantity, price: price))
         default:
-            if ProcessInfo.processInfo.environment["BATON_REPLAY_DEBUG"] != nil { print("report: \(report)") }
+            break
         }
     }
 }
