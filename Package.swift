@@ -322,8 +322,8 @@ let package = Package(
         .testTarget(
             name: "BatonDaemonTests",
             dependencies: [
-                "BatonDaemon", "BatonJournal", "RaftCore", "BatonWire", "batond", "batonctl", "baton-venue",
-                "BatonTestCluster",
+                "BatonDaemon", "BatonJournal", "RaftCore", "BatonWire", "BatonTrading", "batond", "batonctl", "baton-venue",
+                "baton-replay", "BatonTestCluster",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

@@ -1039,6 +1039,8 @@ public actor TradingEngine: CommittedEntryConsumer {
         public var shadowAgreements: UInt64
         public var shadowDivergences: UInt64
         public var appliedIndex: UInt64
+        /// See `TradingCore.tradingFromSequence`; nil until this replica has traded.
+        public var tradingFromSequence: UInt64?
         public var anomalies: [String]
     }
 
@@ -1050,7 +1052,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             unknownOrders: state.openOrders.filter { $0.status == .unknown }.count,
             riskRejections: state.rejections.count, lastRejection: state.rejections.last?.reason,
             shadowAgreements: core.shadowAgreements, shadowDivergences: core.shadowDivergences,
-            appliedIndex: core.appliedThrough,
+            appliedIndex: core.appliedThrough, tradingFromSequence: core.tradingFromSequence,
             anomalies: state.anomalies)
     }
 

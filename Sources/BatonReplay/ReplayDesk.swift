@@ -21,6 +21,8 @@ public struct ReplayDesk: Sendable {
         public var symbol: String
         public var tickSequence: UInt64
         public var tickPrice: Int64
+        /// When the replica received the tick (0 for a standing signal acted on when trading began).
+        public var tickReceivedNanos: Int64
         public var direction: TargetDirection
         public var strategy: String
         public var version: String
@@ -84,18 +86,32 @@ public struct ReplayDesk: Sendable {
     var lastSequence: UInt64 = 0
     var lastPrices: [String: Int64] = [:]
     var leading: LeadershipInput { LeadershipInput(isLeader: true, term: term, leaseRemainingNanos: 10_000_000_000, termStartIndex: 1) }
+    /// Ticks up to this sequence only warm the strategies, as on a follower; nil once leading.
+    var leadAfterSequence: UInt64?
 
-    /// A leader that has reconciled with an empty venue and is trading at `startNanos`.
-    public init(settings: TradingCore.Settings, venue venueSettings: MatchingEngine.Settings, startNanos: Int64) {
+    /// A leader that has reconciled with an empty venue and is trading at `startNanos`; or, with
+    /// `leadAfterSequence`, a follower shadowing the feed that becomes that leader on the first
+    /// tick past the sequence: how a live leader that began trading there saw the session (its
+    /// `/trading` says where: `trading_from_sequence`).
+    public init(
+        settings: TradingCore.Settings, venue venueSettings: MatchingEngine.Settings, startNanos: Int64, leadAfterSequence: UInt64? = nil
+    ) {
         core = TradingCore(settings: settings)
         venue = MatchingEngine(settings: venueSettings, prices: [:])
         session = settings.senderCompID
         now = startNanos
+        self.leadAfterSequence = leadAfterSequence
+        if leadAfterSequence == nil { takeTheLead() }
+    }
+
+    private mutating func takeTheLead() {
+        leadAfterSequence = nil
         // Entry 1 is the term's first (Raft's no-op): a leader trades only once it has applied it.
         index = 1
         core.applied(through: index)
         duty(sessionActive: false)
-        // The core waits for a logged-on session to settle before it reconciles and trades.
+        // The core waits for a logged-on session to settle before it reconciles and trades. The
+        // warm strategies' standing signals are acted on as it begins, as on the live leader.
         for _ in 0..<100 where core.phase != .trading {
             now += 100_000_000
             duty(sessionActive: true)
@@ -117,6 +133,15 @@ public struct ReplayDesk: Sendable {
         summary.ticks += 1
         summary.lastTickNanos = tick.receiveTimeNanos
         lastPrices[tick.symbol] = tick.price
+        if let last = leadAfterSequence {
+            guard tick.sequence > last else {
+                // A follower's shadow: the strategies learn the tick, nothing is decided.
+                _ = venue.onMarketTick(tick, now: timestamp)
+                _ = core.onTick(symbol: tick.symbol, sequence: tick.sequence, price: tick.price, receivedNanos: tick.receiveTimeNanos, now: now)
+                return
+            }
+            takeTheLead()
+        }
         receive(venue.onMarketTick(tick, now: timestamp))
         run(core.onTick(symbol: tick.symbol, sequence: tick.sequence, price: tick.price, receivedNanos: tick.receiveTimeNanos, now: now))
         duty(sessionActive: true)
@@ -212,7 +237,8 @@ public struct ReplayDesk: Sendable {
             decisions.append(
                 Decision(
                     atNanos: intent.decidedAtNanos, symbol: intent.signal.symbol, tickSequence: intent.signal.tickSequence,
-                    tickPrice: intent.signal.tickPrice, direction: intent.signal.direction, strategy: intent.signal.strategy,
+                    tickPrice: intent.signal.tickPrice,
+                    tickReceivedNanos: intent.signal.tickReceivedNanos, direction: intent.signal.direction, strategy: intent.signal.strategy,
                     version: intent.signal.strategyVersion, sleeve: intent.signal.sleeve, outcome: "intent",
                     clOrdID: order.clOrdID, side: intent.side, quantity: intent.quantity, kind: intent.kind,
                     limitPrice: intent.limitPrice, timeInForce: intent.timeInForce, risk: intent.riskDecision))
@@ -222,7 +248,8 @@ public struct ReplayDesk: Sendable {
             decisions.append(
                 Decision(
                     atNanos: rejection.decidedAtNanos, symbol: signal.symbol, tickSequence: signal.tickSequence,
-                    tickPrice: signal.tickPrice, direction: signal.direction, strategy: signal.strategy,
+                    tickPrice: signal.tickPrice,
+                    tickReceivedNanos: signal.tickReceivedNanos, direction: signal.direction, strategy: signal.strategy,
                     version: signal.strategyVersion, sleeve: signal.sleeve, outcome: "rejected", risk: rejection.reason))
         case .filled(let clOrdID, let symbol, let quantity, let price):
             summary.fills += 1

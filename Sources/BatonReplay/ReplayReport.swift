@@ -12,10 +12,10 @@ public enum ReplayReport {
             // RFC 4180: a field with a comma, quote or newline is quoted, its quotes doubled.
             text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"\(text.replacingOccurrences(of: "\"", with: "\"\""))\"" : text
         }
-        var decisions = "decided_at_ns,symbol,tick_sequence,tick_price,direction,strategy,version,sleeve,outcome,clordid,side,quantity,kind,limit_price,time_in_force,risk\n"
+        var decisions = "decided_at_ns,symbol,tick_sequence,tick_price,tick_received_ns,direction,strategy,version,sleeve,outcome,clordid,side,quantity,kind,limit_price,time_in_force,risk\n"
         for d in desk.decisions {
             let columns: [String] = [
-                "\(d.atNanos)", d.symbol, "\(d.tickSequence)", price(d.tickPrice), d.direction.rawValue, d.strategy, d.version,
+                "\(d.atNanos)", d.symbol, "\(d.tickSequence)", price(d.tickPrice), "\(d.tickReceivedNanos)", d.direction.rawValue, d.strategy, d.version,
                 d.sleeve?.rawValue ?? "", d.outcome, d.clOrdID ?? "", d.side?.rawValue ?? "", d.quantity.map { "\($0)" } ?? "",
                 d.kind?.rawValue ?? "", price(d.limitPrice), d.timeInForce?.rawValue ?? "", d.risk,
             ]

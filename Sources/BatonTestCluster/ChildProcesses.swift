@@ -139,6 +139,24 @@ public final class ChildProcesses: Sendable {
 
     // MARK: - Helpers
 
+    /// Runs the built executable `name` to its end (a command-line tool, not a service):
+    /// its exit status and its stdout and stderr together.
+    public static func run(_ name: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
+        status: Int32, output: String
+    ) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try executable(name))
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     /// The built executable `name`: next to the running binary or test bundle, or in .build.
     public static func executable(_ name: String) throws -> String {
         var candidates: [URL] = []

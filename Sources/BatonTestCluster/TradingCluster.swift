@@ -59,6 +59,8 @@ public final class TradingCluster: Sendable {
         public var journalVerifyIntervalSeconds = 3600
         /// More YAML appended to every replica's file.
         public var extraConfig = ""
+        /// Every replica records its feed under `<data_dir>/capture` (feed.capture.*).
+        public var captureFeed = false
         public init() {}
     }
 
@@ -153,6 +155,7 @@ public final class TradingCluster: Sendable {
                   backup: ws://127.0.0.1:\(backupHTTPPort)/feed
                   stale_after_ms: \(options.feedStaleAfterMs)
                   recover_after_ms: \(options.feedRecoverAfterMs)
+                \(options.captureFeed ? "  capture:\n    dir: capture\n    flush_ms: 50" : "")
                 \(options.extraConfig)
                 """
             let path = "\(directory)/n\(id).yaml"
@@ -329,6 +332,7 @@ public final class TradingCluster: Sendable {
             public var shadowAgreements: UInt64
             public var shadowDivergences: UInt64
             public var appliedIndex: UInt64
+            public var tradingFromSequence: UInt64?
             public var anomalies: [String]
         }
         public struct Session: Decodable, Sendable {

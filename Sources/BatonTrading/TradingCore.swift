@@ -269,6 +269,10 @@ public struct TradingCore: Sendable {
     private var shadowDirection: [String: TargetDirection] = [:]
     public private(set) var shadowAgreements: UInt64 = 0
     public private(set) var shadowDivergences: UInt64 = 0
+    /// The last tick sequence this replica's strategies had seen when it last began trading as
+    /// leader: the ticks after it are the ones its journaled decisions come from. baton-replay
+    /// leads from the same point (`--lead-after-sequence`) to replay what this leader did.
+    public private(set) var tradingFromSequence: UInt64?
     private var sessionActive = false
     private var sessionActiveSince: Int64 = 0
     /// The last tick per symbol (sequence, price), for standing signals at takeover.
@@ -907,6 +911,7 @@ public struct TradingCore: Sendable {
     }
 
     private mutating func setPhase(_ next: TradingPhase) {
+        if next == .trading && phase != .trading { tradingFromSequence = lastTicks.values.map(\.sequence).max() ?? 0 }
         phase = next
         if next != .halted { haltReason = nil }
     }

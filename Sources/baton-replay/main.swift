@@ -39,6 +39,12 @@ struct BatonReplayCommand: ParsableCommand {
     @Option(help: "The venue's random seed (partial fills).")
     var seed: UInt64 = 1
 
+    @Option(
+        help: ArgumentHelp(
+            "Ticks up to this sequence only warm the strategies; the replay leads from the next one.",
+            discussion: "To replay what a live leader decided, give the trading_from_sequence of its GET /trading: the last tick it had seen when it began trading."))
+    var leadAfterSequence: UInt64?
+
     func run() throws {
         guard source == "primary" || source == "backup" else {
             throw ValidationError("--source '\(source)' is not a feed source: use primary or backup")
@@ -61,7 +67,7 @@ struct BatonReplayCommand: ParsableCommand {
         var desk = ReplayDesk(
             settings: trading.coreSettings(node: configuration.nodeID.rawValue),
             venue: MatchingEngine.Settings(seed: seed, slippageBps: slippageBps),
-            startNanos: first.receiveTimeNanos - 1_000_000_000)
+            startNanos: first.receiveTimeNanos - 1_000_000_000, leadAfterSequence: leadAfterSequence)
         for tick in session.ticks { desk.replay(tick) }
         let summary = desk.finish()
         let replayed = ContinuousClock.now

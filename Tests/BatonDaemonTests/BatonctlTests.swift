@@ -10,23 +10,13 @@ struct BatonctlTests {
     static func run(_ arguments: [String], environment extra: [String: String]? = nil) throws -> (
         status: Int32, output: String
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try LocalCluster.executable("batonctl"))
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["BATON_ADMIN_TOKEN"] = LocalCluster.token
         if let extra {
             environment["BATON_ADMIN_TOKEN"] = nil
             environment.merge(extra) { _, new in new }
         }
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return try ChildProcesses.run("batonctl", arguments, environment: environment)
     }
 
     @Test func statusProposeTransferAndVerify() async throws {

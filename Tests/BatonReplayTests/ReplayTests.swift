@@ -64,6 +64,26 @@ import Testing
         #expect(again.decisions == desk.decisions && again.fills == desk.fills && againSummary == summary)
     }
 
+    @Test("leading after a sequence: the ticks up to it only warm the strategies, as on a follower")
+    func leadingAfterASequence() async throws {
+        let ticks = try await Self.capturedSession()
+        let after = ticks[1_999].sequence
+        var desk = ReplayDesk(
+            settings: Self.settings(), venue: MatchingEngine.Settings(seed: 1), startNanos: ticks[0].receiveTimeNanos - 1_000_000_000,
+            leadAfterSequence: after)
+        for tick in ticks { desk.replay(tick) }
+        let summary = desk.finish()
+        #expect(summary.phase == "trading" && summary.ticks == 4_000)
+        #expect(summary.intents > 5)
+        // Each decision is on a tick past the sequence, or a standing signal of the warm
+        // strategies acted on as trading began (a live leader's too: no receive time).
+        for decision in desk.decisions {
+            #expect(decision.tickSequence > after || decision.tickReceivedNanos == 0, "\(decision)")
+        }
+        let (full, _) = Self.replay(ticks)
+        #expect(full.decisions.contains { $0.tickSequence <= after }, "a leader from the start decides on the first half")
+    }
+
     @Test("a resent tick is dropped as the feed client drops it")
     func duplicatesAreDropped() async throws {
         let ticks = try await Self.capturedSession()
