@@ -240,6 +240,7 @@ let package = Package(
             dependencies: [
                 "BatonTestCluster", "BatonMarketData", "BatonTrading", "BatonFeed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
