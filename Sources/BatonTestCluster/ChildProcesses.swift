@@ -139,13 +139,13 @@ public final class ChildProcesses: Sendable {
 
     // MARK: - Helpers
 
-    /// Runs the built executable `name` to its end (a command-line tool, not a service):
-    /// its exit status and its stdout and stderr together.
+    /// Runs the built executable `name` (or the program at an absolute path) to its end, a
+    /// command-line tool rather than a service: its exit status and its stdout and stderr together.
     public static func run(_ name: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
         status: Int32, output: String
     ) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try executable(name))
+        process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : try executable(name))
         process.arguments = arguments
         if let environment { process.environment = environment }
         let pipe = Pipe()

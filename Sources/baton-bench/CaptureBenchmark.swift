@@ -27,6 +27,8 @@ struct FeedCapture: AsyncParsableCommand {
     var bufferKB: Int = 32_768
     @Option(help: "Rotate at this size (feed.capture.rotate_mb), so the runs include gzip on rotation.")
     var rotateMB: Int = 16
+    @Option(help: "Feed rate in ticks/s (0: as fast as the core goes, which outruns any disk: the buffer fills and drops).")
+    var rate: Int = 0
 
     struct Run: Codable {
         var ticksPerSecondWithout: Double
@@ -45,6 +47,9 @@ struct FeedCapture: AsyncParsableCommand {
         guard ticks >= ticksPerFrame, ticksPerFrame > 0, runs > 0, runs <= 50 else {
             throw ValidationError("--ticks must be at least --ticks-per-frame (> 0); --runs from 1 to 50")
         }
+        guard (0...100_000_000).contains(rate), rate == 0 || ticks / rate <= 600 else {
+            throw ValidationError("--rate \(rate): from 0 to 100000000 ticks/s, and at most 600 s of ticks per run")
+        }
     }
 
     func run() async throws {
@@ -53,7 +58,7 @@ struct FeedCapture: AsyncParsableCommand {
         let frames = FeedIngestBenchmark.makeFrames(frames: ticks / ticksPerFrame, ticksPerFrame: ticksPerFrame, symbols: symbols)
         let total = frames.count * ticksPerFrame
         let frameBytes = frames.reduce(0) { $0 + $1.count }
-        say("\(total) ticks in \(frames.count) frames (\(format(Double(frameBytes) / 1_048_576, 1)) MiB); buffer \(bufferKB) KiB, rotation at \(rotateMB) MiB")
+        say("\(total) ticks in \(frames.count) frames (\(format(Double(frameBytes) / 1_048_576, 1)) MiB) \(rate == 0 ? "unpaced" : "at \(rate) ticks/s"); buffer \(bufferKB) KiB, rotation at \(rotateMB) MiB")
         var results: [Run] = []
         for index in 0..<runs {
             let without = ingest(frames, capture: nil).seconds
@@ -116,7 +121,15 @@ struct FeedCapture: AsyncParsableCommand {
         let today = Int64(Date().timeIntervalSince1970 * 1e9)
         let clock = ContinuousClock()
         let start = clock.now
+        let framePeriod: Duration? = rate == 0 ? nil : .nanoseconds(Int64(ticksPerFrame) * 1_000_000_000 / Int64(rate))
+        var due = start
         for frame in frames {
+            if let framePeriod {
+                // Paced as a feed arrives: spin to the frame's time (sleeping would add the
+                // scheduler's wake-up to every frame and pace far below the rate).
+                due += framePeriod
+                while clock.now < due {}
+            }
             now += 1_000
             // Both loops read the clock around the offer, so the ratio is the offer's cost alone.
             let before = clock.now

@@ -1,3 +1,4 @@
+import BatonTestCluster
 import Foundation
 import Testing
 
@@ -8,16 +9,7 @@ struct PrometheusRulesTests {
     static let rules = "deploy/prometheus/baton-rules.yml"
 
     static func promtool(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try ChildProcesses.run("/usr/bin/promtool", arguments)
     }
 
     @Test func promtoolChecksTheRulesAndTheirUnitTestsPass() throws {
