@@ -153,6 +153,33 @@ struct CanaryDesk {
         #expect(late.count <= 1 && late.allSatisfy { $0.signal.direction == .flat })
     }
 
+    @Test("a candidate that loses against the baseline fails its PnL checks, aborts, and its position goes to the baseline")
+    func losingCandidateAborts() {
+        var desk = CanaryDesk()
+        for _ in 0..<300 { desk.tick() }
+        // A market that swings every 20 ticks: a 30-trade channel breaks out near each swing's
+        // end and buys tops and sells bottoms, while MA(5)/MA(20) rides the swings.
+        let lateBreakout = StrategySpec.channelBreakout(
+            BreakoutParameters(symbol: "AAPL", lookback: 30, quantity: 100, allowShort: true, limitOffsetBps: nil))
+        desk.start(lateBreakout, steps: [25, 50, 100], intervalSeconds: 30, maxFailedChecks: 2, rollback: .handToBaseline)
+        for n in 0..<2_000 where desk.canary?.isActive == true { desk.tick(drift: n % 40 < 20 ? 500 : -500) }
+        let canary = desk.canary
+        #expect(canary?.status == .aborted)
+        #expect(canary?.checks.count == 2 && canary?.stepIndex == 0, "two failed checks at the first step")
+        for check in canary?.checks ?? [] {
+            #expect(check.outcome == "failed" && check.failures.count == 1 && check.failures[0].hasPrefix("PnL per unit -"), "\(check.failures)")
+            #expect(check.check.candidate.windowPnL < 0 && check.check.baseline.windowPnL > 0, "it lost while the baseline gained")
+        }
+        #expect(canary?.decisions.map(\.action) == ["start", "abort"] && canary?.decisions.last?.by == "canary analysis")
+        #expect(desk.core.state.candidateBooks["AAPL"] == nil, "handed to the baseline")
+        #expect(desk.core.state.strategies["AAPL"] == nil, "the baseline still runs the configured version")
+        // From the abort on, every intent is the baseline's, at the whole quantity.
+        let end = canary?.decisions.last?.atNanos ?? 0
+        for _ in 0..<400 { desk.tick(drift: 0) }
+        #expect(desk.intents.filter { $0.decidedAtNanos > end }.allSatisfy { $0.signal.sleeve == nil && $0.signal.strategyVersion == "1" })
+        #expect(abs(desk.core.state.position("AAPL")) <= 100)
+    }
+
     @Test("a drawdown beyond the kill limit aborts at once, without waiting for a check")
     func drawdownKills() {
         var desk = CanaryDesk()
