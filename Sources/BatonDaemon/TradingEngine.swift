@@ -71,6 +71,10 @@ public actor TradingEngine: CommittedEntryConsumer {
     private var lastServiceLevelSample: Int64 = .min / 2
     /// The admin plane's answers, for the admin availability SLO (nil: not measured here).
     private let adminAnswers: AdminAnswerTally?
+    /// Admin actions waiting for their command to be applied here, not just committed: the
+    /// answer they give is read from this replica's state, which lags the commit by an apply.
+    private var applyWaiters: [(id: UInt64, index: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var nextApplyWaiter: UInt64 = 0
     public var shadowAgreements: UInt64 { core.shadowAgreements }
     public var shadowDivergences: UInt64 { core.shadowDivergences }
 
@@ -194,6 +198,49 @@ public actor TradingEngine: CommittedEntryConsumer {
             carryOut(core.apply(command, term: entry.term, index: entry.index, now: Self.coreNanos()))
         }
         publishPositions()
+        resumeApplyWaiters()
+    }
+
+    // MARK: - Admin commands: journaled, then read back once applied
+
+    /// Proposes one command, waits for its commit and then for this replica to apply it, so the
+    /// caller's answer (the order as resolved, the canary as started) is the journal's outcome.
+    /// Bounded by the caller's deadline (a cancelled wait leaves no waiter behind).
+    private func proposeAndApply(_ command: TradingCommand) async throws {
+        guard let consensus else { throw ConsensusError.stopped }
+        let positions = try await consensus.propose([command.encoded()], waitForCommit: true)
+        guard let index = positions.last?.index else { return }
+        try await waitUntilApplied(index)
+    }
+
+    private func waitUntilApplied(_ index: UInt64) async throws {
+        if core.appliedThrough >= index { return }
+        let id = nextApplyWaiter
+        nextApplyWaiter += 1
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                guard !Task.isCancelled else {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                applyWaiters.append((id, index, continuation))
+            }
+        } onCancel: {
+            Task { await self.abandonApplyWaiter(id) }
+        }
+    }
+
+    private func resumeApplyWaiters() {
+        guard !applyWaiters.isEmpty else { return }
+        let applied = core.appliedThrough
+        let ready = applyWaiters.filter { $0.index <= applied }
+        applyWaiters.removeAll { $0.index <= applied }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    private func abandonApplyWaiter(_ id: UInt64) {
+        guard let i = applyWaiters.firstIndex(where: { $0.id == id }) else { return }
+        applyWaiters.remove(at: i).continuation.resume(throwing: CancellationError())
     }
 
     public func onFeed(_ event: FeedEvent) async {
@@ -799,7 +846,7 @@ public actor TradingEngine: CommittedEntryConsumer {
     public func resolve(clOrdID: String, outcome: OrderResolution.Outcome, by: String, reason: String) async throws
         -> OrderView
     {
-        guard let consensus else { throw ConsensusError.stopped }
+        guard consensus != nil else { throw ConsensusError.stopped }
         guard let order = core.state.orders[clOrdID] else { throw ResolveError.unknownOrder(clOrdID) }
         guard !order.status.isTerminal else { throw ResolveError.alreadyTerminal(clOrdID, status: order.status.rawValue) }
         switch outcome {
@@ -818,7 +865,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         }
         let resolution = OrderResolution(
             clOrdID: clOrdID, outcome: outcome, by: by, reason: reason, atNanos: Self.wallNanos())
-        _ = try await consensus.propose([TradingCommand.resolved(resolution).encoded()], waitForCommit: true)
+        try await proposeAndApply(.resolved(resolution))
         return orders(matching: clOrdID) ?? orders(limit: 1)[0]
     }
 
@@ -883,9 +930,9 @@ public actor TradingEngine: CommittedEntryConsumer {
     }
 
     public func deployStrategies(_ specs: [StrategySpec], version: String, by: String, reason: String) async throws {
-        guard let consensus else { throw ConsensusError.stopped }
+        guard consensus != nil else { throw ConsensusError.stopped }
         let deployment = StrategyDeployment(specs: specs, version: version, by: by, reason: reason, atNanos: Self.wallNanos())
-        _ = try await consensus.propose([TradingCommand.strategyDeployed(deployment).encoded()], waitForCommit: true)
+        try await proposeAndApply(.strategyDeployed(deployment))
     }
 
     /// The latest canary as the journal has it (nil before the first).
@@ -898,7 +945,7 @@ public actor TradingEngine: CommittedEntryConsumer {
         _ specs: [StrategySpec], version: String, steps: [Int], intervalSeconds: Int, maxFailedChecks: Int,
         by: String, reason: String
     ) async throws -> Result<CanaryState, StrategyProblems> {
-        guard let consensus else { throw ConsensusError.stopped }
+        guard consensus != nil else { throw ConsensusError.stopped }
         if let running = core.state.canary, running.isActive {
             return .failure(StrategyProblems(["a canary of \(running.plan.strategyName) v\(running.plan.version) is \(running.status.rawValue): promote or abort it first"]))
         }
@@ -917,9 +964,7 @@ public actor TradingEngine: CommittedEntryConsumer {
             rollback: CanaryRollback(rawValue: settings.rollback) ?? .flatten, startMarks: core.lastTradePrices,
             by: by, reason: reason, atNanos: Self.wallNanos())
         if let problem = plan.problem { return .failure(StrategyProblems([problem])) }
-        _ = try await consensus.propose([TradingCommand.canary(.start(plan)).encoded()], waitForCommit: true)
-        // Committed is not yet applied here: give this replica's apply a moment.
-        for _ in 0..<40 where core.state.canary?.plan != plan { try await Task.sleep(for: .milliseconds(25)) }
+        try await proposeAndApply(.canary(.start(plan)))
         guard let started = core.state.canary, started.plan == plan else {
             return .failure(StrategyProblems(["the canary was journaled but not started (see the log for why)"]))
         }
@@ -928,15 +973,12 @@ public actor TradingEngine: CommittedEntryConsumer {
 
     /// An operator's promote, promote --full, abort, pause or resume, journaled with who.
     public func canaryDecision(_ action: CanaryAction, by: String, reason: String) async throws -> Result<CanaryState, StrategyProblems> {
-        guard let consensus else { throw ConsensusError.stopped }
+        guard consensus != nil else { throw ConsensusError.stopped }
         guard let canary = core.state.canary, canary.isActive else {
             return .failure(StrategyProblems(["no canary is running (the last one \(core.state.canary.map { "was \($0.status.rawValue)" } ?? "does not exist"))"]))
         }
         let before = canary.decisions.count
-        _ = try await consensus.propose(
-            [TradingCommand.canary(.manual(action: action, by: by, reason: reason, atNanos: Self.wallNanos())).encoded()],
-            waitForCommit: true)
-        for _ in 0..<40 where (core.state.canary?.decisions.count ?? 0) <= before { try await Task.sleep(for: .milliseconds(25)) }
+        try await proposeAndApply(.canary(.manual(action: action, by: by, reason: reason, atNanos: Self.wallNanos())))
         guard let after = core.state.canary, after.decisions.count > before else {
             return .failure(StrategyProblems(["\(action.rawValue) changed nothing: the canary is \(core.state.canary?.status.rawValue ?? "gone")"]))
         }
@@ -944,17 +986,15 @@ public actor TradingEngine: CommittedEntryConsumer {
     }
 
     public func setPaused(_ paused: Bool, by: String, reason: String) async throws {
-        guard let consensus else { throw ConsensusError.stopped }
-        _ = try await consensus.propose(
-            [TradingCommand.tradingPaused(paused: paused, by: by, reason: reason, atNanos: Self.wallNanos()).encoded()],
-            waitForCommit: true)
+        guard consensus != nil else { throw ConsensusError.stopped }
+        try await proposeAndApply(.tradingPaused(paused: paused, by: by, reason: reason, atNanos: Self.wallNanos()))
     }
 
     /// Journals an admin-plane action (through the log like every trading command, so every
     /// replica holds the same audit trail and a failover keeps it).
     public func journalAudit(_ record: AuditRecord) async throws {
-        guard let consensus else { throw ConsensusError.stopped }
-        _ = try await consensus.propose([TradingCommand.audit(record).encoded()], waitForCommit: true)
+        guard consensus != nil else { throw ConsensusError.stopped }
+        try await proposeAndApply(.audit(record))
     }
 
     /// The newest `limit` journaled admin actions, oldest first.
