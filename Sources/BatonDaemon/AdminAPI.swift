@@ -1,4 +1,5 @@
 import BatonTrading
+import BatonTransport
 import Foundation
 public import Hummingbird
 import HTTPTypes
@@ -17,6 +18,7 @@ public import RaftCore
 /// | `GET /metrics` | Prometheus text |
 /// | `POST /admin/transfer-leadership` | `{"to": 2}` or `{}` for the most caught-up follower |
 /// | `POST /admin/propose` | `{"count": 100, "size": 256}`: test entries, answered once committed |
+/// | `POST /admin/members` | `{"action": "add-learner"\|"promote"\|"remove", "id": 4, "address": "host:7100"}`: one membership change (admin role) |
 /// | `GET /orders` | the journal's orders (`?limit=N`, newest last) |
 /// | `GET /positions` | positions derived from journaled fills |
 /// | `GET /trading` | trading phase (HALTED with its reason), broker session, market feed |
@@ -98,6 +100,7 @@ public struct AdminAPI: Sendable {
         Route(method: "POST", path: "/admin/transfer-leadership", role: .operator),
         Route(method: "POST", path: "/admin/orders/resolve", role: .operator),
         Route(method: "POST", path: "/admin/propose", role: .admin),
+        Route(method: "POST", path: "/admin/members", role: .admin),
         Route(method: "POST", path: "/admin/debug/kill-on-next-order", role: .admin),
         Route(method: "POST", path: "/admin/debug/stall", role: .admin),
     ]
@@ -143,6 +146,7 @@ public struct AdminAPI: Sendable {
             try await self.transfer(body, principal: principal, source: source)
         }
         action(router, "/admin/propose") { body, _, _ in try await self.propose(body) }
+        action(router, "/admin/members") { body, _, _ in try await self.changeMembership(body) }
         action(router, "/admin/trading/pause") { body, principal, _ in
             try await self.pause(true, body, principal: principal)
         }
@@ -461,6 +465,44 @@ public struct AdminAPI: Sendable {
         }
     }
 
+    /// One membership change through the log; answers once it is committed, with the new
+    /// configuration. Refusals (not caught up, would lose quorum, one change at a time) are 409s
+    /// that say why.
+    func changeMembership(_ body: ByteBuffer) async throws -> Response {
+        let change: MembershipChange
+        switch AdminMemberRequest.change(try Self.decode(AdminMemberRequest.self, from: body)) {
+        case .failure(let refusal): return Self.json(["error": refusal.message], status: .badRequest)
+        case .success(.addLearner(let id, let address)):
+            guard let parsed = PeerAddress(parsing: address) else {
+                return Self.json(
+                    ["error": "address '\(address.prefix(80))' is not host:port (for example 10.0.0.4:7100)"],
+                    status: .badRequest)
+            }
+            change = .addLearner(NodeID(id), address: parsed.description)
+        case .success(.promote(let id)): change = .promoteLearner(NodeID(id))
+        case .success(.remove(let id)): change = .remove(NodeID(id))
+        }
+        do {
+            let position = try await withDeadline(commitTimeout) {
+                try await self.consensus.proposeMembershipChange(change)
+            }
+            let view = await consensus.clusterView()
+            struct Changed: Encodable {
+                var change: String
+                var logIndex: UInt64
+                var voters: [UInt64]
+                var learners: [UInt64]
+            }
+            logger.notice(
+                "membership changed", metadata: ["raft.change": "\(change)", "raft.index": "\(position.index)"])
+            return Self.json(
+                Changed(change: change.description, logIndex: position.index, voters: view.voters, learners: view.learners),
+                status: .ok)
+        } catch let error as ConsensusError {
+            return Self.error(error)
+        }
+    }
+
     func propose(_ body: ByteBuffer) async throws -> Response {
         let count: Int
         let size: Int
@@ -514,6 +556,9 @@ public struct AdminAPI: Sendable {
         case .timedOut:
             return json(["error": error.description], status: .gatewayTimeout)
         case .handOverRefused:
+            return json(["error": error.description], status: .conflict)
+        case .rejected(.invalidMembershipChange), .rejected(.learnerNotCaughtUp), .rejected(.wouldLoseQuorum),
+            .rejected(.membershipChangePending), .rejected(.cannotRemoveLeader), .rejected(.leaderNotYetCommittedInTerm):
             return json(["error": error.description], status: .conflict)
         default:
             return json(["error": error.description], status: .serviceUnavailable)

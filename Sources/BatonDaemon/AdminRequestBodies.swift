@@ -35,6 +35,50 @@ struct AdminBodyRefusal: Error, Equatable {
     var message: String
 }
 
+/// `POST /admin/members`: one membership change, through the log (etcd's `member add --learner`,
+/// `member promote`, `member remove`): `{"action": "add-learner", "id": 4, "address": "host:7100"}`,
+/// `{"action": "promote", "id": 4}` or `{"action": "remove", "id": 4}`. The consensus core
+/// judges whether the change is safe now.
+struct AdminMemberRequest: Decodable {
+    var action: String?
+    var id: UInt64?
+    var address: String?
+
+    enum Change: Equatable {
+        case addLearner(id: UInt64, address: String)
+        case promote(id: UInt64)
+        case remove(id: UInt64)
+    }
+
+    static func change(_ request: Self?) -> Result<Change, AdminBodyRefusal> {
+        guard let request, let action = request.action else {
+            return .failure(AdminBodyRefusal(message: "body must say action: add-learner, promote or remove"))
+        }
+        guard let id = request.id, id > 0, id <= UInt64(UInt32.max) else {
+            return .failure(AdminBodyRefusal(message: "id must be a node id from 1 to \(UInt32.max)"))
+        }
+        switch action {
+        case "add-learner":
+            guard let address = request.address, !address.isEmpty else {
+                return .failure(AdminBodyRefusal(message: "add-learner needs the address its peers dial (host:port)"))
+            }
+            guard address.utf8.count <= 300 else {
+                return .failure(AdminBodyRefusal(message: "address is longer than 300 bytes"))
+            }
+            return .success(.addLearner(id: id, address: address))
+        case "promote":
+            guard request.address == nil else { return .failure(AdminBodyRefusal(message: "promote takes no address")) }
+            return .success(.promote(id: id))
+        case "remove":
+            guard request.address == nil else { return .failure(AdminBodyRefusal(message: "remove takes no address")) }
+            return .success(.remove(id: id))
+        default:
+            return .failure(
+                AdminBodyRefusal(message: "action '\(action.prefix(40))' is not one of add-learner, promote, remove"))
+        }
+    }
+}
+
 /// `POST /admin/transfer-leadership`: `{"to": 2}`, or `{}` (or no body) for the most caught-up
 /// follower. The consensus loop judges the target.
 struct AdminTransferRequest: Decodable {

@@ -2,6 +2,7 @@ public import BatonAlerting
 public import BatonFIXNIO
 public import BatonFeed
 import BatonMarketData
+import BatonTransport
 import Foundation
 public import Logging
 public import RaftCore
@@ -19,6 +20,24 @@ public struct BatondConfiguration: Sendable {
             self.port = port
         }
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// The node id of `cluster.node_id: from-hostname`: the ordinal a StatefulSet puts after the
+    /// last '-' of its pods' names (before any domain), plus one, since node ids start at 1.
+    public static func ordinalNodeID(fromHostname hostname: String) -> UInt64? {
+        let name = hostname.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
+        guard let dash = name.lastIndex(of: "-"), let ordinal = UInt32(name[name.index(after: dash)...]),
+            ordinal < UInt32.max
+        else { return nil }
+        return UInt64(ordinal) + 1
+    }
+
+    /// The kernel's host name (`parse` prefers `HOSTNAME` from its environment: Kubernetes sets
+    /// it to the pod's name).
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public enum Durability: String, Sendable, CaseIterable {
@@ -113,7 +132,7 @@ extension BatondConfiguration {
     /// Every key the file may hold, with its meaning; used for unknown-key errors and the docs.
     public static let keys: [(key: String, meaning: String)] = [
         ("cluster.id", "cluster id (a positive integer); peers from another cluster are refused"),
-        ("cluster.node_id", "this node's id (a positive integer listed under members)"),
+        ("cluster.node_id", "this node's id (a positive integer listed under members), or from-hostname: the StatefulSet ordinal + 1"),
         ("cluster.members", "map of node id → peer address host:port, for every voter and learner"),
         ("cluster.voters", "node ids that vote when the cluster is first created"),
         ("cluster.learners", "node ids that start as learners when the cluster is first created"),
@@ -255,6 +274,7 @@ extension BatondConfiguration {
         var reader = ConfigReader(source: source)
         reader.load(yaml: yaml)
         reader.applyEnvironment(environment, keys: keys.map(\.key))
+        reader.hostname = environment["HOSTNAME"].flatMap { $0.isEmpty ? nil : $0 } ?? BatondConfiguration.hostname()
         return try reader.build()
     }
 }
@@ -273,6 +293,8 @@ private struct ConfigReader {
     var values: [String: Value] = [:]
     var errors: [ConfigurationError] = []
     var consumed: Set<String> = []
+    /// For `cluster.node_id: from-hostname`.
+    var hostname = ""
 
     init(source: String) { self.source = source }
 
@@ -429,24 +451,34 @@ private struct ConfigReader {
     }
 
     mutating func endpoint(_ key: String, _ raw: String) -> BatondConfiguration.Endpoint? {
-        guard let colon = raw.lastIndex(of: ":"), let port = Int(raw[raw.index(after: colon)...]),
-            (0...65535).contains(port)
-        else {
-            fail(key, "'\(raw)' is not an address: expected host:port, for example 127.0.0.1:7101")
+        guard let address = PeerAddress(parsing: raw) else {
+            if raw.hasPrefix(":") || raw.hasPrefix("[]:") {
+                fail(key, "'\(raw)' has no host: expected host:port")
+            } else {
+                fail(key, "'\(raw)' is not an address: expected host:port, for example 127.0.0.1:7101")
+            }
             return nil
         }
-        var host = String(raw[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else {
-            fail(key, "'\(raw)' has no host: expected host:port")
-            return nil
-        }
-        return BatondConfiguration.Endpoint(host: host, port: port)
+        return BatondConfiguration.Endpoint(host: address.host, port: address.port)
     }
 
     mutating func build() throws(ConfigurationErrors) -> BatondConfiguration {
         let clusterID = UInt64(integer("cluster.id", default: 0, in: 1...Int.max))
-        let nodeRaw = integer("cluster.node_id", default: 0, in: 1...Int(UInt32.max))
+        let nodeRaw: Int
+        if text("cluster.node_id")?.trimmingCharacters(in: .whitespaces) == "from-hostname" {
+            // A StatefulSet's pods are named <set>-<ordinal>: pod baton-0 is node 1.
+            if let id = BatondConfiguration.ordinalNodeID(fromHostname: hostname) {
+                nodeRaw = Int(id)
+            } else {
+                fail(
+                    "cluster.node_id",
+                    "from-hostname needs a host name ending in -<ordinal> (a StatefulSet pod such as baton-0); this host is '\(hostname.prefix(100))'"
+                )
+                nodeRaw = 0
+            }
+        } else {
+            nodeRaw = integer("cluster.node_id", default: 0, in: 1...Int(UInt32.max))
+        }
         if values["cluster.id"] == nil { fail("cluster.id", "is required") }
         if values["cluster.node_id"] == nil { fail("cluster.node_id", "is required") }
         let nodeID = NodeID(UInt64(nodeRaw))

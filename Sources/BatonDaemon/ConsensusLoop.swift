@@ -25,11 +25,15 @@ public protocol RaftNetwork: Sendable {
     func dropConnections(from peer: NodeID)
     /// The loop has taken `message` off `inbound`: its bytes leave the inbound budget.
     func consumed(_ message: RaftMessage)
+    /// The configuration in the log changed (a membership change appended, or truncated away):
+    /// dial its members, and only them.
+    func membersChanged(_ configuration: ClusterConfiguration)
 }
 
 extension RaftNetwork {
     public func dropConnections(from peer: NodeID) {}
     public func consumed(_ message: RaftMessage) {}
+    public func membersChanged(_ configuration: ClusterConfiguration) {}
 }
 
 /// The loop's role, term and lease end as of its last event, for callers that must check the
@@ -247,6 +251,8 @@ public actor ConsensusLoop {
     private var publishedTerm: Term?
     private var publishedRole: RaftRole?
     private var termStartIndex: LogIndex?
+    /// The configuration the network was last told to dial (nil: not yet told).
+    private var dialledConfiguration: ClusterConfiguration?
     private let stateMachine: (any CommittedEntryConsumer)?
 
     public init(
@@ -621,6 +627,12 @@ public actor ConsensusLoop {
         // lease the trading engine reads is never younger than what a peer can have been told
         // (a TimeoutNow clears the lease in the node; the cell must be clear when it is sent).
         publishState()
+        // A membership change takes effect when appended: a new member is dialled before the
+        // first message for it leaves, a removed one is cut off.
+        if node.configuration != dialledConfiguration {
+            dialledConfiguration = node.configuration
+            network.membersChanged(node.configuration)
+        }
         for directive in directives {
             switch directive {
             case .persist(let write):

@@ -10,10 +10,14 @@ public import ServiceLifecycle
 public final class TCPPeerNetwork: RaftNetwork, Service {
     let transport: PeerTransport
     let logger: Logger
+    /// `cluster.members` from the configuration: where to dial a member whose membership change
+    /// carried no address (the founding members).
+    let configuredAddresses: [NodeID: PeerAddress]
 
-    private init(transport: PeerTransport, logger: Logger) {
+    private init(transport: PeerTransport, logger: Logger, configuredAddresses: [NodeID: PeerAddress]) {
         self.transport = transport
         self.logger = logger
+        self.configuredAddresses = configuredAddresses
     }
 
     /// Binds the peer port and starts dialling the other members.
@@ -49,7 +53,25 @@ public final class TCPPeerNetwork: RaftNetwork, Service {
         let transport = PeerTransport(options: options, logger: logger)
         try await transport.start()
         logger.info("peer port bound", metadata: ["peer.listen": "\(configuration.peerListen)"])
-        return TCPPeerNetwork(transport: transport, logger: logger)
+        return TCPPeerNetwork(transport: transport, logger: logger, configuredAddresses: peers)
+    }
+
+    /// Dials the members of the log's configuration: at the address their membership change
+    /// carried, else at the configured one. A member with neither cannot be reached and says so.
+    public func membersChanged(_ configuration: ClusterConfiguration) {
+        var wanted: [NodeID: PeerAddress] = [:]
+        for member in configuration.members {
+            if let text = configuration.addresses[member], let address = PeerAddress(parsing: text) {
+                wanted[member] = address
+            } else if let address = configuredAddresses[member] {
+                wanted[member] = address
+            } else {
+                logger.error(
+                    "a member has no address: add it to cluster.members, or re-add it with one (batonctl member add ID ADDR)",
+                    metadata: ["raft.member": "\(member)", "raft.configuration": "\(configuration)"])
+            }
+        }
+        transport.setPeers(wanted)
     }
 
     public func send(_ message: RaftMessage) { transport.send(message) }

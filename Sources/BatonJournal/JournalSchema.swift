@@ -14,6 +14,10 @@ enum JournalSchema {
             try db.execute(sql: stateMachineTables)
             try db.execute(sql: orderJournalTables)
         }
+        // Members added at run time carry their peer address in the log; a snapshot keeps them.
+        migrator.registerMigration("v2-snapshot-member-addresses") { db in
+            try db.execute(sql: "ALTER TABLE snapshot ADD COLUMN addresses TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 

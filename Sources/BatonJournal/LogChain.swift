@@ -112,21 +112,44 @@ struct StoredPayload {
 enum MembershipText {
     static func encode(_ change: MembershipChange) -> String {
         switch change {
-        case .addLearner(let id): return "add-learner:\(id.rawValue)"
+        case .addLearner(let id, nil): return "add-learner:\(id.rawValue)"
+        // The address last: it may itself contain ':' (host:port, an IPv6 literal).
+        case .addLearner(let id, let address?): return "add-learner:\(id.rawValue):\(address)"
         case .promoteLearner(let id): return "promote-learner:\(id.rawValue)"
         case .remove(let id): return "remove:\(id.rawValue)"
         }
     }
 
     static func decode(_ text: String) -> MembershipChange? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let raw = UInt64(parts[1]) else { return nil }
+        let parts = text.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2, let raw = UInt64(parts[1]) else { return nil }
+        if parts.count == 3 {
+            guard parts[0] == "add-learner", !parts[2].isEmpty else { return nil }
+            return .addLearner(NodeID(raw), address: String(parts[2]))
+        }
         switch parts[0] {
         case "add-learner": return .addLearner(NodeID(raw))
         case "promote-learner": return .promoteLearner(NodeID(raw))
         case "remove": return .remove(NodeID(raw))
         default: return nil
         }
+    }
+
+    /// Member addresses as lines of `id=host:port`, sorted by id (an address holds neither '\n'
+    /// nor '='; the admin plane refuses one that does); empty for none.
+    static func encode(_ addresses: [NodeID: String]) -> String {
+        addresses.sorted { $0.key < $1.key }.map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: "\n")
+    }
+
+    static func decodeAddresses(_ text: String) -> [NodeID: String]? {
+        if text.isEmpty { return [:] }
+        var addresses: [NodeID: String] = [:]
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let raw = UInt64(parts[0]), !parts[1].isEmpty else { return nil }
+            addresses[NodeID(raw)] = String(parts[1])
+        }
+        return addresses
     }
 
     /// Node ids as sorted, comma-separated decimals ("1,2,3"); empty for no nodes.

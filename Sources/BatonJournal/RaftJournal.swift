@@ -408,17 +408,19 @@ struct JournalReader {
     func snapshot() throws -> (snapshot: Snapshot, chain: [UInt8])? {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT last_index, last_term, voters, learners, data, chain FROM snapshot WHERE id = 1"
+                db, sql: "SELECT last_index, last_term, voters, learners, addresses, data, chain FROM snapshot WHERE id = 1"
             )
         else { return nil }
         let votersText: String = row["voters"]
         let learnersText: String = row["learners"]
+        let addressesText: String = row["addresses"]
         guard let voters = MembershipText.decodeNodes(votersText),
-            let learners = MembershipText.decodeNodes(learnersText)
+            let learners = MembershipText.decodeNodes(learnersText),
+            let addresses = MembershipText.decodeAddresses(addressesText)
         else {
             throw JournalError(
                 .corrupt(
-                    what: "snapshot configuration is not readable (voters '\(votersText)', learners '\(learnersText)')"),
+                    what: "snapshot configuration is not readable (voters '\(votersText)', learners '\(learnersText)', addresses '\(addressesText.prefix(200))')"),
                 path: path
             )
         }
@@ -429,7 +431,7 @@ struct JournalReader {
         )
         let snapshot = Snapshot(
             metadata: SnapshotMetadata(
-                last: last, configuration: ClusterConfiguration(voters: voters, learners: learners)),
+                last: last, configuration: ClusterConfiguration(voters: voters, learners: learners, addresses: addresses)),
             data: data.map(Array.init) ?? []
         )
         return (snapshot, [UInt8](row["chain"] as Data))
@@ -571,13 +573,14 @@ struct JournalTransaction {
         try db.execute(sql: "DELETE FROM raft_log WHERE log_index <= ?", arguments: [index])
         try db.execute(
             sql: """
-                INSERT OR REPLACE INTO snapshot (id, last_index, last_term, voters, learners, data, chain)
-                VALUES (1, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO snapshot (id, last_index, last_term, voters, learners, addresses, data, chain)
+                VALUES (1, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 index, try sqlInteger(position.term, "snapshot term", path),
                 MembershipText.encode(snapshot.metadata.configuration.voters),
                 MembershipText.encode(snapshot.metadata.configuration.learners),
+                MembershipText.encode(snapshot.metadata.configuration.addresses),
                 Data(snapshot.data), Data(chain),
             ]
         )

@@ -30,14 +30,27 @@ public final class PeerTransport: Sendable {
     private let inboundContinuation: AsyncStream<RaftMessage>.Continuation
     private let logger: Logger
     private let eventLoopGroup: any EventLoopGroup
-    private let peers: [NodeID: PeerAddress]
-    private let outboxes: [NodeID: PeerOutbox]
+    /// Who this replica dials, changed at run time by `setPeers` as membership changes are
+    /// appended to the log. Apart from `state` so that `send`, on the consensus loop's path,
+    /// takes a short lock of its own.
+    private let directory: Mutex<Directory>
     private let state: Mutex<State>
     /// Accepted connections from the moment NIO wraps them until `serveInbound` claims them;
     /// the ones a closing listener never delivers are closed here (see `AcceptedConnections`).
     private let accepted = AcceptedConnections<Frame, Frame>()
 
     private enum Phase { case idle, starting, running, shutDown }
+
+    private struct Directory {
+        var addresses: [NodeID: PeerAddress]
+        var outboxes: [NodeID: PeerOutbox]
+        /// One dialler task per peer while running; `setPeers` starts and cancels them.
+        var diallers: [NodeID: Task<Void, Never>] = [:]
+        /// The outbound connection each peer's dialler has up, to close it when the peer goes.
+        var outbound: [NodeID: any Channel] = [:]
+        /// Set while running: what a dialler started later needs.
+        var dialling: (tls: TLSContexts?, on: Bool) = (nil, false)
+    }
 
     private struct PeerCounters {
         var connected = false
@@ -86,10 +99,12 @@ public final class PeerTransport: Sendable {
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let peers = options.peers.filter { $0.key != options.nodeID }
-        self.peers = peers
-        self.outboxes = peers.mapValues { _ in
-            PeerOutbox(capacity: options.sendQueueCapacity, maxBytes: options.sendQueueBytes)
-        }
+        directory = Mutex(
+            Directory(
+                addresses: peers,
+                outboxes: peers.mapValues { _ in
+                    PeerOutbox(capacity: options.sendQueueCapacity, maxBytes: options.sendQueueBytes)
+                }))
         (inbound, inboundContinuation) = AsyncStream.makeStream(
             of: RaftMessage.self,
             bufferingPolicy: .bufferingOldest(max(1, options.inboundBufferCapacity))
@@ -179,7 +194,7 @@ public final class PeerTransport: Sendable {
             metadata: [
                 "transport.address": "\(options.listenHost):\(port.map(String.init) ?? "?")",
                 "transport.tls": "\(tls != nil)",
-                "transport.peers": "\(peers.keys.sorted().map(\.description).joined(separator: ","))",
+                "transport.peers": "\(directory.withLock { $0.addresses.keys }.sorted().map(\.description).joined(separator: ","))",
             ]
         )
     }
@@ -187,7 +202,7 @@ public final class PeerTransport: Sendable {
     /// Queues `message` for `message.to` and returns at once. When that peer's queue is full, or
     /// the peer is unknown, the message is dropped (and counted): Raft tolerates lost messages.
     public func send(_ message: RaftMessage) {
-        guard let outbox = outboxes[message.to] else {
+        guard let outbox = directory.withLock({ $0.outboxes[message.to] }) else {
             logger.debug("dropped a message for an unknown peer", metadata: ["peer.id": "\(message.to)"])
             return
         }
@@ -199,7 +214,7 @@ public final class PeerTransport: Sendable {
     /// Sends this replica's status to every peer that speaks protocol 2, with its next frames
     /// (an unsent older status is replaced). Never blocks.
     public func publish(_ status: ReplicaStatus) {
-        for outbox in outboxes.values { outbox.offer(status: status) }
+        for outbox in directory.withLock({ Array($0.outboxes.values) }) { outbox.offer(status: status) }
     }
 
     /// The latest status each peer reported about itself, and how long ago it arrived.
@@ -211,6 +226,7 @@ public final class PeerTransport: Sendable {
     /// Every peer's connection state and counters, in node id order.
     public func peerStatus() -> [PeerStatus] {
         let counters = state.withLock { $0.peers }
+        let (peers, outboxes) = directory.withLock { ($0.addresses, $0.outboxes) }
         return peers.keys.sorted().map { id in
             let peer = counters[id] ?? PeerCounters()
             let outbox = outboxes[id]
@@ -239,7 +255,7 @@ public final class PeerTransport: Sendable {
             }
             return (state.runTask, state.acceptTask, state.serverChannel, Array(state.liveChannels.values))
         }
-        for outbox in outboxes.values { outbox.close() }
+        for outbox in directory.withLock({ Array($0.outboxes.values) }) { outbox.close() }
         server?.close(promise: nil)
         for channel in channels { channel.close(promise: nil) }
         task?.cancel()
@@ -283,12 +299,72 @@ public final class PeerTransport: Sendable {
         }
     }
 
+    /// Starts a dialler per peer, and later ones as `setPeers` adds peers; on cancellation
+    /// (`shutdown`) stops them all and waits for them.
     private func run(tls: TLSContexts?) async {
-        await withDiscardingTaskGroup { group in
-            for (id, address) in peers {
-                group.addTask { await self.dialLoop(peer: id, address: address, tls: tls) }
+        directory.withLock { directory in
+            directory.dialling = (tls, true)
+            for (id, address) in directory.addresses {
+                guard let outbox = directory.outboxes[id] else { continue }
+                directory.diallers[id] = Task { await self.dialLoop(peer: id, address: address, outbox: outbox, tls: tls) }
             }
         }
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(3600)) } catch { break }
+        }
+        let diallers = directory.withLock { directory -> [Task<Void, Never>] in
+            directory.dialling.on = false
+            defer { directory.diallers.removeAll() }
+            return Array(directory.diallers.values)
+        }
+        for dialler in diallers { dialler.cancel() }
+        for dialler in diallers { await dialler.value }
+    }
+
+    /// Makes `wanted` the set of peers (this node's own id is ignored): a new one gets a send
+    /// queue and a dialler, one no longer wanted (or at a new address) has its queue closed, its
+    /// dialler stopped and its connections both ways closed, and its hello is refused from then
+    /// on. Membership changes call it as they are appended to the log.
+    public func setPeers(_ wanted: [NodeID: PeerAddress]) {
+        let wanted = wanted.filter { $0.key != options.nodeID }
+        var stopped: [(id: NodeID, dialler: Task<Void, Never>?, outbox: PeerOutbox?, channel: (any Channel)?)] = []
+        var added: [NodeID] = []
+        directory.withLock { directory in
+            for (id, address) in directory.addresses where wanted[id] != address {
+                directory.addresses[id] = nil
+                stopped.append(
+                    (id, directory.diallers.removeValue(forKey: id), directory.outboxes.removeValue(forKey: id),
+                     directory.outbound.removeValue(forKey: id)))
+            }
+            for (id, address) in wanted where directory.addresses[id] == nil {
+                let outbox = PeerOutbox(capacity: options.sendQueueCapacity, maxBytes: options.sendQueueBytes)
+                directory.addresses[id] = address
+                directory.outboxes[id] = outbox
+                added.append(id)
+                if directory.dialling.on {
+                    let tls = directory.dialling.tls
+                    directory.diallers[id] = Task { await self.dialLoop(peer: id, address: address, outbox: outbox, tls: tls) }
+                }
+            }
+        }
+        guard !stopped.isEmpty || !added.isEmpty else { return }
+        state.withLock { state in
+            for peer in stopped { state.peers[peer.id] = nil; state.statuses[peer.id] = nil }
+            for id in added { state.peers[id] = PeerCounters() }
+        }
+        for peer in stopped {
+            peer.dialler?.cancel()
+            peer.outbox?.close()
+            peer.channel?.close(promise: nil)
+            dropConnections(from: peer.id)
+        }
+        logger.notice(
+            "peers changed",
+            metadata: [
+                "transport.peers": "\(wanted.keys.sorted().map(\.description).joined(separator: ","))",
+                "transport.added": "\(added.sorted().map(\.description).joined(separator: ","))",
+                "transport.removed": "\(stopped.map(\.id).sorted().map(\.description).joined(separator: ","))",
+            ])
     }
 
     private func acceptLoop(_ server: NIOAsyncChannel<NIOAsyncChannel<Frame, Frame>, Never>) async {
@@ -501,6 +577,7 @@ public final class PeerTransport: Sendable {
                 )
             )
         }
+        let peers = directory.withLock { $0.addresses }
         guard peers[hello.nodeID] != nil else {
             let known = peers.keys.sorted().map(\.description).joined(separator: ", ")
             return .failure(
@@ -521,8 +598,7 @@ public final class PeerTransport: Sendable {
     // MARK: - Dialler
 
     /// Keeps one outbound connection to `peer` up for as long as the transport runs.
-    private func dialLoop(peer: NodeID, address: PeerAddress, tls: TLSContexts?) async {
-        guard let outbox = outboxes[peer] else { return }
+    private func dialLoop(peer: NodeID, address: PeerAddress, outbox: PeerOutbox, tls: TLSContexts?) async {
         var logger = self.logger
         logger[metadataKey: "peer.id"] = "\(peer)"
         logger[metadataKey: "peer.address"] = "\(address)"
@@ -596,6 +672,21 @@ public final class PeerTransport: Sendable {
             throw CancellationError()
         }
         defer { unregister(channel) }
+        // Known by peer, so that `setPeers` can close it; a peer removed meanwhile is not dialled on.
+        let stillAPeer = directory.withLock { directory -> Bool in
+            guard directory.outboxes[peer] === outbox else { return false }
+            directory.outbound[peer] = channel
+            return true
+        }
+        guard stillAPeer else {
+            try? await connection.executeThenClose { _, _ in }
+            throw CancellationError()
+        }
+        defer {
+            directory.withLock { directory in
+                if directory.outbound[peer] === channel { directory.outbound[peer] = nil }
+            }
+        }
         let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(options.handshakeTimeout)) {
             channel.close(promise: nil)
         }

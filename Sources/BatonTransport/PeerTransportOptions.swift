@@ -12,6 +12,18 @@ public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(host):\(port)" }
+
+    /// `host:port`, `[v6]:port`: the one way an address is read, from a config file or from a
+    /// membership change in the log. Nil when it is not one.
+    public init?(parsing raw: String) {
+        guard let colon = raw.lastIndex(of: ":"), let port = Int(raw[raw.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(raw[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "=" || $0 == "/" }) else { return nil }
+        self.init(host: host, port: port)
+    }
 }
 
 /// Mutual TLS with a cluster CA: each replica presents a certificate signed by the CA and accepts

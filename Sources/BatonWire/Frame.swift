@@ -8,8 +8,10 @@ public enum WireFormat {
     public static let magic: [UInt8] = [0x42, 0x41, 0x54, 0x4E]  // "BATN"
     /// The frame format version. Bump it, never reinterpret a field of an existing version.
     public static let version: UInt8 = 1
-    /// The protocol version a replica announces in its `Hello`. 2 added `replicaStatus` frames.
-    public static let protocolVersion: UInt16 = 2
+    /// The protocol version a replica announces in its `Hello`. 2 added `replicaStatus` frames;
+    /// 3 added member addresses (`addLearnerAt`, `installSnapshotWithAddresses`), which are sent
+    /// only once an operator adds a member with an address: upgrade every replica first.
+    public static let protocolVersion: UInt16 = 3
     /// The oldest protocol version a replica accepts from a peer, so that replicas can be
     /// upgraded one at a time: a peer that announced less than `replicaStatusSince` is sent no
     /// `replicaStatus` frames.

@@ -11,6 +11,10 @@ enum RaftBodyTag: UInt8 {
     case requestVoteResponse = 6
     case installSnapshot = 7
     case timeoutNow = 8
+    /// An installSnapshot whose configuration carries member addresses (protocol 3). Sent only
+    /// when there are addresses, which only `member add … ADDR` creates: a cluster that never
+    /// uses it keeps speaking what protocol 2 peers read.
+    case installSnapshotWithAddresses = 9
 }
 
 enum ReplicaJournalTag: UInt8 {
@@ -32,7 +36,12 @@ enum MembershipChangeTag: UInt8 {
     case addLearner = 1
     case promoteLearner = 2
     case remove = 3
+    /// A learner with its peer address (protocol 3).
+    case addLearnerAt = 4
 }
+
+/// The longest member address on the wire (`host:port`), in UTF-8 bytes: a DNS name is at most 253.
+let maximumAddressLength = 300
 
 /// The smallest encoded log entry (term, index, tag of a noop), used to bound entry counts.
 let minimumEncodedEntrySize = 17
@@ -112,7 +121,8 @@ extension WireWriter {
             writeBool(m.isPreVote)
             writeBool(m.granted)
         case .installSnapshot(let m):
-            writeUInt8(RaftBodyTag.installSnapshot.rawValue)
+            let addresses = m.snapshot.metadata.configuration.addresses.sorted { $0.key < $1.key }
+            writeUInt8((addresses.isEmpty ? RaftBodyTag.installSnapshot : .installSnapshotWithAddresses).rawValue)
             writePosition(m.snapshot.metadata.last)
             // Sorted, so that one message has exactly one encoding (the decoder insists on it).
             let voters = m.snapshot.metadata.configuration.voters.sorted()
@@ -121,6 +131,13 @@ extension WireWriter {
             for id in voters { writeUInt64(id.rawValue) }
             try writeCount(learners.count, "raft.installSnapshot.learners.count")
             for id in learners { writeUInt64(id.rawValue) }
+            if !addresses.isEmpty {
+                try writeCount(addresses.count, "raft.installSnapshot.addresses.count")
+                for (id, address) in addresses {
+                    writeUInt64(id.rawValue)
+                    try writeString(address, "raft.installSnapshot.addresses", maximumLength: maximumAddressLength)
+                }
+            }
             try writeLengthPrefixedBytes(m.snapshot.data, "raft.installSnapshot.data")
             writeUInt64(m.round)
         case .timeoutNow:
@@ -140,9 +157,13 @@ extension WireWriter {
         case .membership(let change):
             writeUInt8(EntryPayloadTag.membership.rawValue)
             switch change {
-            case .addLearner(let id):
+            case .addLearner(let id, nil):
                 writeUInt8(MembershipChangeTag.addLearner.rawValue)
                 writeUInt64(id.rawValue)
+            case .addLearner(let id, let address?):
+                writeUInt8(MembershipChangeTag.addLearnerAt.rawValue)
+                writeUInt64(id.rawValue)
+                try writeString(address, "raft.appendEntries.entries.membership.address", maximumLength: maximumAddressLength)
             case .promoteLearner(let id):
                 writeUInt8(MembershipChangeTag.promoteLearner.rawValue)
                 writeUInt64(id.rawValue)
@@ -248,7 +269,9 @@ extension WireReader {
             let granted = try readBool("raft.requestVoteResponse.granted")
             body = .requestVoteResponse(RequestVoteResponse(isPreVote: isPreVote, granted: granted))
         case .installSnapshot:
-            body = .installSnapshot(try readInstallSnapshot())
+            body = .installSnapshot(try readInstallSnapshot(withAddresses: false))
+        case .installSnapshotWithAddresses:
+            body = .installSnapshot(try readInstallSnapshot(withAddresses: true))
         case .timeoutNow:
             body = .timeoutNow
         }
@@ -308,6 +331,9 @@ extension WireReader {
             let node = NodeID(try readUInt64(field(".membership.node")))
             switch MembershipChangeTag(rawValue: kindByte) {
             case .addLearner: payload = .membership(.addLearner(node))
+            case .addLearnerAt:
+                let address = try readString(field(".membership.address"), maximumLength: maximumAddressLength)
+                payload = .membership(.addLearner(node, address: address))
             case .promoteLearner: payload = .membership(.promoteLearner(node))
             case .remove: payload = .membership(.remove(node))
             case nil: throw kindReader.error(.unknownTag, field(".membership"), value: UInt64(kindByte))
@@ -316,7 +342,7 @@ extension WireReader {
         return LogEntry(term: term, index: index, payload: payload)
     }
 
-    mutating func readInstallSnapshot() throws(WireError) -> InstallSnapshot {
+    mutating func readInstallSnapshot(withAddresses: Bool) throws(WireError) -> InstallSnapshot {
         let last = try readPosition("raft.installSnapshot.last")
         let voters = try readNodeSet("raft.installSnapshot.voters")
         let learners = try readNodeSet("raft.installSnapshot.learners")
@@ -328,11 +354,27 @@ extension WireReader {
                 value: both.rawValue
             )
         }
+        var addresses: [NodeID: String] = [:]
+        if withAddresses {
+            let ids = try readNodeSet("raft.installSnapshot.addresses", withAddresses: &addresses)
+            // One encoding per message: without addresses it is a plain installSnapshot.
+            if ids.isEmpty {
+                throw error(
+                    .invalidValue(reason: "lists no addresses (a snapshot without them is an installSnapshot)"),
+                    "raft.installSnapshot.addresses.count", value: 0)
+            }
+            let members = Set(voters).union(learners)
+            if let stranger = ids.first(where: { !members.contains($0) }) {
+                throw error(
+                    .invalidValue(reason: "an address for \(stranger), which is not a member"),
+                    "raft.installSnapshot.addresses", value: stranger.rawValue)
+            }
+        }
         let data = try readLengthPrefixedBytes("raft.installSnapshot.data")
         let round = try readUInt64("raft.installSnapshot.round")
         let metadata = SnapshotMetadata(
             last: last,
-            configuration: ClusterConfiguration(voters: Set(voters), learners: Set(learners))
+            configuration: ClusterConfiguration(voters: Set(voters), learners: Set(learners), addresses: addresses)
         )
         return InstallSnapshot(snapshot: Snapshot(metadata: metadata, data: data), round: round)
     }
@@ -351,8 +393,21 @@ extension WireReader {
 
     /// A set of node ids in strictly ascending order, so that every set has one encoding.
     mutating func readNodeSet(_ field: String) throws(WireError) -> [NodeID] {
+        var none: [NodeID: String]? = nil
+        return try readNodeSet(field, addresses: &none)
+    }
+
+    /// Node ids in strictly ascending order, each followed by its address.
+    mutating func readNodeSet(_ field: String, withAddresses addresses: inout [NodeID: String]) throws(WireError) -> [NodeID] {
+        var read: [NodeID: String]? = [:]
+        let ids = try readNodeSet(field, addresses: &read)
+        addresses = read ?? [:]
+        return ids
+    }
+
+    private mutating func readNodeSet(_ field: String, addresses: inout [NodeID: String]?) throws(WireError) -> [NodeID] {
         let countReader = self
-        let count = try readCount(field + ".count", minimumElementSize: 8)
+        let count = try readCount(field + ".count", minimumElementSize: addresses == nil ? 8 : 10)
         guard count <= WireFormat.maximumMembers else {
             throw countReader.error(
                 .invalidValue(reason: "more than \(WireFormat.maximumMembers) members"), field + ".count",
@@ -371,6 +426,9 @@ extension WireReader {
                 )
             }
             ids.append(NodeID(id))
+            if addresses != nil {
+                addresses?[NodeID(id)] = try readString("\(field)[\(i)].address", maximumLength: maximumAddressLength)
+            }
         }
         return ids
     }

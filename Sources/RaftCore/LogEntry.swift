@@ -42,8 +42,10 @@ public struct LogEntry: Hashable, Sendable, CustomStringConvertible {
 /// A change of one server's membership. Changing one server at a time keeps every majority of the
 /// old configuration overlapping every majority of the new one, so no joint consensus is needed.
 public enum MembershipChange: Hashable, Sendable, CustomStringConvertible {
-    /// A new non-voting replica that receives the log but is not counted in any quorum.
-    case addLearner(NodeID)
+    /// A new non-voting replica that receives the log but is not counted in any quorum, and the
+    /// address its peers dial (`host:port`), which every member learns from the log. Without an
+    /// address, the members' configured address book is used.
+    case addLearner(NodeID, address: String? = nil)
     /// Make a caught-up learner a voter.
     case promoteLearner(NodeID)
     /// Remove a voter or a learner.
@@ -51,13 +53,13 @@ public enum MembershipChange: Hashable, Sendable, CustomStringConvertible {
 
     public var node: NodeID {
         switch self {
-        case .addLearner(let id), .promoteLearner(let id), .remove(let id): return id
+        case .addLearner(let id, _), .promoteLearner(let id), .remove(let id): return id
         }
     }
 
     public var description: String {
         switch self {
-        case .addLearner(let id): return "add-learner(\(id))"
+        case .addLearner(let id, let address): return "add-learner(\(id)\(address.map { "@\($0)" } ?? ""))"
         case .promoteLearner(let id): return "promote(\(id))"
         case .remove(let id): return "remove(\(id))"
         }
@@ -68,10 +70,15 @@ public enum MembershipChange: Hashable, Sendable, CustomStringConvertible {
 public struct ClusterConfiguration: Hashable, Sendable, CustomStringConvertible {
     public var voters: Set<NodeID>
     public var learners: Set<NodeID>
+    /// Peer addresses that membership changes carried (`host:port`), for members added after the
+    /// cluster was configured. Not part of any quorum rule: where to dial, not who votes.
+    public var addresses: [NodeID: String]
 
-    public init(voters: Set<NodeID>, learners: Set<NodeID> = []) {
+    public init(voters: Set<NodeID>, learners: Set<NodeID> = [], addresses: [NodeID: String] = [:]) {
         self.voters = voters
         self.learners = learners.subtracting(voters)
+        let members = voters.union(learners)
+        self.addresses = addresses.filter { members.contains($0.key) }
     }
 
     public var members: Set<NodeID> { voters.union(learners) }
@@ -83,9 +90,10 @@ public struct ClusterConfiguration: Hashable, Sendable, CustomStringConvertible 
     public func applying(_ change: MembershipChange) -> Result<ClusterConfiguration, MembershipError> {
         var next = self
         switch change {
-        case .addLearner(let id):
+        case .addLearner(let id, let address):
             guard !contains(id) else { return .failure(.alreadyMember(id)) }
             next.learners.insert(id)
+            if let address { next.addresses[id] = address }
         case .promoteLearner(let id):
             guard learners.contains(id) else { return .failure(.notALearner(id)) }
             next.learners.remove(id)
@@ -95,6 +103,7 @@ public struct ClusterConfiguration: Hashable, Sendable, CustomStringConvertible 
             guard !(voters.contains(id) && voters.count == 1) else { return .failure(.wouldRemoveLastVoter(id)) }
             next.voters.remove(id)
             next.learners.remove(id)
+            next.addresses[id] = nil
         }
         return .success(next)
     }

@@ -20,6 +20,9 @@ struct FollowerProgress: Sendable {
     var probeSent = false
     /// Whether the follower answered since the last CheckQuorum round.
     var recentlyActive = false
+    /// Whether it had answered in the round before (`recentlyActive` is cleared at each round,
+    /// so right after a round it alone would call every follower silent).
+    var activeLastRound = false
     /// The newest heartbeat round the follower acknowledged, for the leader lease.
     var ackedRound: UInt64 = 0
     /// `match` as of the previous heartbeat reply, to notice a replication stream that stalled

@@ -59,6 +59,8 @@ public enum ProposalRejection: Error, Hashable, Sendable, CustomStringConvertibl
     case invalidMembershipChange(MembershipError)
     case learnerNotCaughtUp(NodeID, lag: LogIndex)
     case cannotRemoveLeader
+    /// After the change, fewer voters than a quorum would be answering the leader.
+    case wouldLoseQuorum(active: Int, needed: Int, voters: Int)
     case emptyProposal
 
     public var description: String {
@@ -71,6 +73,9 @@ public enum ProposalRejection: Error, Hashable, Sendable, CustomStringConvertibl
         case .learnerNotCaughtUp(let id, let lag):
             return "learner \(id) is \(lag) entries behind; promote it once caught up"
         case .cannotRemoveLeader: return "cannot remove the leader; transfer leadership first"
+        case .wouldLoseQuorum(let active, let needed, let voters):
+            return "refused: after the change \(active) of \(voters) voters would be answering, fewer than the quorum of \(needed); bring the others back first"
+
         case .emptyProposal: return "nothing to propose"
         }
     }

@@ -235,6 +235,13 @@ public struct RaftNode: Sendable {
         default:
             break
         }
+        // etcd's strict reconfiguration check: the configuration after the change must have a
+        // quorum of voters that answer now, or the change itself could leave the cluster unable
+        // to commit (removing a healthy voter while another is down; adding a voter that is not there).
+        if case .success(let next) = log.configuration.applying(change), next.voters != log.configuration.voters {
+            let active = next.voters.filter { isRecentlyActive($0) }.count
+            if active < next.quorum { throw .wouldLoseQuorum(active: active, needed: next.quorum, voters: next.voters.count) }
+        }
         let position = appendAsLeader(.membership(change))
         reconcileProgressWithConfiguration()
         _ = maybeCommit()  // removing a laggard can complete a quorum
@@ -350,7 +357,11 @@ public struct RaftNode: Sendable {
                     becomeFollower(term: term, leader: nil)
                     return
                 }
-                for member in progress.keys where member != id { progress[member]?.recentlyActive = false }
+                for member in progress.keys where member != id {
+                    let wasActive = progress[member]?.recentlyActive ?? false
+                    progress[member]?.activeLastRound = wasActive
+                    progress[member]?.recentlyActive = false
+                }
             }
         }
 
@@ -367,6 +378,11 @@ public struct RaftNode: Sendable {
             heartbeatElapsed = 0
             broadcastHeartbeat()
         }
+    }
+
+    /// A member that answered in this CheckQuorum round or the one before (the leader itself always).
+    private func isRecentlyActive(_ member: NodeID) -> Bool {
+        member == id || progress[member]?.recentlyActive == true || progress[member]?.activeLastRound == true
     }
 
     private func quorumRecentlyActive() -> Bool {

@@ -15,7 +15,7 @@ struct BatonCtl: AsyncParsableCommand {
         abstract: "On-call CLI for a Baton cluster.",
         subcommands: [
             Status.self, Orders.self, Strategy.self, Canary.self, Positions.self, Trading.self, ServiceLevels.self, Alerts.self, Pause.self, Resume.self,
-            TransferLeadership.self, Propose.self, Audit.self, Journal.self,
+            TransferLeadership.self, Member.self, Propose.self, Audit.self, Journal.self,
         ]
     )
 }
@@ -253,6 +253,92 @@ struct TransferLeadership: AsyncParsableCommand {
         guard status == 200 else { throw ValidationError("transfer failed (HTTP \(status)): \(Admin.message(reply))") }
         print(String(decoding: reply, as: UTF8.self))
     }
+}
+
+/// Membership, one change at a time through the log (etcd's `member` commands). Replacing a
+/// dead replica: `member remove OLD`, start the new one on an empty data directory with a new
+/// node id, `member add NEW ADDR --learner`, wait until `member list` shows it caught up,
+/// `member promote NEW` (runbooks/replica-operations.md).
+struct Member: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, add, promote and remove members (admin role).",
+        subcommands: [MemberList.self, MemberAdd.self, MemberPromote.self, MemberRemove.self], defaultSubcommand: MemberList.self)
+
+    static func change(_ request: [String: Any], options: AdminOptions) async throws {
+        let leader = try await Admin.findLeader(options)
+        let (status, reply) = try await Admin.send(
+            "\(leader)/admin/members", method: .POST, token: options.token,
+            body: try JSONSerialization.data(withJSONObject: request), ca: options.caFile, timeout: options.timeout + 5)
+        guard status == 200 else {
+            throw ValidationError("membership change refused (HTTP \(status)): \(Admin.message(reply))")
+        }
+        struct Changed: Decodable {
+            var change: String
+            var logIndex: UInt64
+            var voters: [UInt64]
+            var learners: [UInt64]
+        }
+        let changed = try Admin.decoder.decode(Changed.self, from: reply)
+        let learners = changed.learners.isEmpty ? "" : ", learners \(changed.learners.map(String.init).joined(separator: ","))"
+        print("\(changed.change) committed at \(changed.logIndex): voters \(changed.voters.map(String.init).joined(separator: ","))\(learners)")
+    }
+}
+
+struct MemberList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "The leader's view of every member: voter or learner, match index and lag.")
+    @OptionGroup var options: AdminOptions
+
+    func run() async throws {
+        let leader = try await Admin.findLeader(options)
+        let (_, body) = try await Admin.get("\(leader)/cluster", ca: options.caFile, timeout: options.timeout, token: options.token)
+        let view = try Admin.decoder.decode(ClusterView.self, from: body)
+        var rows: [[String]] = [["NODE", "KIND", "MATCH", "LAG", "STATE"]]
+        for member in view.members {
+            rows.append([
+                "n\(member.id)\(member.id == view.node ? " (leader)" : "")", member.voter ? "voter" : "learner",
+                member.match.map(String.init) ?? "-", member.lag.map(String.init) ?? "-", member.state ?? "-",
+            ])
+        }
+        printTable(rows)
+    }
+}
+
+struct MemberAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add a replica as a learner: it receives the log and votes in nothing until promoted.")
+    @OptionGroup var options: AdminOptions
+    @Argument(help: "The new replica's node id (never one a removed replica had).") var id: UInt64
+    @Argument(help: "The address its peers dial, host:port.") var address: String
+    @Flag(help: "Add as a learner (required: a replica joins as a learner and is promoted once caught up).")
+    var learner = false
+
+    func validate() throws {
+        guard learner else {
+            throw ValidationError("a replica joins as a learner: pass --learner, then `member promote \(id)` once it is caught up")
+        }
+    }
+
+    func run() async throws {
+        try await Member.change(["action": "add-learner", "id": id, "address": address], options: options)
+    }
+}
+
+struct MemberPromote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "promote", abstract: "Make a caught-up learner a voter (refused while it lags or if quorum would be lost).")
+    @OptionGroup var options: AdminOptions
+    @Argument(help: "The learner's node id.") var id: UInt64
+
+    func run() async throws { try await Member.change(["action": "promote", "id": id], options: options) }
+}
+
+struct MemberRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove a voter or learner (refused if the voters left could not form a quorum now).")
+    @OptionGroup var options: AdminOptions
+    @Argument(help: "The member's node id.") var id: UInt64
+
+    func run() async throws { try await Member.change(["action": "remove", "id": id], options: options) }
 }
 
 struct Propose: AsyncParsableCommand {

@@ -37,6 +37,21 @@ struct ConfigurationTests {
         #expect(config.logFormat == .json)
     }
 
+    @Test func aStatefulSetPodDerivesItsNodeIDFromItsOrdinal() throws {
+        let yaml = Self.valid.replacingOccurrences(of: "node_id: 2", with: "node_id: from-hostname")
+        for (hostname, id) in [("baton-0", 1), ("baton-2.baton-peers.baton.svc.cluster.local", 3), ("my-set-1", 2)] {
+            let config = try BatondConfiguration.parse(yaml: yaml, source: "k8s.yaml", environment: ["HOSTNAME": hostname])
+            #expect(config.nodeID == NodeID(UInt64(id)), "\(hostname)")
+        }
+        for hostname in ["baton", "baton-", "baton-x", "baton-1a", "baton-99999999999"] {
+            let error = #expect(throws: ConfigurationErrors.self) {
+                try BatondConfiguration.parse(yaml: yaml, source: "k8s.yaml", environment: ["HOSTNAME": hostname])
+            }
+            let text = error.map { "\($0)" } ?? ""
+            #expect(text.contains("cluster.node_id") && text.contains("-<ordinal>") && text.contains(hostname), "\(text)")
+        }
+    }
+
     @Test func environmentOverridesKeys() throws {
         let config = try BatondConfiguration.parse(
             yaml: Self.valid, source: "n2.yaml",

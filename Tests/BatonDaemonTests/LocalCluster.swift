@@ -34,7 +34,11 @@ final class LocalCluster: Sendable {
     private let processes = Mutex<[UInt64: Process]>([:])
     let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
-    init(size: Int, extraConfig: String = "", environment: [String: String] = [:]) throws {
+    /// - Parameter spares: replicas that are not in the cluster when it is created: the others'
+    ///   configurations do not list them at all (their address reaches the members through
+    ///   `member add`), and a spare's own lists the founders as voters (so it starts as nobody's
+    ///   voter and waits to be added).
+    init(size: Int, spares: Set<UInt64> = [], extraConfig: String = "", environment: [String: String] = [:]) throws {
         Self.killOrphans()
         directory = NSTemporaryDirectory() + "baton-cluster-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -42,8 +46,10 @@ final class LocalCluster: Sendable {
         var ports: [UInt64: (Int, Int)] = [:]
         for id in ids { ports[id] = (try Self.freePort(), try Self.freePort()) }
         var replicas: [UInt64: Replica] = [:]
-        let members = ids.map { "    \($0): 127.0.0.1:\(ports[$0]!.0)" }.joined(separator: "\n")
+        let founders = ids.filter { !spares.contains($0) }
         for id in ids {
+            let listed = spares.contains(id) ? founders + [id] : founders
+            let members = listed.map { "    \($0): 127.0.0.1:\(ports[$0]!.0)" }.joined(separator: "\n")
             let data = "\(directory)/n\(id)"
             let config = """
                 cluster:
@@ -51,9 +57,11 @@ final class LocalCluster: Sendable {
                   node_id: \(id)
                   members:
                 \(members)
-                data_dir: \(data)
+                  voters: [\(founders.map(String.init).joined(separator: ", "))]
                 listen:
+                  peer: 127.0.0.1:\(ports[id]!.0)
                   admin: 127.0.0.1:\(ports[id]!.1)
+                data_dir: \(data)
                 admin:
                   token: \(Self.token)
                 log:
@@ -211,7 +219,9 @@ final class LocalCluster: Sendable {
     }
 
     /// Waits until one running replica leads and a majority of the running ones agree on it.
-    func waitForLeader(excluding excluded: Set<UInt64> = [], timeout: Duration = .seconds(10)) async throws -> UInt64 {
+    func waitForLeader(
+        excluding excluded: Set<UInt64> = [], agreeing: Int? = nil, timeout: Duration = .seconds(10)
+    ) async throws -> UInt64 {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             var views: [View] = []
@@ -220,7 +230,7 @@ final class LocalCluster: Sendable {
             }
             let leaders = views.filter { $0.role == "leader" && !excluded.contains($0.node) }
             if let leader = leaders.max(by: { $0.term < $1.term }),
-                views.filter({ $0.leader == leader.node && $0.term == leader.term }).count > replicas.count / 2
+                views.filter({ $0.leader == leader.node && $0.term == leader.term }).count >= (agreeing ?? replicas.count / 2 + 1)
             {
                 return leader.node
             }

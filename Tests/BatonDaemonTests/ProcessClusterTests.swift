@@ -102,8 +102,14 @@ struct ProcessClusterTests {
     @Test func stoppedLeaderStepsDownWithoutALease() async throws {
         try await Self.withCluster { cluster in
             let first = try await cluster.waitForLeader()
-            let before = try #require(await cluster.view(first))
-            #expect(before.leaseRemainingMs != nil, "a settled leader holds its lease")
+            // Elected is not yet settled: the lease starts with the first heartbeat round a
+            // quorum acknowledges (on a loaded machine, a few rounds after the election).
+            var before = try #require(await cluster.view(first))
+            for _ in 0..<100 where before.leaseRemainingMs == nil && before.role == "leader" {
+                try await Task.sleep(for: .milliseconds(20))
+                before = try #require(await cluster.view(first))
+            }
+            #expect(before.leaseRemainingMs != nil, "a settled leader holds its lease: \(before)")
             cluster.signal(first, SIGSTOP)
             let second = try await cluster.waitForLeader(excluding: [first])
             try await Task.sleep(for: .milliseconds(800))  // well past the election timeout

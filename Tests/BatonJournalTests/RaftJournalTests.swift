@@ -66,7 +66,21 @@ struct RaftJournalRoundTripTests {
                     LogEntry(term: 1, index: 4, payload: .membership(.promoteLearner(4))),
                     LogEntry(term: 1, index: 5, payload: .membership(.remove(2))),
                     LogEntry(term: 1, index: 6, payload: .command([])),
+                    // Addresses with ':' in them (IPv6) survive the text column.
+                    LogEntry(term: 1, index: 7, payload: .membership(.addLearner(5, address: "[fd00::5]:7105"))),
                 ]
+            ),
+        ])
+    }
+
+    @Test func aSnapshotKeepsTheAddressesOfMembersAddedAtRunTime() throws {
+        try expectRoundTrip([
+            StorageWrite(
+                id: 1, hardState: HardState(term: 1, votedFor: 1, commit: 1), entries: commands(term: 1, 1...3)),
+            StorageWrite(
+                id: 2, hardState: HardState(term: 2, votedFor: nil, commit: 10),
+                snapshot: snapshot(term: 2, index: 10, learners: [4, 5], addresses: [4: "10.0.0.4:7100", 5: "[fd00::5]:7105"]),
+                truncateFrom: 11
             ),
         ])
     }

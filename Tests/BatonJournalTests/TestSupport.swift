@@ -32,11 +32,13 @@ func commands(term: Term, _ indexes: ClosedRange<LogIndex>) -> [LogEntry] {
     indexes.map { command(term, $0) }
 }
 
-func snapshot(term: Term, index: LogIndex, data: String = "state", learners: Set<NodeID> = []) -> Snapshot {
+func snapshot(
+    term: Term, index: LogIndex, data: String = "state", learners: Set<NodeID> = [], addresses: [NodeID: String] = [:]
+) -> Snapshot {
     Snapshot(
         metadata: SnapshotMetadata(
             last: LogPosition(term: term, index: index),
-            configuration: ClusterConfiguration(voters: [1, 2, 3], learners: learners)
+            configuration: ClusterConfiguration(voters: [1, 2, 3], learners: learners, addresses: addresses)
         ),
         data: Array(data.utf8)
     )

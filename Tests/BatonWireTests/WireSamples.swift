@@ -16,6 +16,8 @@ enum WireSamples {
         LogEntry(term: 4, index: 14, payload: .membership(.addLearner(4))),
         LogEntry(term: 4, index: 15, payload: .membership(.promoteLearner(4))),
         LogEntry(term: 4, index: 16, payload: .membership(.remove(NodeID(.max)))),
+        LogEntry(term: 4, index: 17, payload: .membership(.addLearner(5, address: "[fd00::5]:7105"))),
+        LogEntry(term: 4, index: 18, payload: .membership(.addLearner(6, address: "baton-5.baton-peers.baton.svc:7100"))),
     ]
 
     static let snapshot = Snapshot(
@@ -105,6 +107,23 @@ enum WireSamples {
             raft(.requestVoteResponse(RequestVoteResponse(isPreVote: true, granted: false)))
         ),
         ("installSnapshot", raft(.installSnapshot(InstallSnapshot(snapshot: snapshot, round: 3)))),
+        (
+            "installSnapshot with member addresses",
+            raft(
+                .installSnapshot(
+                    InstallSnapshot(
+                        snapshot: Snapshot(
+                            metadata: SnapshotMetadata(
+                                last: LogPosition(term: 9, index: 1_000),
+                                configuration: ClusterConfiguration(
+                                    voters: [1, 2, 4], learners: [5], addresses: [4: "10.0.0.4:7100", 5: "h5:7100"])),
+                            data: [1, 2, 3]
+                        ),
+                        round: 4
+                    )
+                )
+            )
+        ),
         (
             "installSnapshot, empty",
             raft(

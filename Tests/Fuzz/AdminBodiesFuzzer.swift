@@ -16,6 +16,8 @@
 //                                    "quantity", "price"}, the outcome's rules, the price's units
 // - POST /admin/canary, /decide      AdminCanaryRequest, AdminCanaryDecisionRequest: steps rise to
 //                                    100, interval 1…86400 s; action one of five, no `by`
+// - POST /admin/members              AdminMemberRequest  {"action", "id", "address"}: one of three
+//                                    actions, id 1…2^32-1, an address ≤ 300 bytes for add-learner only
 // - POST /admin/strategies           AdminStrategyRequest  {"name", "version", "symbols",
 //                                    "parameters", "reason"}, lengths and counts, scalars as text
 // The input is also used as the value of each field (`{"count": <input>}` …, and for resolve a
@@ -124,6 +126,16 @@ private func routes(_ body: Data) {
         case .success(let decision):
             require(AdminCanaryDecisionRequest.actions.contains(decision.action) && request?.by == nil, "decision \(decision.action) accepted")
         case .failure(let refusal): require(!refusal.message.isEmpty && refusal.message.utf8.count <= 200, "canary decision refusal: \(refusal)")
+        }
+    }
+    if case .decoded(let request) = decode(AdminMemberRequest.self, body) {
+        switch AdminMemberRequest.change(request) {
+        case .success(.addLearner(let id, let address)):
+            require(request?.action == "add-learner" && (1...UInt64(UInt32.max)).contains(id), "add-learner \(id) accepted")
+            require(!address.isEmpty && address.utf8.count <= 300, "address of \(address.utf8.count) bytes accepted")
+        case .success(.promote(let id)), .success(.remove(let id)):
+            require((1...UInt64(UInt32.max)).contains(id) && request?.address == nil, "promote/remove \(id) accepted")
+        case .failure(let refusal): require(!refusal.message.isEmpty && refusal.message.utf8.count <= 200, "member refusal: \(refusal)")
         }
     }
     if case .decoded(let request) = decode(AdminAlertTestRequest.self, body) {

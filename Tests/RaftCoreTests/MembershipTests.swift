@@ -111,6 +111,54 @@ struct MembershipTests {
         #expect(network[1].configuration.learners == [4, 5])
     }
 
+    @Test("etcd's strict reconfiguration check: no change may leave fewer answering voters than a quorum")
+    func changesThatWouldLoseQuorumAreRefused() throws {
+        let network = Network(ids: [1, 2, 3, 4], bootstrap: ClusterConfiguration(voters: [1, 2, 3]))
+        try #require(network.elect(1))
+        try network.proposeChange(.addLearner(4), on: 1)
+        network.stabilize()
+        // 3 and the (caught-up) learner 4 go silent; two CheckQuorum rounds see it.
+        network.isolate(3)
+        network.isolate(4)
+        network.tick(times: network.settings.electionTicksMax * 3)
+        #expect(network.leaders == [1], "1 and 2 are still a quorum of {1,2,3}")
+
+        // Removing the live follower leaves {1,3} with only 1 answering.
+        #expect(throws: ProposalRejection.wouldLoseQuorum(active: 1, needed: 2, voters: 2)) {
+            try network.proposeChange(.remove(2), on: 1)
+        }
+        // Promoting the silent learner makes four voters, of which two answer: no quorum of 3.
+        #expect(throws: ProposalRejection.wouldLoseQuorum(active: 2, needed: 3, voters: 4)) {
+            try network.proposeChange(.promoteLearner(4), on: 1)
+        }
+        // Removing the silent voter is what the runbook does, and it is allowed.
+        let removal = try network.proposeChange(.remove(3), on: 1)
+        network.stabilize()
+        #expect(network[1].commitIndex >= removal.index)
+        #expect(network[1].configuration == ClusterConfiguration(voters: [1, 2], learners: [4]))
+
+        // Back and answering, the learner may be promoted.
+        network.heal()
+        #expect(network.tick(until: { network[4].lastIndex == network[1].lastIndex }, maxTicks: 50) != nil)
+        try network.proposeChange(.promoteLearner(4), on: 1)
+        network.stabilize()
+        #expect(network[1].configuration.voters == [1, 2, 4])
+    }
+
+    @Test("a learner's address travels with its membership change and leaves with its removal")
+    func addressesFollowMembership() throws {
+        var configuration = ClusterConfiguration(voters: [1, 2, 3])
+        configuration = try configuration.applying(.addLearner(4, address: "10.0.0.4:7100")).get()
+        #expect(configuration.addresses == [4: "10.0.0.4:7100"])
+        configuration = try configuration.applying(.promoteLearner(4)).get()
+        #expect(configuration.addresses == [4: "10.0.0.4:7100"])
+        configuration = try configuration.applying(.remove(4)).get()
+        #expect(configuration.addresses.isEmpty)
+        #expect(MembershipChange.addLearner(4, address: "h:1").description == "add-learner(n4@h:1)")
+        // An address for someone who is no member is not kept.
+        #expect(ClusterConfiguration(voters: [1], addresses: [2: "x:1"]).addresses.isEmpty)
+    }
+
     @Test("after removing a voter the smaller majority commits without it")
     func removeVoter() throws {
         let network = Network(ids: [1, 2, 3])
