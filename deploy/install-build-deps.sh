@@ -25,6 +25,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+if [ "${BATON_TEST_DEPS:-0}" = "1" ]; then
+    # kubernetes-validate (PyPI; Debian has no package) checks the rendered k8s/ manifests
+    # against the Kubernetes API's schemas, offline (k8s/validate.sh). Pinned: the same version
+    # as KUBERNETES_VALIDATE_VERSION in k8s/validate.sh. Installed into python3's own
+    # environment, the one k8s/validate.sh runs.
+    kubernetes_validate=1.37.0
+    if [ "$(python3 -c 'import kubernetes_validate; print(kubernetes_validate.__version__)' 2>/dev/null)" != "$kubernetes_validate" ]; then
+        echo "installing: kubernetes-validate==$kubernetes_validate (pip)"
+        PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+            "kubernetes-validate==$kubernetes_validate"
+    fi
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
     if [ -x /opt/swift/usr/bin/swift ]; then
         echo "note: add /opt/swift/usr/bin to PATH" >&2

@@ -66,13 +66,21 @@ public final class ChildProcesses: Sendable {
         try? handle.close()
     }
 
-    /// Starts `executable` as `name`, appending its stdout and stderr to `logPath`.
+    /// Starts `executable` as `name`, appending its stdout and stderr to `logPath`; in a network
+    /// namespace through `ip netns exec`, which execs the program in place, so the pid (and every
+    /// signal) is the program's own.
     public func start(
-        _ name: String, executable: String, arguments: [String], logPath: String, environment: [String: String] = [:]
+        _ name: String, executable: String, arguments: [String], logPath: String, environment: [String: String] = [:],
+        namespace: String? = nil
     ) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: NetworkNamespaces.ipPath)
+            process.arguments = ["netns", "exec", namespace, executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("BATON_") && $0.key != "NOTIFY_SOCKET"
         }

@@ -61,6 +61,10 @@ public final class TradingCluster: Sendable {
         public var extraConfig = ""
         /// Every replica records its feed under `<data_dir>/capture` (feed.capture.*).
         public var captureFeed = false
+        /// Hosts in network namespaces instead of loopback: replica N runs in host "nN", the
+        /// venue and the backup feed in host "venue", each on its own address, and the peers
+        /// speak mutual TLS (a CA and one certificate per node, `node-<id>`), as across machines.
+        public var network: NetworkNamespaces?
         public init() {}
     }
 
@@ -71,7 +75,11 @@ public final class TradingCluster: Sendable {
         public var dataDirectory: String
         public var configPath: String
         public var logPath: String
-        public var adminURL: String { "http://127.0.0.1:\(adminPort)" }
+        /// Where it listens: 127.0.0.1, or its namespace's address.
+        public var host = "127.0.0.1"
+        /// The network namespace it runs in, if any.
+        public var namespace: String?
+        public var adminURL: String { "http://\(host):\(adminPort)" }
         public var name: String { "n\(id)" }
     }
 
@@ -89,7 +97,10 @@ public final class TradingCluster: Sendable {
     public var client: HTTPClient { HTTPClient.shared }
 
     public var ids: [UInt64] { replicas.keys.sorted() }
-    public var venueURL: String { "http://127.0.0.1:\(venueHTTPPort)" }
+    public var venueURL: String { "http://\(venueHost):\(venueHTTPPort)" }
+    /// The venue's address (and the backup feed's): 127.0.0.1, or the "venue" host's.
+    public var venueHost: String { options.network?.address("venue") ?? "127.0.0.1" }
+    private var venueNamespace: String? { options.network?.namespace("venue") }
 
     public init(options: Options = Options()) throws {
         self.options = options
@@ -101,8 +112,12 @@ public final class TradingCluster: Sendable {
         let ids = (1...UInt64(options.replicas)).map { $0 }
         var ports: [UInt64: (Int, Int)] = [:]
         for id in ids { ports[id] = (try ChildProcesses.freePort(), try ChildProcesses.freePort()) }
-        let members = ids.map { "    \($0): 127.0.0.1:\(ports[$0]!.0)" }.joined(separator: "\n")
-        if options.venueTLS { try Self.makeVenueCertificate(in: directory) }
+        let network = options.network
+        func host(_ id: UInt64) -> String { network?.address("n\(id)") ?? "127.0.0.1" }
+        let venueHost = network?.address("venue") ?? "127.0.0.1"
+        let members = ids.map { "    \($0): \(host($0)):\(ports[$0]!.0)" }.joined(separator: "\n")
+        if options.venueTLS { try Self.makeVenueCertificate(in: directory, host: venueHost) }
+        if network != nil { try Self.makePeerCertificates(in: directory, ids: ids) }
         var replicas: [UInt64: Replica] = [:]
         for id in ids {
             let data = "\(directory)/n\(id)"
@@ -114,7 +129,9 @@ public final class TradingCluster: Sendable {
                 \(members)
                 data_dir: \(data)
                 listen:
-                  admin: 127.0.0.1:\(ports[id]!.1)
+                  peer: \(host(id)):\(ports[id]!.0)
+                  admin: \(host(id)):\(ports[id]!.1)
+                \(network == nil ? "" : "tls:\n  ca: \(directory)/peer-ca.pem\n  cert: \(directory)/n\(id).pem\n  key: \(directory)/n\(id).key")
                 admin:
                   token: \(Self.token)
                   auth_failures_per_minute: \(options.authFailuresPerMinute)
@@ -143,7 +160,7 @@ public final class TradingCluster: Sendable {
                   reconcile:
                     answer_timeout_ms: \(options.reconcileAnswerTimeoutMs)
                 venue:
-                  fix: 127.0.0.1:\(fixPort)
+                  fix: \(venueHost):\(fixPort)
                   sender_comp_id: \(Self.session)
                   heartbeat_s: \(options.heartbeatSeconds)
                   store_sync: \(options.fixStoreSync)
@@ -151,8 +168,8 @@ public final class TradingCluster: Sendable {
                 \(options.venueTLS ? "  tls:\n    ca_file: \(directory)/venue-ca.pem" : "")
                 \(options.logonPassword == nil ? "" : "  username: baton-n\(id)\n  password_file: \(directory)/fix-password")
                 feed:
-                  primary: ws://127.0.0.1:\(venueHTTPPort)/feed
-                  backup: ws://127.0.0.1:\(backupHTTPPort)/feed
+                  primary: ws://\(venueHost):\(venueHTTPPort)/feed
+                  backup: ws://\(venueHost):\(backupHTTPPort)/feed
                   stale_after_ms: \(options.feedStaleAfterMs)
                   recover_after_ms: \(options.feedRecoverAfterMs)
                 \(options.captureFeed ? "  capture:\n    dir: capture\n    flush_ms: 50" : "")
@@ -162,7 +179,7 @@ public final class TradingCluster: Sendable {
             try config.write(toFile: path, atomically: true, encoding: .utf8)
             replicas[id] = Replica(
                 id: id, peerPort: ports[id]!.0, adminPort: ports[id]!.1, dataDirectory: data, configPath: path,
-                logPath: "\(directory)/n\(id).log")
+                logPath: "\(directory)/n\(id).log", host: host(id), namespace: network?.namespace("n\(id)"))
         }
         self.replicas = replicas
         if let password = options.logonPassword {
@@ -180,7 +197,7 @@ public final class TradingCluster: Sendable {
         [
             "--seed", "\(options.seed)", "--symbols", options.symbols.joined(separator: ","),
             "--tick-rate", "\(options.tickRate)", "--volatility-bps", "\(options.volatilityBps)",
-            "--log-format", "json",
+            "--log-format", "json", "--host", venueHost,
         ]
     }
 
@@ -197,14 +214,21 @@ public final class TradingCluster: Sendable {
                 + (options.venueRejectsStatusRequests ? ["--reject-status-requests"] : [])
                 + (options.venueGapFillsResends ? ["--gap-fill-resends"] : [])
                 + (options.logonPassword == nil ? [] : ["--passwords-file", "\(directory)/venue-passwords"]),
-            logPath: "\(directory)/venue.log")
+            logPath: "\(directory)/venue.log", namespace: venueNamespace)
     }
 
-    /// A CA and a venue certificate for 127.0.0.1 (subjectAltName IP), by openssl.
-    static func makeVenueCertificate(in directory: String) throws {
+    /// A CA and a venue certificate for its address (subjectAltName IP), by openssl.
+    static func makeVenueCertificate(in directory: String, host: String) throws {
         let pki = try TestPKI(directory: URL(fileURLWithPath: directory))
         try pki.makeCA("venue-ca")
-        try pki.makeCertificate("venue", ca: "venue-ca", subjectAltNames: ["IP:127.0.0.1"], extendedKeyUsage: "serverAuth")
+        try pki.makeCertificate("venue", ca: "venue-ca", subjectAltNames: ["IP:\(host)"], extendedKeyUsage: "serverAuth")
+    }
+
+    /// The peers' CA and one certificate per node named `node-<id>` (what the transport checks).
+    static func makePeerCertificates(in directory: String, ids: [UInt64]) throws {
+        let pki = try TestPKI(directory: URL(fileURLWithPath: directory))
+        try pki.makeCA("peer-ca")
+        for id in ids { try pki.makeCertificate("n\(id)", ca: "peer-ca", subjectAltNames: ["DNS:node-\(id)"]) }
     }
 
     /// kill -9 of the venue (the broker), and the same venue again after `down`: its book, its
@@ -224,14 +248,14 @@ public final class TradingCluster: Sendable {
         try processes.start(
             "backup-feed", executable: try ChildProcesses.executable("baton-venue"),
             arguments: ["--feed-only", "--http-port", "\(backupHTTPPort)"] + venueArguments,
-            logPath: "\(directory)/backup-feed.log")
+            logPath: "\(directory)/backup-feed.log", namespace: venueNamespace)
     }
 
     public func start(_ id: UInt64) throws {
         let replica = replicas[id]!
         try processes.start(
             replica.name, executable: try ChildProcesses.executable("batond"),
-            arguments: ["--config", replica.configPath], logPath: replica.logPath)
+            arguments: ["--config", replica.configPath], logPath: replica.logPath, namespace: replica.namespace)
     }
 
     /// Venue and backup feed first (so sessions log on at once), then every replica.

@@ -16,7 +16,7 @@ struct BatonBench: AsyncParsableCommand {
         abstract: "Benchmarks: fsync floor, commit (vs etcd), failover, transfer, tick-to-order, feed ingest, trading failover, chaos.",
         subcommands: [
             FsyncFloor.self, Commit.self, Failover.self, Transfer.self, TickToOrder.self, FeedIngest.self, FeedCapture.self,
-            TradingFailover.self, TradingTransfer.self, Chaos.self,
+            TradingFailover.self, TradingTransfer.self, Chaos.self, Nemesis.self,
         ]
     )
 }

@@ -393,6 +393,85 @@ struct Chaos: AsyncParsableCommand {
     }
 }
 
+/// The trading cluster as hosts in network namespaces (three replicas and the venue, each on its
+/// own address, peers over mutual TLS), and the nemesis's partitions while orders flow; then the
+/// chaos audit. Needs root. `--scenarios none --hold S` keeps the cluster up for S seconds to
+/// look at it (cluster/netns/run.sh).
+struct Nemesis: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Network partitions (network namespaces, root only) while orders flow, then an audit; prints each scenario and a summary.")
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var trading: TradingOptions
+    @Option(help: "Comma-separated scenarios, 'all' or 'none': \(NemesisRun.Scenario.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var scenarios: String = "all"
+    @Option(help: "How long each partition is held, seconds.")
+    var cut: Double = 4
+    @Option(help: "Rounds of all the scenarios.")
+    var rounds: Int = 1
+    @Option(help: "Feed rate (ticks/s).")
+    var rate: Int = 400
+    @Option(help: "Keep the cluster up this many seconds after the scenarios (0: stop at once), to look at it.")
+    var hold: Int = 0
+
+    func run() async throws {
+        if let why = NetworkNamespaces.unavailable() { throw ValidationError("nemesis: \(why)") }
+        let chosen: [NemesisRun.Scenario]
+        switch scenarios {
+        case "all": chosen = NemesisRun.Scenario.allCases
+        case "none": chosen = []
+        default:
+            chosen = try scenarios.split(separator: ",").map { name in
+                guard let scenario = NemesisRun.Scenario(rawValue: String(name)) else {
+                    throw ValidationError("--scenarios: '\(name)' is not one of \(NemesisRun.Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return scenario
+            }
+        }
+        guard (1...20).contains(rounds), cut > 0, cut <= 60, (0...86_400).contains(hold) else {
+            throw ValidationError("--rounds 1…20, --cut up to 60 s, --hold up to 86400 s")
+        }
+        let network = try NetworkNamespaces(hosts: ["n1", "n2", "n3", "venue"])
+        var options = trading.clusterOptions(tickRate: rate)
+        options.logLevel = "info"
+        options.network = network
+        let cluster = try TradingCluster(options: options)
+        ChildProcesses.shared.onSignal {
+            cluster.shutdown()
+            network.destroy()
+        }
+        ChildProcesses.shared.installSignalHandlers()
+        say("nemesis: hosts \(network.hosts.map { "\($0)=\(network.address($0))" }.joined(separator: " ")); cluster in \(cluster.directory)")
+        let summary: NemesisSummary?
+        do {
+            try await cluster.startAll()
+            let leader = try await cluster.waitForTradingLeader(timeout: .seconds(60))
+            say("nemesis: n\(leader) trades; admin \(cluster.ids.map { cluster.replicas[$0]!.adminURL }.joined(separator: ","))")
+            summary = chosen.isEmpty ? nil : try await NemesisRun(
+                scenarios: Array(repeating: chosen, count: rounds).flatMap { $0 }, cutTime: .milliseconds(Int64(cut * 1000)),
+                log: { say($0) }
+            ).run(on: cluster)
+            if hold > 0 {
+                say("nemesis: holding the cluster for \(hold) s (Ctrl-C stops it); BATON_ADMIN_URLS=\(cluster.ids.map { cluster.replicas[$0]!.adminURL }.joined(separator: ",")) BATON_ADMIN_TOKEN=\(TradingCluster.token)")
+                try await Task.sleep(for: .seconds(hold))
+            }
+        } catch {
+            cluster.shutdown()
+            network.destroy()
+            say("nemesis: run failed (\(error)); logs kept in \(cluster.directory)")
+            throw error
+        }
+        cluster.shutdown()
+        network.destroy()
+        guard let summary else {
+            cluster.removeDirectory()
+            return
+        }
+        say(summary.description)
+        guard summary.passed else { throw ExitCode.failure }
+        cluster.removeDirectory()
+    }
+}
+
 extension Duration {
     var seconds: Double { milliseconds / 1000 }
 }
