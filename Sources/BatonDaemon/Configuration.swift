@@ -134,6 +134,7 @@ extension BatondConfiguration {
         ("cluster.id", "cluster id (a positive integer); peers from another cluster are refused"),
         ("cluster.node_id", "this node's id (a positive integer listed under members), or from-hostname: the StatefulSet ordinal + 1"),
         ("cluster.members", "map of node id → peer address host:port, for every voter and learner"),
+        ("cluster.node_ids", "with node_id: from-hostname, host name → node id for a pod whose ordinal's id was retired (a replaced replica)"),
         ("cluster.voters", "node ids that vote when the cluster is first created"),
         ("cluster.learners", "node ids that start as learners when the cluster is first created"),
         ("data_dir", "directory of this node's journal"),
@@ -359,15 +360,16 @@ private struct ConfigReader {
         let line = node.mark.map { $0.line }
         switch node {
         case .mapping(let mapping):
-            // A map of scalars under a key that takes a map (cluster.members) stays a map.
-            if prefix == "cluster.members" {
+            // A map of scalars under a key that takes a map (cluster.members, cluster.node_ids) stays a map.
+            if prefix == "cluster.members" || prefix == "cluster.node_ids" {
                 var pairs: [(String, String)] = []
                 for (key, value) in mapping {
                     guard let k = key.string, let v = value.string else {
                         errors.append(
                             ConfigurationError(
                                 source: source, key: prefix, line: key.mark?.line,
-                                message: "expected `node id: host:port` entries"
+                                message: prefix == "cluster.members"
+                                    ? "expected `node id: host:port` entries" : "expected `hostname: node id` entries"
                             )
                         )
                         continue
@@ -392,8 +394,8 @@ private struct ConfigReader {
         for key in keys {
             let name = BatondConfiguration.environmentName(for: key)
             guard let raw = environment[name] else { continue }
-            if key == "cluster.members" {
-                // BATON_CLUSTER_MEMBERS="1=127.0.0.1:7101,2=127.0.0.1:7102"
+            if key == "cluster.members" || key == "cluster.node_ids" {
+                // BATON_CLUSTER_MEMBERS="1=127.0.0.1:7101,2=127.0.0.1:7102", BATON_CLUSTER_NODE_IDS="baton-2=4"
                 let pairs = raw.split(separator: ",").map { item -> (String, String) in
                     let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
                     return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
@@ -465,7 +467,23 @@ private struct ConfigReader {
     mutating func build() throws(ConfigurationErrors) -> BatondConfiguration {
         let clusterID = UInt64(integer("cluster.id", default: 0, in: 1...Int.max))
         let nodeRaw: Int
-        if text("cluster.node_id")?.trimmingCharacters(in: .whitespaces) == "from-hostname" {
+        consumed.insert("cluster.node_ids")
+        let fromHostname = text("cluster.node_id")?.trimmingCharacters(in: .whitespaces) == "from-hostname"
+        if values["cluster.node_ids"] != nil && !fromHostname {
+            fail("cluster.node_ids", "is read only with cluster.node_id: from-hostname")
+        }
+        if fromHostname, let assigned = values["cluster.node_ids"]?.map?.first(where: {
+            $0.0 == hostname || $0.0 == hostname.split(separator: ".", maxSplits: 1).first.map(String.init)
+        })?.1 {
+            // A replaced replica: its ordinal's id was removed from the cluster and is never
+            // reused, so the operator gave the pod a new one.
+            if let id = UInt64(assigned.trimmingCharacters(in: .whitespaces)), id > 0, id <= UInt64(UInt32.max) {
+                nodeRaw = Int(id)
+            } else {
+                fail("cluster.node_ids", "'\(assigned.prefix(40))' for \(hostname) is not a node id: expected a positive integer")
+                nodeRaw = 0
+            }
+        } else if fromHostname {
             // A StatefulSet's pods are named <set>-<ordinal>: pod baton-0 is node 1.
             if let id = BatondConfiguration.ordinalNodeID(fromHostname: hostname) {
                 nodeRaw = Int(id)

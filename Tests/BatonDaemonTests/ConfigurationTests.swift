@@ -52,6 +52,30 @@ struct ConfigurationTests {
         }
     }
 
+    /// A replaced pod gets a new node id (ids are never reused); the others keep their ordinal's.
+    @Test func aReplacedPodTakesTheNodeIDItIsGiven() throws {
+        let base = Self.valid.replacingOccurrences(of: "node_id: 2", with: "node_id: from-hostname")
+            .replacingOccurrences(of: "    3: 127.0.0.1:7103", with: "    3: 127.0.0.1:7103\n    4: 127.0.0.1:7104")
+        let replaced = try BatondConfiguration.parse(
+            yaml: base, source: "k8s.yaml",
+            environment: ["HOSTNAME": "baton-2.baton-peers.baton.svc.cluster.local", "BATON_CLUSTER_NODE_IDS": "baton-2=4"])
+        #expect(replaced.nodeID == 4)
+        let other = try BatondConfiguration.parse(
+            yaml: base, source: "k8s.yaml", environment: ["HOSTNAME": "baton-1", "BATON_CLUSTER_NODE_IDS": "baton-2=4"])
+        #expect(other.nodeID == 2)
+        let inFile = base.replacingOccurrences(of: "  node_id: from-hostname", with: "  node_id: from-hostname\n  node_ids:\n    baton-2: 4")
+        #expect(try BatondConfiguration.parse(yaml: inFile, source: "k8s.yaml", environment: ["HOSTNAME": "baton-2"]).nodeID == 4)
+        let bad = #expect(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(
+                yaml: base, source: "k8s.yaml", environment: ["HOSTNAME": "baton-2", "BATON_CLUSTER_NODE_IDS": "baton-2=four"])
+        }
+        #expect("\(bad.map { "\($0)" } ?? "")".contains("cluster.node_ids"))
+        let without = #expect(throws: ConfigurationErrors.self) {
+            try BatondConfiguration.parse(yaml: Self.valid, source: "n2.yaml", environment: ["BATON_CLUSTER_NODE_IDS": "baton-2=4"])
+        }
+        #expect("\(without.map { "\($0)" } ?? "")".contains("only with cluster.node_id: from-hostname"))
+    }
+
     @Test func environmentOverridesKeys() throws {
         let config = try BatondConfiguration.parse(
             yaml: Self.valid, source: "n2.yaml",

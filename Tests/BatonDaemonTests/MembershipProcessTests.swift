@@ -39,7 +39,8 @@ struct MembershipProcessTests {
             #expect(!removed.output.contains("learners"), "\(removed.output)")
 
             // A replica joins as a learner: batonctl says so without --learner.
-            let address = "127.0.0.1:\(cluster.replicas[4]!.peerPort)"
+            // By name: the members resolve it on every dial (as a StatefulSet pod's DNS name).
+            let address = "localhost:\(cluster.replicas[4]!.peerPort)"
             let voterAdd = try Self.batonctl(["member", "add", "4", address], admin: admin)
             #expect(voterAdd.status != 0 && voterAdd.output.contains("--learner"), "\(voterAdd.output)")
             let added = try Self.batonctl(["member", "add", "4", address, "--learner"], admin: admin)
