@@ -219,6 +219,7 @@ extension BatondConfiguration {
         ("venue.tls.server_name", "the name the broker's certificate must carry (also sent as SNI); without it only the chain is checked"),
         ("venue.mass_status", "reconcile with one OrderMassStatusRequest(AF) instead of one OrderStatusRequest per open order; orders its answer leaves out are then asked about one by one (default false)"),
         ("venue.reset_seq_num_on_logon", "send ResetSeqNumFlag(141)=Y on every Logon, restarting both sequences (default false: only when the broker asks for it)"),
+        ("venue.hand_over_after_ms", "a leader whose broker session is down this long hands leadership to a follower, then waits twice as long each time (default 5000; 0: never)"),
         ("venue.max_order_age_ms", "the broker refuses orders whose SendingTime is older; orders go out only with more lease left (default 100)"),
         ("alerts.pagerduty.routing_key_file", "file (mode 0600) holding the PagerDuty Events API v2 routing key: pages go there"),
         ("alerts.pagerduty.url", "the Events API endpoint (default https://events.pagerduty.com/v2/enqueue)"),
@@ -814,6 +815,9 @@ public struct TradingConfiguration: Sendable, Equatable {
     public var sequenceBlock = 1000
     /// The broker refuses a NewOrderSingle whose SendingTime is older than this.
     public var maxOrderAge: Duration
+    /// `venue.hand_over_after_ms`: a leader that cannot reach the broker this long hands
+    /// leadership over (nil: never).
+    public var brokerHandOverAfter: Duration? = .seconds(5)
     /// An order is written only with at least this much lease left: the broker's limit on an
     /// order's age plus a margin for writing it.
     public var minimumLeaseToSend: Duration { maxOrderAge + .milliseconds(20) }
@@ -1132,6 +1136,8 @@ extension ConfigReader {
         configuration.timeInForce = timeInForce
         configuration.canary = canary
         configuration.sequenceBlock = sequenceBlock
+        let handOverAfter = integer("venue.hand_over_after_ms", default: 5000, in: 0...3_600_000)
+        configuration.brokerHandOverAfter = handOverAfter == 0 ? nil : .milliseconds(handOverAfter)
         configuration.resetSeqNumOnLogon = resetText == "true"
         configuration.massStatus = massStatusText == "true"
         configuration.tls = tls

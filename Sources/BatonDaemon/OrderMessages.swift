@@ -143,6 +143,7 @@ extension TradingConfiguration {
         settings.alertSinks = alertSinks.keys.sorted()
         settings.alertMinimumLevel = alertMinimumSeverity.compactMapValues(AlertEvent.Level.init(rawValue:))
         settings.clusterName = clusterName
+        settings.brokerHandOverAfterNanos = brokerHandOverAfter.map { Int64($0.nanosecondsClamped) }
         settings.alertDispatch = AlertDispatcher.Settings(
             minimumIntervalMillis: alertMinimumIntervalMillis, quietHours: alertQuietHours,
             groupWindowMillis: alertGroupWindowMillis, groupMaximum: alertGroupMaximum)

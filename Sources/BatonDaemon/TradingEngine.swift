@@ -393,6 +393,8 @@ public actor TradingEngine: CommittedEntryConsumer {
                 initiator?.extendCeiling(to: ceiling)
             case .revokeSession(let reason):
                 initiator?.revoke(reason: reason)
+            case .handOverLeadership(let reason):
+                handOverLeadership(reason: reason)
             case .deliverAlerts(let ids, let sink, let events):
                 // Off the order path: a slow receiver must never hold a proposal or a write.
                 alertJobs.yield((ids, sink, events))
@@ -407,6 +409,25 @@ public actor TradingEngine: CommittedEntryConsumer {
         if core.phase != publishedPhase {
             publishedPhase = core.phase
             metrics.setPhase(core.phase)
+        }
+    }
+
+    /// The core's broker hand-over, off the actor: the planned path of `batonctl
+    /// transfer-leadership` (drain, mark, TimeoutNow to the most caught-up follower), except
+    /// that orders left unanswered do not stop it: cut off from the broker, this leader cannot
+    /// get them answered, and the next one treats them as after a failover.
+    private func handOverLeadership(reason: String) {
+        guard let consensus else { return }
+        logger.warning("handing leadership over: the broker is unreachable from here", metadata: ["reason": "\(reason)"])
+        metrics.brokerHandOvers.increment()
+        let logger = self.logger
+        Task {
+            do {
+                let leader = try await consensus.transferLeadershipUndrained(timeout: .seconds(3))
+                logger.notice("leadership handed over for the broker", metadata: ["raft.leader": "\(leader.map(\.description) ?? "?")"])
+            } catch {
+                logger.warning("broker hand-over did not happen; this replica asks again later", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -428,7 +449,7 @@ public actor TradingEngine: CommittedEntryConsumer {
                     logger.warning(
                         "could not send to the broker", metadata: ["fix.what": "OrderMassStatusRequest \(requestID)", "error": "\(error)"])
                 }
-            case .report, .grantSession, .extendSession, .revokeSession, .deliverAlerts:
+            case .report, .grantSession, .extendSession, .revokeSession, .deliverAlerts, .handOverLeadership:
                 break
             }
         }

@@ -17,6 +17,8 @@ public final class TradingMetrics: Sendable {
     let anomalies: Counter
     let canaryAborts: Counter
     let halts: Counter
+    /// Hand-overs this replica asked for because it could not reach the broker while leading.
+    let brokerHandOvers: Counter
     let shadowAgreements: Counter
     let shadowDivergences: Counter
     /// Tick received → NewOrderSingle written, on the replica that decided and sent.
@@ -48,6 +50,9 @@ public final class TradingMetrics: Sendable {
         anomalies = counter("baton_trading_anomalies_total", "Journal or broker messages that made no sense (see logs)")
         canaryAborts = counter("baton_canary_aborts_total", "Canaries aborted and rolled back (by analysis, the kill limit or an operator)")
         halts = counter("baton_trading_halts_total", "Times trading went HALTED because reconciliation could not finish")
+        brokerHandOvers = counter(
+            "baton_trading_broker_handovers_total",
+            "Leadership hand-overs this replica asked for because its broker session stayed down while it led (venue.hand_over_after_ms)")
         shadowAgreements = counter("baton_strategy_shadow_agreement_total", "Committed leader decisions this follower's own strategy agreed with")
         shadowDivergences = counter("baton_strategy_shadow_divergence_total", "Committed leader decisions this follower's own strategy disagreed with")
         tickToOrder = registry.makeDurationHistogram(

@@ -206,6 +206,8 @@ public struct ReplayDesk: Sendable {
                 nextSeqNum = max(nextSeqNum, grant.firstSenderSeqNum)
             case .extendSession, .revokeSession, .deliverAlerts:
                 break
+            case .handOverLeadership:
+                break  // the replay's one leader has nobody to hand over to; its venue is always reachable
             }
             queue.append(contentsOf: next)
         }

@@ -453,6 +453,10 @@ public struct TradingSimulation {
             case .revokeSession(let reason):
                 replicas[i].fix.permit = nil
                 closeClient(i, why: "revoked: \(reason)")
+            case .handOverLeadership(let reason):
+                // Not configured in the simulated cores (brokerHandOverAfterNanos is nil): their
+                // broker is reachable from every replica alike. Noted if it ever appears.
+                note("\(replicas[i].id) asks to hand over: \(reason)")
             case .report(let report):
                 switch report {
                 case .halted(let reason):

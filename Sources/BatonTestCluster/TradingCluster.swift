@@ -65,6 +65,8 @@ public final class TradingCluster: Sendable {
         /// venue and the backup feed in host "venue", each on its own address, and the peers
         /// speak mutual TLS (a CA and one certificate per node, `node-<id>`), as across machines.
         public var network: NetworkNamespaces?
+        /// `venue.hand_over_after_ms` (nil: batond's default).
+        public var brokerHandOverAfterMs: Int?
         public init() {}
     }
 
@@ -165,6 +167,7 @@ public final class TradingCluster: Sendable {
                   heartbeat_s: \(options.heartbeatSeconds)
                   store_sync: \(options.fixStoreSync)
                   mass_status: \(options.massStatus)
+                \(options.brokerHandOverAfterMs.map { "  hand_over_after_ms: \($0)" } ?? "")
                 \(options.venueTLS ? "  tls:\n    ca_file: \(directory)/venue-ca.pem" : "")
                 \(options.logonPassword == nil ? "" : "  username: baton-n\(id)\n  password_file: \(directory)/fix-password")
                 feed:

@@ -75,6 +75,10 @@ public enum TradingDirective: Sendable, Hashable {
     case extendSession(ceiling: Int)
     /// Close the broker connection at once (no Logout) and do not dial again.
     case revokeSession(reason: String)
+    /// Hand leadership to a follower (drain, and TimeoutNow): this leader cannot reach the
+    /// broker. Orders still unanswered do not stop it; without the drained mark the next leader
+    /// reconciles them as after a failover. If the transfer fails, the core asks again later.
+    case handOverLeadership(reason: String)
     /// Something worth a log line, a metric or an alert.
     case report(TradingReport)
     /// Deliver these alert events to this sink, as one message (one event unless the sink
@@ -180,6 +184,11 @@ public struct TradingCore: Sendable {
         public var incidentRules = IncidentRules.Settings()
         /// Names the cluster in alerts ("baton-4242").
         public var clusterName = "baton"
+        /// A leader whose broker session has been down this long while it holds the lease hands
+        /// leadership over (`venue.hand_over_after_ms`); each further hand-over of this replica
+        /// waits twice as long (up to 16×) until it logs on again, so a broker down for the
+        /// whole cluster costs a few leader changes, not a carousel. nil: never.
+        public var brokerHandOverAfterNanos: Int64?
 
         public init(
             node: UInt64, senderCompID: String, targetCompID: String, account: String, clOrdIDPrefix: String,
@@ -274,6 +283,10 @@ public struct TradingCore: Sendable {
     /// leads from the same point (`--lead-after-sequence`) to replay what this leader did.
     public private(set) var tradingFromSequence: UInt64?
     private var sessionActive = false
+    /// While leading with the lease: since when the broker session has been down.
+    private var brokerDownSince: Int64?
+    /// Hand-overs this replica asked for since its session was last up (the backoff).
+    private var brokerHandOvers = 0
     private var sessionActiveSince: Int64 = 0
     /// The last tick per symbol (sequence, price), for standing signals at takeover.
     private var lastTicks: [String: (sequence: UInt64, price: Int64)] = [:]
@@ -742,6 +755,28 @@ public struct TradingCore: Sendable {
         return out
     }
 
+    /// A leader that holds the lease but cannot reach the broker is the one failure its peers
+    /// cannot see (they still hear it): nobody trades until it reaches the broker again. After
+    /// `brokerHandOverAfterNanos` without a session it asks for a planned hand-over, and asks
+    /// again at twice the wait each time (a refused or failed transfer, or a broker down for
+    /// every replica), until it logs on.
+    private mutating func brokerHandOverDuty(sessionActive active: Bool, now: Int64, out: inout [TradingDirective]) {
+        guard let after = settings.brokerHandOverAfterNanos, after > 0 else { return }
+        guard !active else {
+            brokerDownSince = nil
+            return
+        }
+        let since = brokerDownSince ?? now
+        brokerDownSince = since
+        let wait = after << Int64(min(brokerHandOvers, 4))
+        guard now - since >= wait, handOver == .none else { return }
+        brokerHandOvers += 1
+        brokerDownSince = now
+        out.append(
+            .handOverLeadership(
+                reason: "the broker session has been down for \((now - since) / 1_000_000) ms while this replica leads"))
+    }
+
     private mutating func tradingDuty(now: Int64, leadership view: LeadershipInput, session: SessionInput)
         -> [TradingDirective]
     {
@@ -752,7 +787,9 @@ public struct TradingCore: Sendable {
         isLeader = view.isLeader
         leaseEndsAt = view.leaseRemainingNanos.map { now &+ $0 }
 
+        if session.active { brokerHandOvers = 0 }
         guard view.isLeader else {
+            brokerDownSince = nil
             revokeSession(reason: "this replica is no longer the leader", out: &out)
             if ledTerm != nil { loseLeadership(reason: "no longer leader", now: now, out: &out) }
             phase = .follower
@@ -791,6 +828,7 @@ public struct TradingCore: Sendable {
                 trustedHandOver = state.handOver.flatMap { $0.term < view.term ? $0 : nil }
             }
             holdSession(term: view.term, nextSenderSeqNum: session.nextSenderSeqNum, now: now, out: &out)
+            brokerHandOverDuty(sessionActive: session.active, now: now, out: &out)
         }
         if dropped, phase != .waiting {
             // Reports may have been lost with the connection: ask again about everything open.

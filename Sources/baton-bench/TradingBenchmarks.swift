@@ -410,6 +410,8 @@ struct Nemesis: AsyncParsableCommand {
     var rounds: Int = 1
     @Option(help: "Feed rate (ticks/s).")
     var rate: Int = 400
+    @Option(help: "venue.hand_over_after_ms of the replicas: a leader cut off from the broker hands over after this long.")
+    var handOverAfter: Int = 1500
     @Option(help: "Keep the cluster up this many seconds after the scenarios (0: stop at once), to look at it.")
     var hold: Int = 0
 
@@ -434,6 +436,7 @@ struct Nemesis: AsyncParsableCommand {
         var options = trading.clusterOptions(tickRate: rate)
         options.logLevel = "info"
         options.network = network
+        options.brokerHandOverAfterMs = handOverAfter
         let cluster = try TradingCluster(options: options)
         ChildProcesses.shared.onSignal {
             cluster.shutdown()

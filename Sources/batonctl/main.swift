@@ -296,7 +296,8 @@ struct MemberList: AsyncParsableCommand {
         for member in view.members {
             rows.append([
                 "n\(member.id)\(member.id == view.node ? " (leader)" : "")", member.voter ? "voter" : "learner",
-                member.match.map(String.init) ?? "-", member.lag.map(String.init) ?? "-", member.state ?? "-",
+                member.match.map(String.init) ?? "-", member.lag.map(String.init) ?? "-",
+                member.id == view.node ? "-" : member.state ?? "-",  // the leader replicates to others, not itself
             ])
         }
         printTable(rows)

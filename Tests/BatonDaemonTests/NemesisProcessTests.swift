@@ -22,38 +22,46 @@ struct NemesisProcessTests {
         options.slowWindow = 8
         options.maxOrdersPerMinute = 1_000_000
         options.maxOrdersPerHour = 60_000_000
+        // Shorter than the cut, so that the leader cut off from the broker hands over within it.
+        options.brokerHandOverAfterMs = 1000
         let cluster = try TradingCluster(options: options)
         defer { cluster.shutdown() }
         try await cluster.startAll()
         let lines = LogLines()
         let summary = try await NemesisRun(
             scenarios: [.leaderFromPeers, .leaderFromBroker, .splitFollowerAlone, .leaderMute],
-            cutTime: .seconds(3), tradingTime: .milliseconds(1500), log: { lines.add($0) }
+            cutTime: .seconds(6), tradingTime: .milliseconds(1500), log: { lines.add($0) }
         ).run(on: cluster)
-        #expect(summary.passed, "\(summary)\n\(lines.all)\n\(cluster.logs())")
-        #expect(summary.audit.duplicateAttempts == 0 && summary.audit.withoutFate == 0)
-        #expect(summary.overlaps.isEmpty, "\(summary.overlaps)")
-        #expect(summary.audit.committedIntents > 50, "orders flowed: \(summary)")
+        var problems: [String] = []
+        if !summary.passed { problems.append("the audit or a heal failed") }
+        if summary.audit.committedIntents <= 50 { problems.append("too few orders flowed") }
         for outcome in summary.outcomes {
-            #expect(outcome.tradedAgainAfterHeal != nil, "\(outcome.scenario.rawValue): \(outcome.line)")
+            let name = outcome.scenario.rawValue
+            if outcome.tradedAgainAfterHeal == nil { problems.append("\(name): no trading after the heal") }
             switch outcome.scenario {
             case .leaderFromPeers, .leaderMute, .splitLeaderAlone:
                 // The majority elects a new leader that trades while the old one is cut off.
-                #expect(outcome.leaderAfter != outcome.leaderBefore, "\(outcome.line)")
-                #expect(outcome.tradedAgainAfterCut != nil, "\(outcome.scenario.rawValue): \(outcome.line)")
+                if outcome.leaderAfter == outcome.leaderBefore { problems.append("\(name): the leader did not change") }
+                if outcome.tradedAgainAfterCut == nil { problems.append("\(name): nobody traded during the cut") }
             case .splitFollowerAlone:
-                // The leader keeps its majority and trades on; the returning follower (PreVote)
-                // does not depose it.
-                #expect(outcome.leaderAfter == outcome.leaderBefore, "\(outcome.line)")
-                #expect(outcome.ordersDuringCut > 0, "\(outcome.line)")
+                // The leader keeps its majority and trades on through the cut. (Whether it still
+                // leads after the heal is not asserted: on a loaded machine a missed heartbeat
+                // can start an election at any time, cut or not; the line shows it.)
+                if outcome.ordersDuringCut == 0 { problems.append("\(name): no orders during the cut") }
             case .leaderFromBroker:
-                // Measured, not hidden: the leader keeps leadership and cannot reach the broker,
-                // so nobody trades until the heal (doc/benchmarks.md, "Partitions").
-                #expect(outcome.ordersDuringCut <= 1, "\(outcome.line)")
+                // Its peers still hear it, so only the leader itself can see the problem: once
+                // its FIX session is down (heartbeats and a TestRequest unanswered, about 2-3 s)
+                // plus venue.hand_over_after_ms, it hands over, and a follower that reaches the
+                // broker trades within the cut.
+                if outcome.leaderAfter == outcome.leaderBefore { problems.append("\(name): no hand-over") }
+                if outcome.tradedAgainAfterCut == nil { problems.append("\(name): nobody traded during the cut") }
             case .flapping:
                 break
             }
         }
+        #expect(summary.audit.duplicateAttempts == 0 && summary.audit.withoutFate == 0 && summary.overlaps.isEmpty)
+        #expect(problems.isEmpty, "\(problems)\n\(summary)\n\(lines.all)\nlogs kept in \(cluster.directory)")
+        guard problems.isEmpty else { return }
         cluster.removeDirectory()
     }
 }

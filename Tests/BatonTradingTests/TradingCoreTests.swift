@@ -43,6 +43,44 @@ import Testing
         return core
     }
 
+    @Test("a leader that cannot reach the broker asks to hand over after the wait, then at twice the wait, until it logs on")
+    func brokerUnreachableHandOver() {
+        func handOvers(_ directives: [TradingDirective]) -> [String] {
+            directives.compactMap { if case .handOverLeadership(let reason) = $0 { reason } else { nil } }
+        }
+        var settings = Self.settings()
+        settings.brokerHandOverAfterNanos = 1_000 * Self.ms
+        var core = TradingCore(settings: settings)
+        core.applied(through: 1)
+        _ = core.onDuty(now: 0, leadership: Self.leading, session: Self.loggedOff)
+        // Logged on, then the broker goes away at 1 s.
+        _ = core.onDuty(now: 500 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        var asked: [Int64] = []
+        for t in stride(from: Int64(1_000), through: 8_000, by: 50) {
+            if !handOvers(core.onDuty(now: t * Self.ms, leadership: Self.leading, session: Self.loggedOff)).isEmpty {
+                asked.append(t)
+            }
+        }
+        // 1 s after it went down, then 2 s after that, then 4 s: not a request every duty.
+        #expect(asked == [2_000, 4_000, 8_000], "\(asked)")
+        // A follower never asks; a session that comes back resets the backoff.
+        #expect(handOvers(core.onDuty(now: 9_000 * Self.ms, leadership: LeadershipInput(isLeader: false, term: 2, leaseRemainingNanos: nil, termStartIndex: nil), session: Self.loggedOff)).isEmpty)
+        _ = core.onDuty(now: 9_100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        var again: [Int64] = []
+        for t in stride(from: Int64(9_200), through: 11_000, by: 50) {
+            if !handOvers(core.onDuty(now: t * Self.ms, leadership: Self.leading, session: Self.loggedOff)).isEmpty { again.append(t) }
+        }
+        #expect(again == [10_200], "the wait starts again at 1 s: \(again)")
+        // Without the setting, never.
+        var plain = TradingCore(settings: Self.settings())
+        plain.applied(through: 1)
+        var none: [String] = []
+        for t in stride(from: Int64(0), through: 20_000, by: 100) {
+            none += handOvers(plain.onDuty(now: t * Self.ms, leadership: Self.leading, session: Self.loggedOff))
+        }
+        #expect(none.isEmpty)
+    }
+
     @Test("a journaled deployment switches the symbol's strategy at its entry; a broken one changes nothing")
     func strategyDeployment() {
         var core = Self.leader(withOpenIntent: false)
