@@ -404,8 +404,8 @@ struct Nemesis: AsyncParsableCommand {
     @OptionGroup var trading: TradingOptions
     @Option(help: "Comma-separated scenarios, 'all' or 'none': \(NemesisRun.Scenario.allCases.map(\.rawValue).joined(separator: ", ")).")
     var scenarios: String = "all"
-    @Option(help: "How long each partition is held, seconds.")
-    var cut: Double = 4
+    @Option(help: "How long each partition is held, seconds (the broker hand-over needs ~4 s: see doc/trading.md).")
+    var cut: Double = 6
     @Option(help: "Rounds of all the scenarios.")
     var rounds: Int = 1
     @Option(help: "Feed rate (ticks/s).")
