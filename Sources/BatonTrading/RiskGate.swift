@@ -36,8 +36,12 @@ public enum RiskGate {
     /// - Parameters:
     ///   - inFlight: symbols with an intent proposed but not yet committed (the leader's own,
     ///     not yet in `state`); followers pass an empty set.
+    ///   - intentsInFlight: how many of those are order intents. They count against the rate
+    ///     limits as if committed: intents for two symbols can be committing at once, and each
+    ///     alone would fit the window that both together exceed.
     public static func evaluate(
-        _ signal: StrategySignal, state: TradingState, limits: RiskLimits, now: Int64, inFlight: Set<String> = []
+        _ signal: StrategySignal, state: TradingState, limits: RiskLimits, now: Int64, inFlight: Set<String> = [],
+        intentsInFlight: Int = 0
     ) -> RiskDecision {
         let symbol = signal.origin.symbol
         if state.paused {
@@ -68,12 +72,12 @@ public enum RiskGate {
             return .rejected(
                 reason: "order quantity \(quantity) \(symbol) exceeds the cap of \(limits.maxOrderQuantity)")
         }
-        let lastMinute = state.intents(within: 60_000_000_000, before: now)
+        let lastMinute = state.intents(within: 60_000_000_000, before: now) + intentsInFlight
         if lastMinute >= limits.maxOrdersPerMinute {
             return .rejected(
                 reason: "rate limit: \(lastMinute) orders in the last minute (max \(limits.maxOrdersPerMinute))")
         }
-        let lastHour = state.intents(within: 3_600_000_000_000, before: now)
+        let lastHour = state.intents(within: 3_600_000_000_000, before: now) + intentsInFlight
         if lastHour >= limits.maxOrdersPerHour {
             return .rejected(reason: "rate limit: \(lastHour) orders in the last hour (max \(limits.maxOrdersPerHour))")
         }

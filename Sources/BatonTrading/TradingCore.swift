@@ -244,6 +244,9 @@ public struct TradingCore: Sendable {
     private var leaseEndsAt: Int64?
     /// Symbols with a decision proposed by this leader and not yet applied.
     private var inFlightSymbols: Set<String> = []
+    /// Of those, the ones whose decision is an order intent: the rate limit counts them, as
+    /// two symbols' intents can be committing at once and each alone would fit the window.
+    private var inFlightIntents: Set<String> = []
     /// Orders this leader wrote (or is writing) in its term, and when: never twice.
     private var sentLocally: [String: Int64] = [:]
     /// Orders whose intent committed while this replica led, and when, until the broker's first
@@ -384,6 +387,7 @@ public struct TradingCore: Sendable {
         switch effect {
         case .orderCommitted(let order):
             inFlightSymbols.remove(order.symbol)
+            inFlightIntents.remove(order.symbol)
             compareWithShadow(order.intent.signal, out: &out)
             if isLeader {
                 if awaitingFirstAnswer.count >= Self.awaitingFirstAnswerLimit {
@@ -573,7 +577,10 @@ public struct TradingCore: Sendable {
             return
         }
         let command: TradingCommand
-        switch RiskGate.evaluate(signal, state: state, limits: settings.limits, now: now, inFlight: inFlightSymbols) {
+        switch RiskGate.evaluate(
+            signal, state: state, limits: settings.limits, now: now, inFlight: inFlightSymbols,
+            intentsInFlight: inFlightIntents.count)
+        {
         case .approved(let side, let quantity, let checks):
             traceCounter += 1
             command = .orderIntent(
@@ -590,6 +597,7 @@ public struct TradingCore: Sendable {
             command = .riskRejection(RiskRejection(signal: signal.origin, reason: reason, decidedAtNanos: now))
         }
         inFlightSymbols.insert(symbol)
+        if case .orderIntent = command { inFlightIntents.insert(symbol) }
         out.append(.propose(command))
     }
 
@@ -723,7 +731,9 @@ public struct TradingCore: Sendable {
     /// The log refused a proposal (typically: no longer leader).
     public mutating func onProposalFailed(_ command: TradingCommand, now: Int64) {
         switch command {
-        case .orderIntent(let intent): inFlightSymbols.remove(intent.signal.symbol)
+        case .orderIntent(let intent):
+            inFlightSymbols.remove(intent.signal.symbol)
+            inFlightIntents.remove(intent.signal.symbol)
         case .riskRejection(let rejection): inFlightSymbols.remove(rejection.signal.symbol)
         case .execution(let record): proposedExecIDs.remove(record.execID)
         case .reconciled(let reconciliation):
@@ -934,6 +944,7 @@ public struct TradingCore: Sendable {
         handOver = .none
         abandonRefused = false
         inFlightSymbols = []
+        inFlightIntents = []
         sentLocally = [:]
         awaitingFirstAnswer = [:]
         alertDispatcher.reset()

@@ -29,8 +29,10 @@ import Testing
 
     /// A leader of term 2 with its term start applied, its sequence block granted and logged on
     /// at `loggedOnAt`; `open` holds an intent of term 1 committed at index 1 (ClOrdID BTN-1-1).
-    static func leader(withOpenIntent open: Bool, loggedOnAt: Int64 = 0) -> TradingCore {
-        var core = TradingCore(settings: settings())
+    static func leader(
+        withOpenIntent open: Bool, loggedOnAt: Int64 = 0, settings: TradingCore.Settings = settings()
+    ) -> TradingCore {
+        var core = TradingCore(settings: settings)
         if open { _ = core.apply(.orderIntent(intent()), term: 1, index: 1, now: 0) } else { core.applied(through: 1) }
         let first = core.onDuty(now: loggedOnAt - 10 * ms, leadership: leading, session: loggedOff)
         guard case .sequenceReserved(let reservation)? = proposals(first).first else {
@@ -267,6 +269,29 @@ import Testing
         #expect(!intents.isEmpty)
         #expect(intents.first?.traceID == "n1-t2-1")
         #expect(Self.proposals(outA) == Self.proposals(outB))
+    }
+
+    @Test("intents for two symbols committing at once count together against the rate limit")
+    func theRateLimitCountsIntentsStillCommitting() {
+        var settings = Self.settings()
+        settings.strategies.append(
+            .maCrossover(CrossoverParameters(symbol: "MSFT", fastWindow: 2, slowWindow: 3, threshold: 0, quantity: 10, allowShort: false)))
+        settings.limits = RiskLimits(maxOrdersPerMinute: 1, maxOrdersPerHour: 1)
+        var core = Self.leader(withOpenIntent: false, settings: settings)
+        _ = core.onDuty(now: 100 * Self.ms, leadership: Self.leading, session: Self.loggedOn)
+        var out: [TradingDirective] = []
+        // Both symbols cross up on the same ticks; nothing the leader proposes is applied yet.
+        for (n, price) in [1_000_000, 1_000_000, 1_000_000, 1_100_000, 1_200_000].enumerated() {
+            for symbol in ["AAPL", "MSFT"] {
+                out += core.onTick(symbol: symbol, sequence: UInt64(n + 1), price: Int64(price), receivedNanos: 5, now: 200 * Self.ms)
+            }
+        }
+        let proposed = Self.proposals(out)
+        let intents = proposed.compactMap { if case .orderIntent(let i) = $0 { i.signal.symbol } else { nil } }
+        let rejections = proposed.compactMap { if case .riskRejection(let r) = $0 { r } else { nil } }
+        #expect(intents == ["AAPL"], "one intent fits the limit of one a minute")
+        #expect(rejections.map(\.signal.symbol) == ["MSFT"])
+        #expect(rejections.first?.reason == "rate limit: 1 orders in the last minute (max 1)")
     }
 
     @Test("a write lost with its connection stops trading, and no hand-over vouches while it is unknown")

@@ -264,6 +264,10 @@ func report(
         #expect(RiskGate.evaluate(signal(target: 0), state: state, limits: limits, now: 0) == .rejected(reason: "already flat 0 AAPL"))
         #expect(RiskGate.evaluate(signal(target: 151), state: state, limits: limits, now: 0) == .rejected(reason: "target position 151 AAPL exceeds the cap of 150"))
         #expect(RiskGate.evaluate(signal(), state: state, limits: limits, now: 0, inFlight: ["AAPL"]) == .rejected(reason: "an intent for AAPL is being committed"))
+        // Intents still committing for other symbols fill the window as committed ones do.
+        #expect(
+            RiskGate.evaluate(signal(), state: state, limits: limits, now: 0, inFlight: ["MSFT", "GBP"], intentsInFlight: 2)
+                == .rejected(reason: "rate limit: 2 orders in the last minute (max 2)"))
         state.apply(.orderIntent(intent(at: 0)), term: 1, index: 1)
         #expect(RiskGate.evaluate(signal(), state: state, limits: limits, now: 0) == .rejected(reason: "order BTN-1-1 for AAPL is in flight (intent)"))
         state.apply(.orderIntent(intent("MSFT", at: 10)), term: 1, index: 2)
